@@ -1,0 +1,110 @@
+"""Fully connected encoders and decoders: the MLPs of the IWAE protocol (Burda et al. 2015)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+__all__ = ["MLP", "MLPDecoder", "MLPEncoder", "glorot_init"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "softplus": nn.Softplus}
+
+
+def glorot_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases on every Linear/Conv layer (the IWAE protocol).
+
+    References:
+        Understanding the difficulty of training deep feedforward neural networks, Glorot,
+        Bengio, 2010 (AISTATS; no arXiv id).
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def _activation(name: str) -> nn.Module:
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(_ACTIVATIONS))}") from None
+
+
+class MLP(nn.Module):
+    """Linear layers of the given sizes with an activation after each but (optionally) the last.
+
+        sizes = (n_0, ..., n_L): h_l = act(W_l h_{l-1} + b_l)
+
+    Shapes: (N, n_0) -> (N, n_L). `output_layer` is the last Linear.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "tanh", activate_last: bool = False) -> None:
+        super().__init__()
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"MLP: sizes must list >= 2 positive layer widths, got {sizes}")
+        layers: list[nn.Module] = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(n_in, n_out))
+            if i < len(sizes) - 2 or activate_last:
+                layers.append(_activation(activation))
+        self.net = nn.Sequential(*layers)
+        self.sizes = sizes
+        glorot_init(self)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return [m for m in self.net if isinstance(m, nn.Linear)][-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class MLPEncoder(nn.Module):
+    """x: (B, *event) -> flatten -> hidden tanh layers -> features h: (B, hidden[-1]).
+
+    The posterior family maps h to its parameters (for the diagonal Gaussian, the last Linear
+    layers to mean and log-variance), which completes Burda et al.'s 784-200-200-50 encoder.
+    """
+
+    def __init__(self, event_shape: Sequence[int], hidden: Sequence[int] = (200, 200), activation: str = "tanh") -> None:
+        super().__init__()
+        if len(hidden) < 1:
+            raise ValueError("MLPEncoder: hidden must list at least one layer width")
+        self.in_features = math.prod(event_shape)
+        self.net = MLP([self.in_features, *hidden], activation, activate_last=True)
+        self.feature_dim = int(hidden[-1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1))
+
+
+class MLPDecoder(nn.Module):
+    """z: (N, D) -> hidden tanh layers -> a linear output (N, P * prod(event)).
+
+    Args:
+        latent_dim: D.
+        event_shape: the data shape.
+        num_params: P, the likelihood's parameters per data dimension.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        event_shape: Sequence[int],
+        num_params: int = 1,
+        hidden: Sequence[int] = (200, 200),
+        activation: str = "tanh",
+    ) -> None:
+        super().__init__()
+        self.net = MLP([latent_dim, *hidden, num_params * math.prod(event_shape)], activation)
+
+    @property
+    def output_layer(self) -> nn.Linear:
+        return self.net.output_layer
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)

@@ -1,0 +1,304 @@
+"""The VAE: encoder, posterior family, prior, decoder and likelihood, and its log importance weights.
+
+This is the contract shared by the estimators, evaluation and the trainer: everything they
+need from a model is `log_weights` (and `kl`, `posterior_mean`, the parameter groups).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from ..posteriors.base import Posterior
+from .likelihoods import Likelihood
+from .priors import StandardNormalPrior
+
+__all__ = ["VAE", "LogWeights", "require_log_prob", "stopped_log_prob"]
+
+
+@dataclass
+class LogWeights:
+    """The terms of log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x) for K draws z_k ~ q.
+
+    log_w, log_px_z, log_pz, log_q: (K, B). For hierarchical models log_pz sums the priors of
+        all layers (the learned conditionals included) and log_q all posterior layers.
+    z: (K, B, D) the top-level latent (the one with the N(0, I) prior).
+    latents: every stochastic layer's sample, bottom (nearest x) first; (z,) for one layer.
+    """
+
+    log_w: Tensor
+    log_px_z: Tensor
+    log_pz: Tensor
+    log_q: Tensor
+    z: Tensor
+    latents: tuple[Tensor, ...] = field(default=())
+
+    def components(self) -> dict[str, Tensor]:
+        """The named terms, for finiteness checks that say which one broke."""
+        return {"log_px_z": self.log_px_z, "log_pz": self.log_pz, "log_q": self.log_q, "log_w": self.log_w}
+
+
+class _StoppedLogProb(nn.Module):
+    """Calls `posterior.log_prob` under `torch.func.functional_call` with detached parameters."""
+
+    def __init__(self, posterior: Posterior) -> None:
+        super().__init__()
+        self.posterior = posterior
+
+    def forward(self, z: Tensor, h: Tensor) -> Tensor:
+        return self.posterior.log_prob(z, h)
+
+
+def stopped_log_prob(posterior: Posterior, z: Tensor, h: Tensor) -> Tensor:
+    """log q(z | h) with the variational parameters stopped: gradients reach z only.
+
+    Uses the family's own `log_prob_stopped(z, h)` where it has one (it can be cheaper), else
+    evaluates `log_prob` with detached parameters and detached features h.
+    Shapes: z: (K, B, D), h: (B, H) -> (K, B).
+    """
+    require_log_prob(posterior, "log q with stopped parameters (stl, dreg)")
+    own = getattr(posterior, "log_prob_stopped", None)
+    if callable(own):
+        return own(z, h)
+    wrapper = _StoppedLogProb(posterior)
+    detached = {name: p.detach() for name, p in wrapper.named_parameters()}
+    return torch.func.functional_call(wrapper, detached, (z, h.detach()), strict=False)
+
+
+class VAE(nn.Module):
+    """A one-stochastic-layer VAE: q(z | x) from encoder + posterior family, p(x, z) = p(z) p(x | z).
+
+        log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x),  z_k ~ q(z | x), k = 1..K
+
+    Shapes: x: (B, *event_shape); encoder: x -> h: (B, H); posterior: h -> z: (K, B, D);
+    decoder: (N, D) -> (N, P * prod(event)) or (N, P * C, H, W), reshaped to params:
+    (K, B, P, *event_shape) for the likelihood (P = likelihood.num_params).
+
+    Args:
+        encoder: maps x to features h.
+        posterior: the variational family (vaebench.posteriors), fed with h.
+        decoder: maps z to the likelihood's parameters; exposes `output_layer` (the last
+            layer, whose bias `init_output_bias` sets) where it has one.
+        likelihood: the observation model.
+        event_shape: the shape of one example, e.g. (784,) or (3, 32, 32).
+        prior: p(z); the standard normal of dimension D by default.
+    """
+
+    #: Check every batch's shape, dtype and finiteness (one device sync per call on CUDA).
+    validate_inputs: bool = True
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        posterior: Posterior,
+        decoder: nn.Module,
+        likelihood: Likelihood,
+        event_shape: tuple[int, ...],
+        prior: StandardNormalPrior | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(posterior, Posterior):
+            raise TypeError(f"VAE: posterior must be a vaebench Posterior, got {type(posterior).__name__}")
+        if not isinstance(likelihood, Likelihood):
+            raise TypeError(f"VAE: likelihood must be a vaebench Likelihood, got {type(likelihood).__name__}")
+        self.encoder = encoder
+        self.posterior = posterior
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.prior = prior if prior is not None else StandardNormalPrior(posterior.latent_dim)
+        if self.prior.latent_dim != posterior.latent_dim:
+            raise ValueError(
+                f"VAE: prior latent_dim {self.prior.latent_dim} != posterior latent_dim {posterior.latent_dim}"
+            )
+        self.event_shape = tuple(int(s) for s in event_shape)
+
+    # ---- sizes and parameter groups -------------------------------------------------------
+
+    @property
+    def latent_dim(self) -> int:
+        """D, the size of the top-level latent z."""
+        return self.posterior.latent_dim
+
+    @property
+    def has_log_prob(self) -> bool:
+        """Whether log q(z | x) of an arbitrary z is tractable (needed by stl, dreg, score_function)."""
+        return self.posterior.has_log_prob
+
+    def q_modules(self) -> list[nn.Module]:
+        """The modules holding phi, the variational parameters."""
+        return [self.encoder, self.posterior]
+
+    def p_modules(self) -> list[nn.Module]:
+        """The modules holding theta, the generative parameters."""
+        return [self.decoder, self.likelihood, self.prior]
+
+    def encoder_parameters(self) -> Iterator[nn.Parameter]:
+        """phi: the encoder's and the posterior family's parameters."""
+        yield from _unique_parameters(self.q_modules())
+
+    def decoder_parameters(self) -> Iterator[nn.Parameter]:
+        """theta: the decoder's, the likelihood's and the (learned) prior's parameters."""
+        yield from _unique_parameters(self.p_modules())
+
+    # ---- the pieces of log w ----------------------------------------------------------------
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a ValueError naming the problem if x is not a finite float (B, *event_shape) batch."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (B, {self.event_shape}), got {type(x).__name__}")
+        if x.dim() != 1 + len(self.event_shape) or tuple(x.shape[1:]) != self.event_shape or x.shape[0] < 1:
+            raise ValueError(
+                f"x must be (B, {', '.join(map(str, self.event_shape))}) for this model, got {tuple(x.shape)}; "
+                "reshape the batch or build the model with the data's event_shape"
+            )
+        if not x.is_floating_point():
+            raise ValueError(f"x must be a floating-point tensor, got {x.dtype}; convert with x.float()")
+        if self.validate_inputs and not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or inf values; clean the data before passing it to the model")
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Encoder features h: (B, H) for x: (B, *event)."""
+        return self.encoder(x)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Likelihood parameters for latents z: (K, B, D) -> params: (K, B, P, *event_shape)."""
+        k, b = z.shape[0], z.shape[1]
+        out = self.decoder(z.reshape(k * b, z.shape[-1]))
+        return out.reshape(k, b, self.likelihood.num_params, *self.event_shape)
+
+    def sample_latents(self, x: Tensor, num_samples: int) -> tuple[tuple[Tensor, ...], Tensor]:
+        """K reparameterized draws of every latent layer and their joint log q: (K, B)."""
+        z, log_q = self.posterior.rsample_and_log_prob(self.encode(x), num_samples)
+        return (z,), log_q
+
+    def log_q(self, x: Tensor, latents: tuple[Tensor, ...], *, stop_params: bool = False) -> Tensor:
+        """log q(latents | x): (K, B) for given draws; `stop_params` stops the variational
+        parameters (gradients reach the latents only). Needs a family with `has_log_prob`."""
+        h = self.encode(x)
+        (z,) = latents
+        if stop_params:
+            return stopped_log_prob(self.posterior, z, h)
+        require_log_prob(self.posterior, "VAE.log_q")
+        return self.posterior.log_prob(z, h)
+
+    def log_joint(self, x: Tensor, latents: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+        """(log p(x | latents), log p(latents)), each (K, B)."""
+        (z,) = latents
+        return self.likelihood.log_prob(x, self.decode(z)), self.prior.log_prob(z)
+
+    def log_weights(self, x: Tensor, num_samples: int, *, stop_q_params: bool = False) -> LogWeights:
+        """K log importance weights per example with their terms.
+
+        `stop_q_params=True` evaluates log q with the variational parameters stopped (the
+        path-derivative estimators STL and DReG); it raises, naming the family and the
+        alternative, when the family has no tractable log_prob.
+
+        Shapes: x: (B, *event) -> LogWeights with log_w etc. (K, B), z: (K, B, D).
+        """
+        self.check_input(x)
+        _check_num_samples(num_samples)
+        if stop_q_params:
+            require_log_prob(self.posterior, "log_weights(stop_q_params=True) (estimators stl, dreg)")
+        latents, log_q = self.sample_latents(x, num_samples)
+        if stop_q_params:
+            log_q = self.log_q(x, latents, stop_params=True)
+        log_px_z, log_pz = self.log_joint(x, latents)
+        return LogWeights(
+            log_w=log_px_z + log_pz - log_q,
+            log_px_z=log_px_z,
+            log_pz=log_pz,
+            log_q=log_q,
+            z=latents[-1],
+            latents=latents,
+        )
+
+    # ---- analytic pieces --------------------------------------------------------------------
+
+    def kl(self, x: Tensor) -> Tensor | None:
+        """Analytic KL(q(z | x) || p(z)): (B,), or None where the family/prior has none."""
+        self.check_input(x)
+        if not getattr(self.prior, "is_standard_normal", False):
+            return None
+        return self.posterior.kl_to_prior(self.encode(x))
+
+    @torch.no_grad()
+    def posterior_mean(self, x: Tensor, num_samples: int = 64) -> Tensor:
+        """E_q[z | x]: (B, D); analytic where the family has `analytic_mean(h)` or a
+        `to_distribution(h)` with a closed-form mean, else the average of
+        `num_samples` draws (flows). Used for active units."""
+        self.check_input(x)
+        _check_num_samples(num_samples)
+        h = self.encode(x)
+        analytic = getattr(self.posterior, "analytic_mean", None)
+        if callable(analytic):
+            return analytic(h)
+        to_distribution = getattr(self.posterior, "to_distribution", None)
+        if callable(to_distribution):
+            try:
+                return to_distribution(h).mean
+            except NotImplementedError:  # a transformed distribution has no closed-form mean
+                pass
+        z, _ = self.posterior.rsample_and_log_prob(h, num_samples)
+        return z.mean(0)
+
+    @torch.no_grad()
+    def init_output_bias(self, data_mean: Tensor) -> None:
+        """Set the decoder's output bias from the training mean (Burda et al. 2015 protocol:
+        logit(clip(mean, 0.001, 0.999)) for Bernoulli). data_mean: (*event_shape)."""
+        if tuple(data_mean.shape) != self.event_shape:
+            raise ValueError(f"data_mean must have the event shape {self.event_shape}, got {tuple(data_mean.shape)}")
+        bias = self.likelihood.output_bias(data_mean)
+        layer = getattr(self.decoder, "output_layer", None)
+        if bias is None:
+            return
+        if layer is None or getattr(layer, "bias", None) is None:
+            raise ValueError(f"{type(self.decoder).__name__} has no output_layer with a bias to initialize")
+        # The bias layout: channel p of the output is parameter p; only parameter 0 (the mean
+        # / logit) is set, broadcast over a conv layer's spatial positions by its mean.
+        target = layer.bias
+        n = math.prod(self.event_shape)
+        if target.numel() == self.likelihood.num_params * n:
+            target.view(self.likelihood.num_params, n)[0].copy_(bias.reshape(n))
+        elif len(self.event_shape) == 3 and target.numel() == self.likelihood.num_params * self.event_shape[0]:
+            target.view(self.likelihood.num_params, self.event_shape[0])[0].copy_(bias.flatten(1).mean(1))
+        else:
+            raise ValueError(
+                f"cannot map an output bias of shape {tuple(bias.shape)} onto {type(layer).__name__} "
+                f"bias of size {target.numel()}"
+            )
+
+    @torch.no_grad()
+    def sample(self, num_samples: int) -> Tensor:
+        """E[x | z] for z ~ p(z): (num_samples, *event_shape)."""
+        _check_num_samples(num_samples)
+        p = next(self.parameters())
+        z = self.prior.sample((1, num_samples), device=p.device, dtype=p.dtype)
+        return self.likelihood.mean(self.decode(z))[0]
+
+
+def require_log_prob(posterior: Posterior, needed_by: str) -> None:
+    """Raise a ValueError naming the family and the alternative if log q(z) is intractable."""
+    if not posterior.has_log_prob:
+        raise ValueError(
+            f"{needed_by} needs log q(z | x) of an arbitrary z, but the posterior family "
+            f"{type(posterior).__name__} has no tractable log_prob (has_log_prob=False): "
+            "use the estimator 'elbo' or 'iwae', or a family with log_prob (e.g. 'diagonal')"
+        )
+
+
+def _check_num_samples(num_samples: int) -> None:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be an int >= 1 (K, the number of draws per example), got {num_samples!r}")
+
+
+def _unique_parameters(modules: list[nn.Module]) -> Iterator[nn.Parameter]:
+    seen: set[int] = set()
+    for module in modules:
+        for p in module.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield p
