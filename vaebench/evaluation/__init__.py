@@ -1,0 +1,34 @@
+"""Evaluation: NLL by importance sampling (K = 5000, streamed), bounds and bits/dim, active
+units, gradient variance/SNR/ESS of estimators, throughput, and their plots."""
+
+from .active_units import ActiveUnitsResult, active_units
+from .batching import Data, iter_batches, num_examples, take_examples
+from .gradient_stats import GradientStats, GroupGradientStats, gradient_stats, gradient_stats_sweep
+from .likelihood import LikelihoodResult, estimate_log_likelihood
+from .log_weight_accumulator import LogWeightAccumulator
+from .metrics import BoundResult, bits_per_dim, evaluate_bounds
+from .plots import plot_gradient_stats
+from .throughput import Throughput, evaluation_throughput, train_step_throughput
+
+__all__ = [
+    "ActiveUnitsResult",
+    "BoundResult",
+    "Data",
+    "GradientStats",
+    "GroupGradientStats",
+    "LikelihoodResult",
+    "LogWeightAccumulator",
+    "Throughput",
+    "active_units",
+    "bits_per_dim",
+    "estimate_log_likelihood",
+    "evaluate_bounds",
+    "evaluation_throughput",
+    "gradient_stats",
+    "gradient_stats_sweep",
+    "iter_batches",
+    "num_examples",
+    "plot_gradient_stats",
+    "take_examples",
+    "train_step_throughput",
+]

@@ -1,0 +1,203 @@
+"""Gradient variance and signal-to-noise ratio of an estimator, per parameter group, and the ESS.
+
+At a fixed parameter point the estimator's gradient g (of its surrogate on a fixed batch x) is
+drawn R times with independent samples; per parameter j, mean and variance are accumulated in
+float64 with Welford's update (R x P gradients are never stored).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..ops import importance_weights
+from .batching import check_batch
+from .model_contract import model_dtype, require
+
+__all__ = ["GroupGradientStats", "GradientStats", "gradient_stats", "gradient_stats_sweep"]
+
+
+@dataclass
+class GroupGradientStats:
+    """Summaries over the P parameters of one group (e.g. the encoder's phi).
+
+    Per parameter j: mean_j = E[g_j], var_j = Var[g_j] (unbiased over draws),
+    snr_j = |mean_j| / sqrt(var_j). Summaries: `snr_mean` and `snr_median` over the parameters
+    with var_j > 0 (a parameter the estimator never moves has no defined SNR and is counted in
+    `num_constant`); `variance_mean` = mean_j var_j; `variance_total` = sum_j var_j
+    (E|g - E g|^2, the trace of the covariance); `mean_norm` = |E g|.
+    """
+
+    num_params: int
+    num_constant: int
+    snr_mean: float
+    snr_median: float
+    variance_mean: float
+    variance_total: float
+    mean_norm: float
+
+
+@dataclass
+class GradientStats:
+    """Gradient statistics of one estimator at one parameter point; `to_records()` is tidy."""
+
+    estimator: str
+    num_samples: int
+    num_draws: int
+    batch_size: int
+    groups: dict[str, GroupGradientStats]
+    ess_mean: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ess_fraction(self) -> float | None:
+        return None if self.ess_mean is None else self.ess_mean / self.num_samples
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat row per parameter group, ready for a DataFrame or a JSON lines file."""
+        head = {
+            "estimator": self.estimator,
+            "num_samples": self.num_samples,
+            "num_draws": self.num_draws,
+            "batch_size": self.batch_size,
+            "ess_mean": self.ess_mean,
+            "ess_fraction": self.ess_fraction,
+            **self.extra,
+        }
+        return [{**head, "group": name, **asdict(g)} for name, g in self.groups.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ess_fraction": self.ess_fraction}
+
+
+class _Welford:
+    """Streaming mean and M2 of a flat float64 vector."""
+
+    def __init__(self, size: int, device: torch.device) -> None:
+        self.n = 0
+        self.mean = torch.zeros(size, dtype=torch.float64, device=device)
+        self.m2 = torch.zeros(size, dtype=torch.float64, device=device)
+
+    def update(self, g: Tensor) -> None:
+        self.n += 1
+        delta = g - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (g - self.mean)
+
+    def summary(self) -> GroupGradientStats:
+        var = self.m2 / (self.n - 1)
+        moving = var > 0
+        snr = self.mean[moving].abs() / var[moving].sqrt()
+        return GroupGradientStats(
+            num_params=self.mean.numel(),
+            num_constant=int((~moving).sum().item()),
+            snr_mean=snr.mean().item() if snr.numel() else math.nan,
+            snr_median=snr.median().item() if snr.numel() else math.nan,
+            variance_mean=var.mean().item(),
+            variance_total=var.sum().item(),
+            mean_norm=self.mean.norm().item(),
+        )
+
+
+def _default_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    require(model, "encoder_parameters", "decoder_parameters", purpose="gradient_stats (default groups)")
+    return {"encoder": list(model.encoder_parameters()), "decoder": list(model.decoder_parameters())}
+
+
+def gradient_stats(
+    model: nn.Module,
+    estimator: Callable[[nn.Module, Tensor], Any],
+    x: Tensor,
+    *,
+    num_draws: int = 100,
+    groups: Mapping[str, Iterable[nn.Parameter]] | None = None,
+    seed: int = 0,
+) -> GradientStats:
+    """Variance and SNR of the estimator's gradient per parameter group, and the mean ESS.
+
+        g^(r) = grad_params surrogate(x; eps^(r)),  r = 1..R independent draws, params fixed;
+        SNR_j = |mean_r g_j^(r)| / std_r g_j^(r);   ESS = (sum_k w_k)^2 / sum_k w_k^2 per example.
+
+    The gradient is that of `estimator(model, x).surrogate` on the fixed batch x (the
+    estimator's gradient of -mean(bound)); ESS is averaged over examples and draws from the
+    estimate's log_w when the estimator returns it. Groups default to the model's
+    `encoder_parameters()` (phi) and `decoder_parameters()` (theta). Parameters' `.grad` are
+    cleared (set to None) on return; the caller's RNG state is untouched.
+
+    Shapes: x: (B, *event).
+
+    References:
+        Tighter Variational Bounds are Not Necessarily Better, Rainforth, Kosiorek, Le,
+        Maddison, Igl, Wood, Teh, 2018, arXiv:1802.04537.
+    """
+    if num_draws < 2:
+        raise ValueError(f"num_draws must be >= 2 to measure a variance, got {num_draws}")
+    dtype = model_dtype(model)
+    x = check_batch(x if dtype is None else x.to(dtype), "x")
+    named = {k: list(v) for k, v in (groups.items() if groups is not None else _default_groups(model).items())}
+    for name, params in named.items():
+        if not params:
+            raise ValueError(f"parameter group '{name}' is empty; pass groups={{name: parameters}} that hold some")
+    device = x.device
+    stats = {k: _Welford(sum(p.numel() for p in v), device) for k, v in named.items()}
+    all_params = [p for v in named.values() for p in v]
+    ess_sum, ess_count = 0.0, 0
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for _ in range(num_draws):
+            for p in all_params:
+                p.grad = None
+            est = estimator(model, x)
+            est.surrogate.backward()
+            for name, params in named.items():
+                flat = torch.cat(
+                    [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
+                )
+                if not torch.isfinite(flat).all():
+                    raise FloatingPointError(f"non-finite gradient in group '{name}' during gradient_stats")
+                stats[name].update(flat.double())
+            log_w = getattr(est, "log_w", None)
+            if log_w is not None:
+                ess_sum += importance_weights(log_w.detach(), 0)[1].double().sum().item()
+                ess_count += log_w.shape[1]
+    for p in all_params:
+        p.grad = None
+    return GradientStats(
+        estimator=getattr(estimator, "name", type(estimator).__name__),
+        num_samples=int(getattr(estimator, "num_samples", 1)),
+        num_draws=num_draws,
+        batch_size=x.shape[0],
+        groups={k: s.summary() for k, s in stats.items()},
+        ess_mean=ess_sum / ess_count if ess_count else None,
+    )
+
+
+def gradient_stats_sweep(
+    model: nn.Module,
+    make_estimator: Callable[[int], Callable[[nn.Module, Tensor], Any]],
+    x: Tensor,
+    num_samples: Sequence[int],
+    *,
+    num_draws: int = 100,
+    groups: Mapping[str, Iterable[nn.Parameter]] | None = None,
+    seed: int = 0,
+) -> list[GradientStats]:
+    """`gradient_stats` for each K in `num_samples`, with `make_estimator(K)` building the estimator.
+
+    The same parameter point and batch for every K, so the curves show the effect of K alone
+    (Rainforth et al. 2018: for IWAE, decoder SNR grows like sqrt(K), encoder SNR falls like
+    1/sqrt(K)). Plot the result with `vaebench.evaluation.plot_gradient_stats`.
+    """
+    if not num_samples:
+        raise ValueError("num_samples must list at least one K")
+    out = []
+    for k in num_samples:
+        if k < 1:
+            raise ValueError(f"every K in num_samples must be >= 1, got {k}")
+        out.append(gradient_stats(model, make_estimator(k), x, num_draws=num_draws, groups=groups, seed=seed))
+    return out

@@ -1,0 +1,49 @@
+"""Matplotlib figures of the evaluation results (generated from results, never edited)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .gradient_stats import GradientStats
+
+__all__ = ["plot_gradient_stats"]
+
+
+def plot_gradient_stats(results: Sequence[GradientStats | Mapping[str, Any]], *, axes: Any = None) -> Any:
+    """Two log-log panels: gradient variance (mean over parameters) and mean SNR against K.
+
+    `results` are `GradientStats` or their tidy rows (`to_records()`, e.g. read back from a
+    results file), one line per (estimator, group). Returns the matplotlib Figure.
+
+    References:
+        Tighter Variational Bounds are Not Necessarily Better, Rainforth et al., 2018,
+        arXiv:1802.04537 (figure 2 plots the same quantities).
+    """
+    import matplotlib.pyplot as plt  # imported here so that evaluation does not need a display
+
+    rows: list[Mapping[str, Any]] = []
+    for r in results:
+        rows.extend(r.to_records() if isinstance(r, GradientStats) else [r])
+    if not rows:
+        raise ValueError("results is empty: nothing to plot")
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), constrained_layout=True)
+    else:
+        fig = axes[0].figure
+    lines: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        lines.setdefault((row["estimator"], row["group"]), []).append(row)
+    for (est, group), pts in sorted(lines.items()):
+        pts = sorted(pts, key=lambda r: r["num_samples"])
+        ks = [r["num_samples"] for r in pts]
+        axes[0].plot(ks, [r["variance_mean"] for r in pts], marker="o", label=f"{est} {group}")
+        axes[1].plot(ks, [r["snr_mean"] for r in pts], marker="o", label=f"{est} {group}")
+    for ax, label in zip(axes, ("gradient variance (mean over params)", "SNR |E g| / std g (mean over params)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("K (samples per example)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize="small")
+    return fig

@@ -1,0 +1,121 @@
+"""Throughput of a training step and of the K = 5000 evaluation, for the kernels suite."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .batching import check_batch
+from .likelihood import estimate_log_likelihood
+from .model_contract import model_dtype
+
+__all__ = ["Throughput", "evaluation_throughput", "train_step_throughput"]
+
+
+@dataclass
+class Throughput:
+    """Median wall time of `repeats` timed runs (after `warmup` untimed ones) and examples/s."""
+
+    what: str
+    batch_size: int
+    num_samples: int
+    seconds_median: float
+    seconds_min: float
+    repeats: int
+    device: str
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.batch_size / self.seconds_median
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "examples_per_second": self.examples_per_second}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> list[float]:
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)
+
+
+def train_step_throughput(
+    model: nn.Module,
+    estimator: Callable[[nn.Module, Tensor], Any],
+    x: Tensor,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    warmup: int = 2,
+    repeats: int = 10,
+) -> Throughput:
+    """Examples per second of one training step: estimator forward, backward, optimizer step.
+
+    Without an optimizer only forward and backward are timed (parameters unchanged). Shapes:
+    x: (B, *event).
+    """
+    dtype = model_dtype(model)
+    x = check_batch(x if dtype is None else x.to(dtype), "x")
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        estimator(model, x).surrogate.backward()
+        if optimizer is not None:
+            optimizer.step()
+
+    times = _time(step, x.device, warmup, repeats)
+    model.zero_grad(set_to_none=True)
+    return Throughput(
+        what="train_step",
+        batch_size=x.shape[0],
+        num_samples=int(getattr(estimator, "num_samples", 1)),
+        seconds_median=times[len(times) // 2],
+        seconds_min=times[0],
+        repeats=repeats,
+        device=str(x.device),
+    )
+
+
+def evaluation_throughput(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    num_samples: int = 5000,
+    chunk_size: int = 500,
+    warmup: int = 1,
+    repeats: int = 3,
+) -> Throughput:
+    """Examples per second of the streamed importance-sampling log p(x) (one batch x: (B, *event))."""
+
+    def run() -> None:
+        estimate_log_likelihood(
+            model, x, num_samples=num_samples, chunk_size=chunk_size, batch_size=x.shape[0], progress=False
+        )
+
+    times = _time(run, x.device, warmup, repeats)
+    return Throughput(
+        what="evaluation",
+        batch_size=x.shape[0],
+        num_samples=num_samples,
+        seconds_median=times[len(times) // 2],
+        seconds_min=times[0],
+        repeats=repeats,
+        device=str(x.device),
+    )
