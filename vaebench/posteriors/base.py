@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
+from torch.distributions import Distribution
 
 from ..registry import Registry
 
-__all__ = ["POSTERIORS", "Posterior"]
+__all__ = ["POSTERIORS", "Posterior", "standard_normal_log_prob"]
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def standard_normal_log_prob(eps: Tensor) -> Tensor:
+    """log N(eps; 0, I) summed over the last dim: sum_D (-eps^2 / 2 - log(2 pi) / 2).
+
+    Shapes: eps: (..., D) -> (...).
+    """
+    return (-0.5 * eps.square() - _HALF_LOG_2PI).sum(-1)
 
 
 class Posterior(nn.Module, ABC):
@@ -18,6 +31,15 @@ class Posterior(nn.Module, ABC):
     The family owns the layers that map h to its parameters. One method is required:
     `rsample_and_log_prob`. `log_prob` is implemented where the density of an arbitrary z is
     tractable (set `has_log_prob = True`); `kl_to_prior` where an analytic KL exists.
+
+    Optional, used by the contract test and by callers that need them:
+    - `sample_from_noise(eps, h)`: the deterministic reparameterization z = T_h(eps) with
+      eps ~ N(0, I). Every registered family implements it, so that the contract test can
+      check its log-determinant against autograd's Jacobian. `rsample_and_log_prob` draws
+      the same distribution, possibly through a fused kernel with its own noise.
+    - `to_distribution(h)`: the equivalent `torch.distributions` object, where one exists.
+    - `log_prob_stopped(z, h)`: log q(z | h) with every variational parameter (and h)
+      stopped, z not: the "sticking the landing" / DReG term (derived from `log_prob`).
 
     Args:
         feature_dim: H, the size of the encoder features.
@@ -28,17 +50,22 @@ class Posterior(nn.Module, ABC):
 
     def __init__(self, feature_dim: int, latent_dim: int) -> None:
         super().__init__()
-        if feature_dim < 1 or latent_dim < 1:
-            raise ValueError(
-                f"{type(self).__name__}: feature_dim and latent_dim must be >= 1, "
-                f"got {feature_dim} and {latent_dim}"
-            )
+        for arg, value in (("feature_dim", feature_dim), ("latent_dim", latent_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: {arg} must be an int >= 1, got {value!r}"
+                )
         self.feature_dim = feature_dim
         self.latent_dim = latent_dim
 
     @abstractmethod
-    def rsample_and_log_prob(self, h: Tensor, num_samples: int = 1) -> tuple[Tensor, Tensor]:
+    def rsample_and_log_prob(
+        self, h: Tensor, num_samples: int = 1, *, path_gradient: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """K reparameterized samples and their log density.
+
+        With `path_gradient`, log_q reaches the variational parameters only through z (Roeder
+        et al. 2017); families without `log_prob` raise for it (see `path_gradient_log_prob`).
 
         Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B).
         """
@@ -53,6 +80,115 @@ class Posterior(nn.Module, ABC):
     def kl_to_prior(self, h: Tensor) -> Tensor | None:
         """Analytic KL(q(z | h) || N(0, I)) with shape (B,), or None where there is none."""
         return None
+
+    def sample_from_noise(self, eps: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """z = T_h(eps) and log q(z | h) = log N(eps; 0, I) - log|det dT_h/deps|.
+
+        Shapes: eps: (K, B, D), h: (B, H) -> z: (K, B, D), log_q: (K, B).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement sample_from_noise(eps, h); a "
+            "registered family must, so that the contract test can check its log-determinant"
+        )
+
+    def to_distribution(self, h: Tensor) -> Distribution | None:
+        """The equivalent `torch.distributions` object (batch shape (B,), event (D,)), or None."""
+        return None
+
+    def log_prob_stopped(self, z: Tensor, h: Tensor) -> Tensor:
+        """log q(z | h) with the variational parameters and h stopped; gradients reach z only.
+
+        The term STL (Roeder et al. 2017) and DReG (Tucker et al. 2018) evaluate: the family's
+        own `log_prob`, run through `torch.func.functional_call` with detached parameters.
+
+        Shapes: z: (K, B, D), h: (B, H) -> (K, B).
+        """
+        self._require_log_prob("log_prob_stopped")
+        stopped = {f"posterior.{name}": p.detach() for name, p in self.named_parameters()}
+        return torch.func.functional_call(_LogProbOf(self), stopped, (z, h.detach()))
+
+    def path_gradient_log_prob(self, z: Tensor, h: Tensor) -> Tensor:
+        """log q(z | h) for `path_gradient=True`: `log_prob_stopped`, named for the error."""
+        self._require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
+        return self.log_prob_stopped(z, h)
+
+    # Input checks shared by the families: each names the argument, what was expected and
+    # what came. They run once per call, not per layer.
+
+    def family_name(self) -> str:
+        """The registry name of this family (the class name if it is not registered)."""
+        for entry in POSTERIORS:
+            if entry.obj is type(self):
+                return entry.name
+        return type(self).__name__
+
+    def check_features(self, h: Tensor) -> None:
+        """h must be a finite floating (B, H) tensor on the parameters' device and dtype."""
+        name = type(self).__name__
+        if not isinstance(h, Tensor):
+            raise TypeError(f"{name}: h must be a torch.Tensor (B, H), got {type(h).__name__}")
+        if h.dim() != 2 or h.shape[1] != self.feature_dim:
+            raise ValueError(
+                f"{name}: h must be (B, H={self.feature_dim}), got {tuple(h.shape)}; "
+                "flatten extra batch dimensions into B"
+            )
+        if h.shape[0] < 1:
+            raise ValueError(f"{name}: h must hold at least one example, got {tuple(h.shape)}")
+        self._check_like_parameters("h", h)
+        if not bool(torch.isfinite(h).all()):
+            raise ValueError(
+                f"{name}: h (the encoder features) holds NaN or inf; the encoder diverged "
+                "upstream of the posterior"
+            )
+
+    def check_latent(self, arg: str, z: Tensor, h: Tensor) -> None:
+        """z (or eps) must be a floating (K, B, D) tensor matching h's batch."""
+        name = type(self).__name__
+        if not isinstance(z, Tensor):
+            raise TypeError(f"{name}: {arg} must be a torch.Tensor (K, B, D), got {type(z).__name__}")
+        expected = (h.shape[0], self.latent_dim)
+        if z.dim() != 3 or tuple(z.shape[1:]) != expected:
+            raise ValueError(
+                f"{name}: {arg} must be (K, B={expected[0]}, D={expected[1]}), got "
+                f"{tuple(z.shape)}; add a leading sample dim with {arg}.unsqueeze(0)"
+            )
+        self._check_like_parameters(arg, z)
+
+    @staticmethod
+    def check_num_samples(num_samples: int) -> None:
+        """num_samples (K) must be an int >= 1."""
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples (K) must be an int >= 1, got {num_samples!r}")
+
+    def _check_like_parameters(self, arg: str, x: Tensor) -> None:
+        name = type(self).__name__
+        if not x.is_floating_point():
+            raise TypeError(f"{name}: {arg} must be a floating tensor, got {x.dtype}")
+        p = next(self.parameters(), None)
+        if p is not None and (x.dtype != p.dtype or x.device != p.device):
+            raise TypeError(
+                f"{name}: {arg} is {x.dtype} on {x.device} but the parameters are {p.dtype} "
+                f"on {p.device}; move one with .to(...)"
+            )
+
+    def _require_log_prob(self, what: str) -> None:
+        if not self.has_log_prob:
+            raise ValueError(
+                f"{what} needs log_prob(z), and {type(self).__name__} has none (no cheap "
+                "inverse); use 'elbo' or 'iwae', or a family with has_log_prob=True "
+                f"({', '.join(n for n in POSTERIORS.names() if POSTERIORS.get(n).has_log_prob)})"
+            )
+
+
+class _LogProbOf(nn.Module):
+    """Makes `log_prob` the forward of a module, which `functional_call` needs."""
+
+    def __init__(self, posterior: Posterior) -> None:
+        super().__init__()
+        self.posterior = posterior
+
+    def forward(self, z: Tensor, h: Tensor) -> Tensor:
+        return self.posterior.log_prob(z, h)
 
 
 POSTERIORS: Registry[type[Posterior]] = Registry("posterior")

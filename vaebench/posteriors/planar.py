@@ -1,0 +1,69 @@
+"""The planar flow posterior (Rezende & Mohamed 2015), amortized: `planar`."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import POSTERIORS
+from .flow import AmortizedFlow
+
+__all__ = ["PlanarFlow"]
+
+
+@POSTERIORS.register("planar", "planar flow z + u_hat tanh(w.z + b), amortized from h")
+class PlanarFlow(AmortizedFlow):
+    """Diagonal Gaussian base, then `num_flows` planar layers with u, w, b linear in h.
+
+        f(z) = z + u_hat tanh(w.z + b)
+        u_hat = u + (m(w.u) - w.u) w / |w|^2,   m(a) = -1 + softplus(a)
+        log|det df/dz| = log|1 + u_hat.psi|,   psi = (1 - tanh^2(w.z + b)) w
+
+    u_hat makes w.u_hat = m(w.u) > -1, so f is invertible. The log-determinant is evaluated
+    as log(t^2 + (1 - t^2) softplus(w.u)) with t = tanh(w.z + b), the same quantity without
+    the cancellation in 1 + u_hat.psi when w.u_hat is near -1 (saturated m) and t near 0.
+    |w|^2 is floored at the dtype's eps so that w = 0 (a pure shift) stays finite.
+
+    Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B); u, w: (B, num_flows, D).
+
+    References:
+        Variational Inference with Normalizing Flows. Rezende, Mohamed, 2015. arXiv:1505.05770.
+    """
+
+    def __init__(self, feature_dim: int, latent_dim: int, num_flows: int = 4) -> None:
+        super().__init__(feature_dim, latent_dim, num_flows)
+        self.u = nn.Linear(feature_dim, num_flows * latent_dim)
+        self.w = nn.Linear(feature_dim, num_flows * latent_dim)
+        self.b = nn.Linear(feature_dim, num_flows)
+
+    def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        shape = (h.shape[0], self.num_flows, self.latent_dim)
+        return self.u(h).view(shape), self.w(h).view(shape), self.b(h)
+
+    def layer(
+        self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        u, w, b = (p[:, index] for p in params)
+        return planar_step(z, u, w, b)
+
+
+def planar_step(z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """One planar layer with its invertibility constraint applied to u.
+
+    Shapes: z: (K, B, D), u, w: (B, D), b: (B,) -> f(z): (K, B, D), log|det|: (K, B).
+    """
+    a = (w * u).sum(-1)
+    w_sq = w.square().sum(-1)
+    w_sq_floor = w_sq.clamp_min(torch.finfo(w.dtype).eps)
+    ratio = w_sq / w_sq_floor  # 1 unless |w|^2 fell below the floor
+    sp = F.softplus(a)
+    u_hat = u + ((sp - 1.0 - a) / w_sq_floor).unsqueeze(-1) * w
+    t = torch.tanh((z * w).sum(-1) + b)
+    z_new = z + t.unsqueeze(-1) * u_hat
+    # 1 + w.u_hat = (1 - ratio)(1 + a) + ratio softplus(a), and
+    # 1 + u_hat.psi = t^2 + (1 - t^2)(1 + w.u_hat): a sum of non-negative terms.
+    one_plus_wu_hat = (1.0 - ratio) * (1.0 + a) + ratio * sp
+    t_sq = t.square()
+    det = t_sq + (1.0 - t_sq) * one_plus_wu_hat
+    return z_new, det.clamp_min(torch.finfo(det.dtype).tiny).log()
