@@ -1,0 +1,64 @@
+"""Benchmark datasets: the field's standard VAE benchmarks read from their published files,
+embedded real digits that need no download, and synthetic data with exact log p(x).
+
+    splits = vaebench.datasets.load("mnist")        # DatasetSplits(train, valid, test)
+    x = next(iter(splits.loader("train", 20)))       # (20, 1, 28, 28) in {0, 1}
+    print(vaebench.datasets.card("mnist").render())
+
+Every split's items are float tensors of shape `card.event_shape`; `card.likelihood` says
+what they hold ("bernoulli": {0, 1}; "categorical256"/"discretized_logistic": the integers
+0..255; "gaussian": reals). A dataset is one module + `@register_dataset(CARD)`; the import
+below is its registry entry.
+"""
+
+from . import (  # noqa: F401 - each import registers its dataset
+    caltech101_silhouettes,
+    cifar10,
+    digits8,
+    digits28,
+    fashion_mnist,
+    frey_faces,
+    linear_gaussian,
+    mnist,
+    omniglot,
+    static_mnist,
+)
+from .binarization import DynamicallyBinarized, binarize
+from .card import DatasetCard, FileSpec, Likelihood
+from .download import (
+    ChecksumMismatch,
+    DatasetNotFound,
+    default_data_dir,
+    download_file,
+    ensure_files,
+    resolve_data_dir,
+    verify_file,
+)
+from .linear_gaussian import LinearGaussian
+from .registry import DATASETS, DatasetSource, LoadContext, card, load, register_dataset
+from .splits import DatasetSplits, ExactLogLikelihood, TensorSplit
+
+__all__ = [
+    "DATASETS",
+    "ChecksumMismatch",
+    "DatasetCard",
+    "DatasetNotFound",
+    "DatasetSource",
+    "DatasetSplits",
+    "DynamicallyBinarized",
+    "ExactLogLikelihood",
+    "FileSpec",
+    "Likelihood",
+    "LinearGaussian",
+    "LoadContext",
+    "TensorSplit",
+    "binarize",
+    "card",
+    "default_data_dir",
+    "download_file",
+    "ensure_files",
+    "load",
+    "register_dataset",
+    "resolve_data_dir",
+    "verify_file",
+]
