@@ -159,7 +159,12 @@ def gradient_stats(
                     [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
                 )
                 if not torch.isfinite(flat).all():
-                    raise FloatingPointError(f"non-finite gradient in group '{name}' during gradient_stats")
+                    names = {id(p): n for n, p in model.named_parameters()}
+                    first = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
+                    raise FloatingPointError(
+                        f"non-finite gradient in group '{name}', parameter '{names.get(id(first), '?')}', "
+                        "during gradient_stats; check the parameter point (finite parameters, finite bound)"
+                    )
                 stats[name].update(flat.double())
             log_w = getattr(est, "log_w", None)
             if log_w is not None:

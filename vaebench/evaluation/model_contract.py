@@ -66,10 +66,13 @@ def checked_log_weights(model: nn.Module, x: Tensor, num_samples: int) -> Tensor
 def event_num_dims(model: Any) -> int | None:
     """The number of data dimensions bits/dim divides by, or None where it does not apply.
 
-    Taken from `model.likelihood.num_dims` when the likelihood states it (it may decline with
-    None, e.g. for a likelihood that is not over discrete data), else from `model.event_shape`.
+    Taken from `model.likelihood.num_dims` when the likelihood states it, else from
+    `model.event_shape`. A likelihood over continuous data (`discrete = False`, e.g. a
+    Gaussian) gives a density, not a probability, so no bits/dim: None.
     """
     likelihood = getattr(model, "likelihood", None)
+    if likelihood is not None and getattr(likelihood, "discrete", True) is False:
+        return None
     if likelihood is not None and hasattr(likelihood, "num_dims"):
         n = likelihood.num_dims
         n = n(model.event_shape) if callable(n) else n

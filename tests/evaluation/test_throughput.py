@@ -1,0 +1,22 @@
+import pytest
+
+from eval_toy_models import IWAESurrogate, RainforthToy
+from vaebench.evaluation import evaluation_throughput, train_step_throughput
+
+
+def test_train_step_and_evaluation_throughput():
+    import torch
+
+    model = RainforthToy(dim=4)
+    x = model.sample_data(8)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    before = model.mu.detach().clone()
+    t = train_step_throughput(model, IWAESurrogate(5), x, optimizer=opt, warmup=1, repeats=3)
+    assert not torch.equal(before, model.mu.detach())  # the optimizer step ran
+    assert t.what == "train_step" and t.batch_size == 8 and t.num_samples == 5
+    assert 0 < t.seconds_min <= t.seconds_median
+    assert t.to_dict()["examples_per_second"] == pytest.approx(8 / t.seconds_median)
+    e = evaluation_throughput(model, x, num_samples=50, chunk_size=20, warmup=0, repeats=1)
+    assert e.what == "evaluation" and e.num_samples == 50 and e.examples_per_second > 0
+    with pytest.raises(ValueError, match="repeats"):
+        train_step_throughput(model, IWAESurrogate(5), x, repeats=0)
