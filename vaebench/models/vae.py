@@ -17,7 +17,7 @@ from ..posteriors.base import Posterior
 from .likelihoods import Likelihood
 from .priors import StandardNormalPrior
 
-__all__ = ["VAE", "LogWeights", "require_log_prob", "stopped_log_prob"]
+__all__ = ["VAE", "LogWeights", "call_with_stopped_params", "require_log_prob", "stopped_log_prob"]
 
 
 @dataclass
@@ -42,31 +42,41 @@ class LogWeights:
         return {"log_px_z": self.log_px_z, "log_pz": self.log_pz, "log_q": self.log_q, "log_w": self.log_w}
 
 
-class _StoppedLogProb(nn.Module):
-    """Calls `posterior.log_prob` under `torch.func.functional_call` with detached parameters."""
+class _Method(nn.Module):
+    """Exposes `module.<method>` as forward, so `torch.func.functional_call` can swap its parameters."""
 
-    def __init__(self, posterior: Posterior) -> None:
+    def __init__(self, module: nn.Module, method: str) -> None:
         super().__init__()
-        self.posterior = posterior
+        self.module = module
+        self.method = method
 
-    def forward(self, z: Tensor, h: Tensor) -> Tensor:
-        return self.posterior.log_prob(z, h)
+    def forward(self, *args: Tensor) -> Tensor:
+        return getattr(self.module, self.method)(*args)
 
 
-def stopped_log_prob(posterior: Posterior, z: Tensor, h: Tensor) -> Tensor:
+def call_with_stopped_params(module: nn.Module, method: str, *args: Tensor) -> Tensor:
+    """`module.<method>(*args)` with every parameter of `module` detached: gradients reach the
+    arguments only (the inputs are not detached)."""
+    wrapper = _Method(module, method)
+    detached = {name: p.detach() for name, p in wrapper.named_parameters()}
+    return torch.func.functional_call(wrapper, detached, args, strict=False)
+
+
+def stopped_log_prob(posterior: Posterior, z: Tensor, h: Tensor, *, detach_features: bool = True) -> Tensor:
     """log q(z | h) with the variational parameters stopped: gradients reach z only.
 
-    Uses the family's own `log_prob_stopped(z, h)` where it has one (it can be cheaper), else
-    evaluates `log_prob` with detached parameters and detached features h.
+    With `detach_features` (one stochastic layer: h depends on phi only) h is detached too and
+    the family's own `log_prob_stopped(z, h)` is used where it has one; without it (h computed
+    from an earlier latent with stopped parameters, as in a hierarchy) gradients reach h.
     Shapes: z: (K, B, D), h: (B, H) -> (K, B).
     """
     require_log_prob(posterior, "log q with stopped parameters (stl, dreg)")
-    own = getattr(posterior, "log_prob_stopped", None)
-    if callable(own):
-        return own(z, h)
-    wrapper = _StoppedLogProb(posterior)
-    detached = {name: p.detach() for name, p in wrapper.named_parameters()}
-    return torch.func.functional_call(wrapper, detached, (z, h.detach()), strict=False)
+    if detach_features:
+        own = getattr(posterior, "log_prob_stopped", None)
+        if callable(own):
+            return own(z, h.detach())
+        h = h.detach()
+    return call_with_stopped_params(posterior, "log_prob", z, h)
 
 
 class VAE(nn.Module):
@@ -238,10 +248,12 @@ class VAE(nn.Module):
             return analytic(h)
         to_distribution = getattr(self.posterior, "to_distribution", None)
         if callable(to_distribution):
-            try:
-                return to_distribution(h).mean
-            except NotImplementedError:  # a transformed distribution has no closed-form mean
-                pass
+            distribution = to_distribution(h)  # None where the family has no torch equivalent
+            if distribution is not None:
+                try:
+                    return distribution.mean
+                except NotImplementedError:  # a transformed distribution has no closed-form mean
+                    pass
         z, _ = self.posterior.rsample_and_log_prob(h, num_samples)
         return z.mean(0)
 

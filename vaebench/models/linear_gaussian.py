@@ -1,0 +1,230 @@
+"""The linear-Gaussian (probabilistic PCA) VAE: exact log p(x), exact posterior and exact ELBO.
+
+    z ~ N(0, I_d),  x | z ~ N(W z + b, s^2 I_D)
+    p(x) = N(x; b, C),  C = W W^T + s^2 I_D
+    p(z | x) = N(M^-1 W^T (x - b), s^2 M^-1),  M = W^T W + s^2 I_d
+
+With the affine full-covariance posterior q(z | x) = N(A x + c, L L^T) the family contains the
+exact posterior, so every bound and gradient has a closed form to test estimators against:
+
+    ELBO = -D/2 log(2 pi s^2) - (|x - W m - b|^2 + tr(W S W^T)) / (2 s^2)
+           - d/2 log(2 pi) - (|m|^2 + tr S) / 2 + d/2 (1 + log 2 pi) + log det L,
+    m = A x + c, S = L L^T, and log p(x) - ELBO = KL(q || p(z | x)).
+
+References:
+    Probabilistic Principal Component Analysis, Tipping, Bishop, 1999 (JRSS B; no arXiv id).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..posteriors.base import Posterior
+from .likelihoods import GaussianLikelihood
+from .vae import VAE
+
+__all__ = [
+    "AffineGaussianPosterior",
+    "LinearGaussianVAE",
+    "linear_gaussian_log_marginal",
+    "linear_gaussian_posterior",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def linear_gaussian_log_marginal(x: Tensor, W: Tensor, b: Tensor, s: Tensor | float) -> Tensor:
+    """log p(x) = log N(x; b, W W^T + s^2 I). Shapes: x: (B, D), W: (D, d), b: (D,) -> (B,)."""
+    D = W.shape[0]
+    C = W @ W.T + torch.as_tensor(s, dtype=W.dtype, device=W.device) ** 2 * torch.eye(D, dtype=W.dtype, device=W.device)
+    L = torch.linalg.cholesky(C)
+    r = torch.linalg.solve_triangular(L, (x - b).T, upper=False)  # (D, B)
+    return -0.5 * r.square().sum(0) - torch.log(torch.diagonal(L)).sum() - 0.5 * D * _LOG_2PI
+
+
+def linear_gaussian_posterior(x: Tensor, W: Tensor, b: Tensor, s: Tensor | float) -> tuple[Tensor, Tensor]:
+    """The exact posterior p(z | x) = N(mean, cov). Shapes: x: (B, D) -> mean: (B, d), cov: (d, d)."""
+    d = W.shape[1]
+    s2 = torch.as_tensor(s, dtype=W.dtype, device=W.device) ** 2
+    M = W.T @ W + s2 * torch.eye(d, dtype=W.dtype, device=W.device)
+    mean = torch.linalg.solve(M, W.T @ (x - b).T).T
+    return mean, s2 * torch.linalg.inv(M)
+
+
+class AffineGaussianPosterior(Posterior):
+    """q(z | h) = N(z; A h + c, L L^T), L lower triangular with a positive diagonal, shared by
+    all examples; the family that contains the linear-Gaussian model's exact posterior.
+
+        z = A h + c + L eps,  log q(z) = -|eps|^2 / 2 - sum_i log L_ii - D/2 log(2 pi)
+        KL(q || N(0, I)) = (tr(L L^T) + |m|^2 - D) / 2 - sum_i log L_ii
+
+    Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B).
+    """
+
+    has_log_prob = True
+
+    def __init__(self, feature_dim: int, latent_dim: int) -> None:
+        super().__init__(feature_dim, latent_dim)
+        self.linear = nn.Linear(feature_dim, latent_dim)
+        self.log_scale_diag = nn.Parameter(torch.zeros(latent_dim))
+        self.scale_offdiag = nn.Parameter(torch.zeros(latent_dim, latent_dim))
+
+    def scale_tril(self) -> Tensor:
+        """L: (D, D)."""
+        return torch.tril(self.scale_offdiag, -1) + torch.diag(torch.exp(self.log_scale_diag))
+
+    def analytic_mean(self, h: Tensor) -> Tensor:
+        return self.linear(h)
+
+    def rsample_and_log_prob(self, h: Tensor, num_samples: int = 1) -> tuple[Tensor, Tensor]:
+        mean = self.linear(h)
+        eps = torch.randn((num_samples, *mean.shape), dtype=mean.dtype, device=mean.device)
+        z = mean + eps @ self.scale_tril().T
+        return z, self._log_prob_of_eps(eps)
+
+    def _log_prob_of_eps(self, eps: Tensor) -> Tensor:
+        return -0.5 * eps.square().sum(-1) - self.log_scale_diag.sum() - 0.5 * self.latent_dim * _LOG_2PI
+
+    def log_prob(self, z: Tensor, h: Tensor) -> Tensor:
+        diff = z - self.linear(h)  # (K, B, D)
+        eps = torch.linalg.solve_triangular(self.scale_tril(), diff.unsqueeze(-1), upper=False).squeeze(-1)
+        return self._log_prob_of_eps(eps)
+
+    def kl_to_prior(self, h: Tensor) -> Tensor:
+        mean = self.linear(h)
+        L = self.scale_tril()
+        return 0.5 * (L.square().sum() + mean.square().sum(-1) - self.latent_dim) - self.log_scale_diag.sum()
+
+    @torch.no_grad()
+    def set_(self, A: Tensor, c: Tensor, cov: Tensor) -> None:
+        """Set q(z | h) = N(A h + c, cov). Shapes: A: (D, H), c: (D,), cov: (D, D) positive definite."""
+        L = torch.linalg.cholesky(cov)
+        self.linear.weight.copy_(A)
+        self.linear.bias.copy_(c)
+        self.log_scale_diag.copy_(torch.log(torch.diagonal(L)))
+        self.scale_offdiag.copy_(torch.tril(L, -1))
+
+
+class LinearGaussianVAE(VAE):
+    """The probabilistic-PCA VAE with an affine Gaussian posterior: everything in closed form.
+
+    The encoder is the identity (h = x), the decoder the linear map z -> W z + b, the
+    likelihood a Gaussian with one learned s (or fixed with `learn_std=False`).
+
+    Args:
+        data_dim: D.
+        latent_dim: d.
+        init_std: the initial s.
+        learn_std: learn s (a parameter of the likelihood) or keep it fixed.
+    """
+
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int,
+        init_std: float = 1.0,
+        learn_std: bool = True,
+        *,
+        posterior: Posterior | None = None,
+        likelihood: GaussianLikelihood | None = None,
+    ) -> None:
+        if likelihood is None:
+            likelihood = GaussianLikelihood("learned" if learn_std else float(init_std), init_std=init_std)
+        if likelihood.num_params != 1:
+            raise ValueError("LinearGaussianVAE needs a Gaussian likelihood with one s (std 'learned' or a float)")
+        super().__init__(
+            encoder=nn.Identity(),
+            posterior=posterior if posterior is not None else AffineGaussianPosterior(data_dim, latent_dim),
+            decoder=nn.Linear(latent_dim, data_dim),
+            likelihood=likelihood,
+            event_shape=(data_dim,),
+        )
+
+    def _affine(self, method: str) -> AffineGaussianPosterior:
+        if not isinstance(self.posterior, AffineGaussianPosterior):
+            raise TypeError(
+                f"LinearGaussianVAE.{method} is closed-form only for the AffineGaussianPosterior, "
+                f"this model uses {type(self.posterior).__name__}; log_marginal works for any family"
+            )
+        return self.posterior
+
+    @classmethod
+    def from_params(cls, W: Tensor, b: Tensor, s: float, *, learn_std: bool = True, exact_posterior: bool = True) -> LinearGaussianVAE:
+        """A model with the given W: (D, d), b: (D,), s (in W's dtype); with its posterior
+        set to the exact one when `exact_posterior`."""
+        if W.dim() != 2 or b.shape != (W.shape[0],) or not s > 0:
+            raise ValueError(
+                f"from_params: W must be (D, d), b (D,) and s > 0, got {tuple(W.shape)}, {tuple(b.shape)}, {s}"
+            )
+        model = cls(W.shape[0], W.shape[1], init_std=float(s), learn_std=learn_std).to(W.dtype)
+        with torch.no_grad():
+            model.decoder.weight.copy_(W)
+            model.decoder.bias.copy_(b)
+        if exact_posterior:
+            model.set_exact_posterior()
+        return model
+
+    @property
+    def W(self) -> Tensor:
+        return self.decoder.weight
+
+    @property
+    def b(self) -> Tensor:
+        return self.decoder.bias
+
+    @property
+    def s(self) -> Tensor:
+        return torch.exp(self.likelihood.log_std)
+
+    def log_marginal(self, x: Tensor) -> Tensor:
+        """The exact log p(x): (B,), differentiable in W, b, s."""
+        self.check_input(x)
+        return linear_gaussian_log_marginal(x, self.W, self.b, self.s)
+
+    def exact_posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """p(z | x) = N(mean: (B, d), cov: (d, d))."""
+        self.check_input(x)
+        return linear_gaussian_posterior(x, self.W, self.b, self.s)
+
+    @torch.no_grad()
+    def set_exact_posterior(self) -> None:
+        """Set q(z | x) to p(z | x): A = M^-1 W^T, c = -A b, cov = s^2 M^-1."""
+        W, b, s2 = self.W, self.b, self.s**2
+        M = W.T @ W + s2 * torch.eye(W.shape[1], dtype=W.dtype, device=W.device)
+        A = torch.linalg.solve(M, W.T)
+        self._affine("set_exact_posterior").set_(A, -A @ b, s2 * torch.linalg.inv(M))
+
+    def analytic_elbo(self, x: Tensor) -> Tensor:
+        """The exact ELBO E_q[log p(x, z) - log q(z | x)]: (B,), differentiable in every parameter
+        (the ground truth for ELBO gradient estimators)."""
+        self.check_input(x)
+        q = self._affine("analytic_elbo")
+        D, d = self.W.shape
+        m = q.analytic_mean(x)  # (B, d)
+        L = q.scale_tril()
+        s2 = self.s**2
+        resid = x - m @ self.W.T - self.b
+        WL = self.W @ L
+        expected_log_lik = -0.5 * D * (_LOG_2PI + torch.log(s2)) - (resid.square().sum(-1) + WL.square().sum()) / (2 * s2)
+        expected_log_prior = -0.5 * d * _LOG_2PI - 0.5 * (m.square().sum(-1) + L.square().sum())
+        entropy = 0.5 * d * (1.0 + _LOG_2PI) + q.log_scale_diag.sum()
+        return expected_log_lik + expected_log_prior + entropy
+
+    def posterior_kl(self, x: Tensor) -> Tensor:
+        """KL(q(z | x) || p(z | x)) = log p(x) - ELBO in closed form: (B,)."""
+        self.check_input(x)
+        q = self._affine("posterior_kl")
+        mean_p, cov_p = self.exact_posterior(x)
+        m = q.analytic_mean(x)
+        L = q.scale_tril()
+        d = m.shape[-1]
+        Lp = torch.linalg.cholesky(cov_p)
+        trace = torch.cholesky_solve(L @ L.T, Lp).diagonal().sum()
+        diff = torch.cholesky_solve((mean_p - m).T, Lp)  # (d, B)
+        maha = ((mean_p - m).T * diff).sum(0)
+        logdet_p = 2 * torch.log(torch.diagonal(Lp)).sum()
+        logdet_q = 2 * q.log_scale_diag.sum()
+        return 0.5 * (trace + maha - d + logdet_p - logdet_q)
