@@ -1,0 +1,1 @@
+"""Hydra configs shipped with vaebench: config.yaml and the budget group (the other groups come from the registries)."""

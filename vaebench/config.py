@@ -1,0 +1,225 @@
+"""Typed schemas of a vaebench run and of a suite file, registered with Hydra's ConfigStore.
+
+A run config is composed by Hydra from the groups `suite`, `budget`, `dataset`, `model`,
+`posterior`, `estimator` (YAML in `vaebench/conf/`, suites from the suite folders) and checked
+against `RunConfig`: an unknown key or a value of the wrong type fails naming the key. A suite
+file is checked against `SuiteConfig`; its per-budget and per-cell layers are partial run
+configs, checked against `RunConfig` when the runner merges them (`vaebench.runner.resolve`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+__all__ = [
+    "BudgetConfig",
+    "BudgetLayer",
+    "CellConfig",
+    "DatasetConfig",
+    "EstimatorConfig",
+    "EvalConfig",
+    "ExactConfig",
+    "GradientConfig",
+    "KernelsConfig",
+    "ModelConfig",
+    "PosteriorConfig",
+    "ReferenceRow",
+    "RunConfig",
+    "SuiteConfig",
+    "TrainConfig",
+    "register_configs",
+]
+
+# OmegaConf's structured configs need typing.List/Dict/Optional (PEP 604 unions are not read
+# by omegaconf 2.3), hence the older spelling in this module only.
+
+
+@dataclass
+class DatasetConfig:
+    """Which data: a name from `vaebench.datasets.DATASETS` and how much of it."""
+
+    name: str = "digits28"
+    data_dir: Optional[str] = None  # None: argument, then VAEBENCH_DATA_DIR, then ~/.cache/vaebench
+    train_size: Optional[int] = None  # None: the whole split; smoke/quick budgets cut it
+    test_size: Optional[int] = None
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to vaebench.datasets.load
+
+
+@dataclass
+class ModelConfig:
+    """Which architecture: a name from `vaebench.models.MODELS` plus its options."""
+
+    name: str = "mlp_burda"
+    likelihood: Optional[str] = None  # None: the dataset card's likelihood
+    likelihood_kwargs: Dict[str, Any] = field(default_factory=dict)  # e.g. std for gaussian
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # architecture options: latent_dim, hidden
+
+
+@dataclass
+class PosteriorConfig:
+    """Which posterior family: a name from `vaebench.posteriors.POSTERIORS` and its options."""
+
+    name: str = "diagonal"
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # e.g. num_flows
+
+
+@dataclass
+class EstimatorConfig:
+    """Which gradient estimator: a name from `vaebench.estimators.ESTIMATORS`, K and options."""
+
+    name: str = "elbo"
+    num_samples: int = 1
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # e.g. alpha for renyi
+
+
+@dataclass
+class BudgetConfig:
+    """How much compute: `smoke` (seconds, CI), `quick` (minutes on a laptop CPU), `paper`."""
+
+    name: str = "quick"
+    description: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """Training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE)."""
+
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float = 1e-3
+    eps: float = 1e-4
+    schedule: Optional[str] = None  # a named schedule of vaebench.trainer, e.g. "iwae"
+    max_steps: Optional[int] = None
+    kl_warmup_epochs: int = 0
+    early_stopping_patience: Optional[int] = None
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol: NLL by importance sampling (K=5000 in the literature)."""
+
+    nll_samples: int = 5000
+    chunk_size: int = 500  # importance samples per chunk: bounds memory, combined exactly
+    batch_size: int = 100
+    elbo_samples: int = 1
+    active_units_examples: int = 500  # Burda et al. 2015: the first 500 training examples
+    active_units_threshold: float = 0.01  # Burda et al. 2015: Var_x(E_q[u|x]) > 0.01
+
+
+@dataclass
+class GradientConfig:
+    """Gradient variance/SNR protocol (Rainforth et al. 2018): draws at fixed parameters."""
+
+    num_draws: int = 100
+    batch_size: int = 32
+    num_samples: List[int] = field(default_factory=lambda: [1, 5, 50])
+    # Every cell is measured at the same parameters: trained train.epochs with this estimator.
+    train_estimator: str = "elbo_mc"
+    train_num_samples: int = 1
+
+
+@dataclass
+class KernelsConfig:
+    """Throughput of the fused ops against eager and torch.compile, or of end-to-end steps."""
+
+    measure: str = "ops"  # "ops" | "train_step" | "evaluation"
+    ops: List[str] = field(default_factory=lambda: ["reparameterize", "gaussian_kl", "log_mean_exp"])
+    # (K, B, D) for reparameterize/gaussian_kl (K unused by gaussian_kl), (K, B) for log_mean_exp
+    sizes: List[List[int]] = field(default_factory=lambda: [[64, 256, 64]])
+    providers: List[str] = field(default_factory=lambda: ["reference", "compiled", "fused"])
+    repeats: int = 20
+    dtype: str = "float32"
+
+
+@dataclass
+class ExactConfig:
+    """Estimator bias/variance against exact log p(x) on the linear-Gaussian model."""
+
+    num_draws: int = 200
+    num_examples: int = 64
+    num_samples: List[int] = field(default_factory=lambda: [1, 5, 50])
+
+
+@dataclass
+class CellConfig:
+    """One cell of a suite: a name and the partial run config it changes."""
+
+    name: str = "???"
+    description: str = ""
+    config: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BudgetLayer:
+    """What a budget changes in a suite: a partial run config, and optionally fewer cells/seeds."""
+
+    description: str = ""
+    cells: Optional[List[str]] = None  # None: every cell
+    seeds: Optional[List[int]] = None  # None: the suite's seeds
+    config: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ReferenceRow:
+    """A published number shown on the leaderboard as a reference row (never a run)."""
+
+    cell: str = "???"
+    metric: str = "???"
+    value: float = 0.0
+    source: str = "???"  # title/authors/year/arXiv id
+    status: str = "unverified"  # "V" (checked against released code) or "unverified"
+    dataset: str = ""
+    note: str = ""
+
+
+@dataclass
+class SuiteConfig:
+    """A versioned suite: data, model, protocol, metrics, seeds, budgets and cells."""
+
+    name: str = "???"
+    version: int = 1
+    description: str = ""
+    task: str = "train_eval"  # train_eval | gradients | kernels | exact
+    metrics: List[str] = field(default_factory=list)
+    seeds: List[int] = field(default_factory=lambda: [0])
+    common: Dict[str, Any] = field(default_factory=dict)  # partial run config for every cell
+    budgets: Dict[str, BudgetLayer] = field(default_factory=dict)
+    cells: List[CellConfig] = field(default_factory=list)
+    references: List[ReferenceRow] = field(default_factory=list)
+
+
+@dataclass
+class RunConfig:
+    """The composed config of `vaebench run`."""
+
+    suite: SuiteConfig = field(default_factory=SuiteConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    posterior: PosteriorConfig = field(default_factory=PosteriorConfig)
+    estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    gradients: GradientConfig = field(default_factory=GradientConfig)
+    kernels: KernelsConfig = field(default_factory=KernelsConfig)
+    exact: ExactConfig = field(default_factory=ExactConfig)
+    seed: Optional[int] = None  # None: the suite's (budget's) seeds
+    cells: Optional[List[str]] = None  # None: the budget's cells
+    results_dir: str = "results"
+    suite_dirs: List[str] = field(default_factory=list)
+    force: bool = False  # recompute a finished run with the same config hash
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1" or "auto"
+    progress: bool = True
+
+
+# Keys of RunConfig that do not change what is computed: left out of the config hash.
+NON_SEMANTIC_KEYS = ("results_dir", "suite_dirs", "force", "progress", "cells", "suite")
+
+
+def register_configs(store: ConfigStore | None = None) -> None:
+    """Register the schemas: `base_config` (RunConfig) is the first entry of config.yaml."""
+    store = store or ConfigStore.instance()
+    store.store(name="base_config", node=RunConfig)

@@ -1,0 +1,197 @@
+"""The one place where the runner meets the components: data, model, estimator, training, evaluation.
+
+Each function turns a section of a run config into a call of a component's public API, so a
+change in a component's signature is absorbed here and nowhere else in the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from ..results import Metric
+
+__all__ = [
+    "Data",
+    "TrainOutcome",
+    "build_estimator",
+    "build_model",
+    "dataset_card",
+    "evaluate",
+    "load_data",
+    "train",
+]
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+@dataclass
+class Data:
+    """The splits a run uses (train/test cut to the budget's sizes) and what the model needs."""
+
+    train: Dataset[torch.Tensor]
+    valid: Dataset[torch.Tensor]
+    test: Dataset[torch.Tensor]
+    event_shape: tuple[int, ...]
+    likelihood: str
+    name: str
+    splits: Any  # vaebench.datasets.DatasetSplits (card, ground truth, train_mean)
+    notes: list[str] = field(default_factory=list)
+
+
+def _cut(ds: Dataset[torch.Tensor], size: int | None, what: str, notes: list[str]) -> Dataset[torch.Tensor]:
+    n = len(ds)  # type: ignore[arg-type]
+    if size is None or size >= n:
+        return ds
+    if size < 1:
+        raise ValueError(f"dataset.{what}_size must be >= 1 or null (all), got {size}")
+    notes.append(f"{what} split cut to its first {size} of {n} examples")
+    return Subset(ds, range(size))
+
+
+def load_data(cfg: DictConfig, seed: int) -> Data:
+    """Load `cfg.dataset` (a DatasetConfig) with vaebench.datasets.load and cut it to size."""
+    from .. import datasets
+
+    dc = cfg.dataset
+    splits = datasets.load(dc.name, data_dir=dc.data_dir, seed=seed, **_plain(dc.kwargs))
+    notes: list[str] = []
+    train = _cut(splits.train, dc.train_size, "train", notes)
+    test = _cut(splits.test, dc.test_size, "test", notes)
+    valid = _cut(splits.valid, dc.test_size, "valid", [])
+    return Data(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name,
+                splits, notes)
+
+
+def dataset_card(name: str) -> Any:
+    """The DatasetCard of a registered dataset (has `.render()` and `.as_dict()`)."""
+    from .. import datasets
+
+    return datasets.card(name)
+
+
+def build_model(cfg: DictConfig, data: Data) -> nn.Module:
+    """A VAE from `cfg.model` (architecture and options) and `cfg.posterior` for `data`."""
+    from .. import models
+
+    likelihood = cfg.model.likelihood or data.likelihood
+    # Burda et al.: the Bernoulli output bias starts at logit(clip(train mean, 0.001, 0.999)).
+    mean = data.splits.train_mean().reshape(data.event_shape) if likelihood == "bernoulli" else None
+    return models.build_model(
+        dict(_plain(cfg.model.kwargs), name=cfg.model.name),
+        posterior=cfg.posterior.name,
+        posterior_kwargs=_plain(cfg.posterior.kwargs),
+        event_shape=data.event_shape,
+        likelihood=likelihood,
+        likelihood_kwargs=_plain(cfg.model.likelihood_kwargs),
+        data_mean=mean,
+    )
+
+
+def build_estimator(
+    cfg: DictConfig, num_samples: int | None = None, *, name: str | None = None, kwargs: dict[str, Any] | None = None
+) -> Callable[..., Any]:
+    """The configured estimator of `cfg.estimator`, or with another K / name / options."""
+    from ..estimators import ESTIMATORS
+
+    ec = cfg.estimator
+    k = ec.num_samples if num_samples is None else num_samples
+    options = _plain(ec.kwargs) if kwargs is None else kwargs
+    return ESTIMATORS.get(name or ec.name)(num_samples=k, **options)
+
+
+@dataclass
+class TrainOutcome:
+    curves: dict[str, list[float]]
+    epochs: int
+    seconds: float
+    resumed_from: int | None = None
+
+
+def train(
+    model: nn.Module,
+    estimator: Callable[..., Any],
+    data: Data,
+    cfg: DictConfig,
+    *,
+    checkpoint_dir: Path,
+    seed: int,
+    device: torch.device,
+    progress: bool,
+) -> TrainOutcome:
+    """Train with vaebench.trainer under `cfg.train`; resumes from `checkpoint_dir`."""
+    from .. import trainer
+
+    tc = cfg.train
+    result = trainer.train(
+        model,
+        estimator,
+        data.train,
+        data.valid,
+        epochs=tc.epochs,
+        batch_size=tc.batch_size,
+        lr=tc.lr,
+        eps=tc.eps,
+        schedule=tc.schedule,
+        max_steps=tc.max_steps,
+        kl_warmup_epochs=tc.kl_warmup_epochs,
+        early_stopping_patience=tc.early_stopping_patience,
+        checkpoint_dir=checkpoint_dir,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+    return TrainOutcome(
+        curves={k: [float(v) for v in vs] for k, vs in dict(result.curves).items()},
+        epochs=int(result.epochs),
+        seconds=float(result.seconds),
+        resumed_from=getattr(result, "resumed_from", None),
+    )
+
+
+def evaluate(
+    model: nn.Module, data: Data, cfg: DictConfig, *, seed: int, device: torch.device, progress: bool
+) -> tuple[dict[str, Metric], list[str]]:
+    """Test NLL (importance sampling), ELBO, KL, reconstruction, bits/dim, active units.
+
+    Every metric carries its standard error over test examples (active units: none).
+    """
+    from .. import evaluation
+
+    ec = cfg.eval
+    notes: list[str] = []
+    model.eval()
+    ll = evaluation.estimate_log_likelihood(
+        model, data.test, num_samples=ec.nll_samples, chunk_size=min(ec.chunk_size, ec.nll_samples),
+        batch_size=ec.batch_size, seed=seed, device=device, progress=progress,
+    )
+    if ec.nll_samples != 5000:
+        notes.append(f"test NLL estimated with K={ec.nll_samples} importance samples (the published protocol uses 5000)")
+    nll = Metric.of((-ll.log_px).tolist())
+    metrics = {"nll": nll, "nll_mc_std": Metric.of(ll.mc_std.tolist())}
+    if ll.num_dims:
+        metrics["bits_per_dim"] = Metric.of((-ll.log_px / (ll.num_dims * torch.log(torch.tensor(2.0)))).tolist())
+    bounds = evaluation.evaluate_bounds(
+        model, data.test, num_samples=ec.elbo_samples, batch_size=ec.batch_size, seed=seed, device=device,
+    )
+    metrics["elbo"] = Metric.of(bounds.elbo.tolist())
+    metrics["kl"] = Metric.of(bounds.kl.tolist())
+    metrics["reconstruction"] = Metric.of(bounds.reconstruction.tolist())
+    if not bounds.kl_analytic:
+        notes.append(f"KL estimated by Monte Carlo with {ec.elbo_samples} sample(s) per example")
+    au = evaluation.active_units(
+        model, data.train, threshold=ec.active_units_threshold,
+        num_examples=ec.active_units_examples, batch_size=ec.batch_size, seed=seed,
+    )
+    metrics["active_units"] = Metric(float(au.num_active), None, 1)
+    metrics["eval_examples_per_s"] = Metric(float(ll.examples_per_second), None, 1)
+    return metrics, notes

@@ -1,0 +1,19 @@
+"""The registries a run config chooses from, by config group name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import Registry
+
+__all__ = ["registries"]
+
+
+def registries() -> dict[str, Registry[Any]]:
+    """Config group -> registry: dataset, model, posterior, estimator."""
+    from ..datasets import DATASETS
+    from ..estimators import ESTIMATORS
+    from ..models import MODELS
+    from ..posteriors import POSTERIORS
+
+    return {"dataset": DATASETS, "model": MODELS, "posterior": POSTERIORS, "estimator": ESTIMATORS}

@@ -1,0 +1,138 @@
+"""Running a suite: each (cell, seed) once, records written, cached runs reused, a table printed.
+
+A run whose config hash already has a record is not recomputed unless `force=true`; an
+interrupted run resumes from the checkpoint in its run folder (same hash, same folder).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..environment import environment, peak_memory_bytes
+from ..results import RunRecord, find_records, load_record, records_dir, run_dir, write_record
+from .resolve import ResolvedCell, resolve_cells
+from .tasks import TASKS, RunContext
+
+__all__ = ["execute", "resolve_device", "run_suite", "summary_table"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """`device=` -> torch.device; "auto" is CUDA when visible, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device='{name}' is not a device; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device='{name}' but no CUDA device is visible; use device=cpu or device=auto")
+    return device
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True) -> RunRecord:
+    """Run one cell for one seed and return its record (not yet written)."""
+    device = resolve_device(cell.config.device)
+    if cell.task not in TASKS:
+        raise ValueError(f"suite '{cell.suite}': unknown task '{cell.task}'; known: {', '.join(TASKS.names())}")
+    ctx = RunContext(results_dir, run_dir(results_dir, cell.suite, cell.cell, cell.config_hash), device, progress)
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _seed_everything(cell.seed)
+    t0 = time.perf_counter()
+    result = TASKS.get(cell.task)(cell, ctx)
+    wall = time.perf_counter() - t0
+    notes = list(result.notes)
+    if device.type == "cpu":
+        notes.append("peak_memory_bytes is the process's max RSS (includes earlier cells of the same process)")
+    return RunRecord(
+        suite=cell.suite, suite_version=cell.suite_version, cell=cell.cell, budget=cell.budget, seed=cell.seed,
+        config=cell.plain_config(), config_hash=cell.config_hash, metrics=result.metrics, curves=result.curves,
+        notes=notes, artifacts=result.artifacts, wall_time_s=wall, peak_memory_bytes=peak_memory_bytes(device),
+        environment=environment(device),
+    )
+
+
+def summary_table(records: Sequence[RunRecord], metrics: Sequence[str], title: str, status: Sequence[str] = ()) -> Table:
+    """A rich table: one row per run, the suite's metrics as `mean ± se`."""
+    shown = list(metrics) or sorted({m for r in records for m in r.metrics})[:8]
+    table = Table(title=title)
+    for col in ("cell", "seed", *shown, "time (s)", *(["status"] if status else [])):
+        table.add_column(col, justify="left" if col in ("cell", "status") else "right")
+    for i, r in enumerate(records):
+        cells = []
+        for m in shown:
+            v = r.metrics.get(m)
+            cells.append("-" if v is None else (f"{v.mean:.4g} ± {v.se:.2g}" if v.se is not None else f"{v.mean:.4g}"))
+        row = [r.cell, str(r.seed), *cells, f"{r.wall_time_s:.1f}"]
+        if status:
+            row.append(status[i])
+        table.add_row(*row)
+    return table
+
+
+def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Console | None = None) -> list[RunRecord]:
+    """Run every (cell, seed) of `cfg.suite` under `cfg.budget`; returns the records.
+
+    Args:
+        cfg: a composed RunConfig (Hydra's, or built with OmegaConf for tests).
+        overrides: the command line's Hydra overrides (they win over the suite's layers).
+    """
+    console = console or Console()
+    cells = resolve_cells(cfg, overrides)
+    results_dir = Path(cfg.results_dir)
+    records: list[RunRecord] = []
+    status: list[str] = []
+    suite = cfg.suite
+    console.print(
+        f"[bold]vaebench[/bold] suite [cyan]{suite.name}[/cyan] v{suite.version}, budget "
+        f"[cyan]{cfg.budget.name}[/cyan]: {len(cells)} run(s) -> {results_dir.resolve()}"
+    )
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not cfg.progress, transient=False,
+    ) as bar:
+        task = bar.add_task(f"{suite.name}", total=len(cells))
+        for cell in cells:
+            bar.update(task, description=f"{suite.name}: {cell.cell} seed {cell.seed}")
+            done = find_records(results_dir, cell.suite, cell.cell, cell.config_hash)
+            done = [p for p in done if load_record(p).config_hash == cell.config_hash]
+            if done and not cfg.force:
+                records.append(load_record(done[-1]))
+                status.append(f"cached ({done[-1].name})")
+            else:
+                record = execute(cell, results_dir, progress=cfg.progress)
+                path = write_record(record, results_dir)
+                records.append(record)
+                status.append(f"new ({path.name})")
+            bar.advance(task)
+    console.print(summary_table(records, list(suite.metrics), f"{suite.name} ({cfg.budget.name})", status))
+    for r in records:
+        for note in dict.fromkeys(r.notes):
+            console.print(f"  note [{r.cell}]: {note}")
+    from ..leaderboard import build_leaderboard
+
+    boards = build_leaderboard(results_dir, suites=[suite.name])
+    console.print(f"records: {records_dir(results_dir, suite.name).resolve()}")
+    for board in boards.values():
+        console.print(f"tables:  {', '.join(str(p) for p in board.paths)}")
+    plots = sorted({str(results_dir / a) for r in records for k, a in r.artifacts.items() if k.startswith("plot")})
+    if plots:
+        console.print(f"plots:   {', '.join(plots)}")
+    return records

@@ -1,0 +1,179 @@
+"""What a suite cell does, by the suite's `task`: train_eval, gradients, kernels, exact.
+
+A task receives the resolved cell and a RunContext and returns a TaskResult (metrics with
+standard errors, per-epoch curves, notes, artifact paths). It reaches the components only
+through `vaebench.runner.adapters`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..registry import Registry
+from ..results import Metric
+from . import adapters
+from .resolve import ResolvedCell
+
+__all__ = ["TASKS", "RunContext", "TaskResult"]
+
+
+@dataclass
+class RunContext:
+    """Where a run writes (run_dir: checkpoints, plots) and how it reports."""
+
+    results_dir: Path
+    run_dir: Path
+    device: torch.device
+    progress: bool
+
+
+@dataclass
+class TaskResult:
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+
+Task = Callable[[ResolvedCell, RunContext], TaskResult]
+TASKS: Registry[Task] = Registry("task")
+
+
+def _rel(path: Path, ctx: RunContext) -> str:
+    try:
+        return str(path.resolve().relative_to(ctx.results_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+@TASKS.register("train_eval", "train a VAE, then test NLL (importance sampling), ELBO, KL, active units")
+def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
+    cfg = cell.config
+    data = adapters.load_data(cfg, cell.seed)
+    model = adapters.build_model(cfg, data).to(ctx.device)
+    estimator = adapters.build_estimator(cfg)
+    outcome = adapters.train(
+        model, estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints", seed=cell.seed,
+        device=ctx.device, progress=ctx.progress,
+    )
+    metrics, notes = adapters.evaluate(model, data, cfg, seed=cell.seed, device=ctx.device, progress=ctx.progress)
+    metrics["train_time_s"] = Metric(outcome.seconds, None, 1)
+    metrics["epochs"] = Metric(float(outcome.epochs), None, 1)
+    if outcome.resumed_from is not None:
+        notes.append(f"resumed from the checkpoint of epoch {outcome.resumed_from}")
+    return TaskResult(metrics, outcome.curves, [*data.notes, *notes],
+                      {"checkpoints": _rel(ctx.run_dir / "checkpoints", ctx)})
+
+
+@TASKS.register("gradients", "gradient variance and SNR of an estimator vs K, encoder and decoder separately")
+def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
+    from .. import evaluation
+
+    cfg = cell.config
+    data = adapters.load_data(cfg, cell.seed)
+    model = adapters.build_model(cfg, data).to(ctx.device)
+    curves: dict[str, list[float]] = {}
+    notes = list(data.notes)
+    if cfg.train.epochs > 0:  # measure at a trained point, the same for every cell of the suite
+        gc = cfg.gradients
+        trainer_estimator = adapters.build_estimator(
+            cfg, name=gc.train_estimator, num_samples=gc.train_num_samples, kwargs={}
+        )
+        curves = adapters.train(
+            model, trainer_estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
+            seed=cell.seed, device=ctx.device, progress=ctx.progress,
+        ).curves
+    x = evaluation.take_examples(data.test, cfg.gradients.batch_size, device=ctx.device)
+    ks = list(cfg.gradients.num_samples)
+    stats = evaluation.gradient_stats_sweep(
+        model, lambda k: adapters.build_estimator(cfg, num_samples=k), x, ks,
+        num_draws=cfg.gradients.num_draws, seed=cell.seed,
+    )
+    metrics: dict[str, Metric] = {}
+    for st in stats:
+        for group, g in st.groups.items():
+            metrics[f"{group}_snr@K={st.num_samples}"] = Metric(float(g.snr_mean), None, 1)
+            metrics[f"{group}_variance@K={st.num_samples}"] = Metric(float(g.variance_mean), None, 1)
+        if st.ess_mean is not None:
+            metrics[f"ess@K={st.num_samples}"] = Metric(float(st.ess_mean), None, 1)
+    notes.append(
+        f"SNR = |mean g| / std g per parameter over {cfg.gradients.num_draws} draws at fixed "
+        "parameters, averaged over the group's parameters (Rainforth et al. 2018)"
+    )
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    plot = ctx.run_dir / "gradient_stats.png"
+    fig = evaluation.plot_gradient_stats(stats)
+    fig = getattr(fig, "figure", fig)
+    fig.savefig(plot, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return TaskResult(metrics, curves, notes, {"plot": _rel(plot, ctx)})
+
+
+@TASKS.register("kernels", "throughput of each fused op vs eager and torch.compile; end-to-end steps")
+def kernels(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
+    from .throughput import end_to_end_throughput, op_throughput
+
+    cfg = cell.config
+    kc = cfg.kernels
+    if kc.measure in ("train_step", "evaluation"):
+        return end_to_end_throughput(cell, ctx)
+    if kc.measure != "ops":
+        raise ValueError(f"kernels.measure must be 'ops', 'train_step' or 'evaluation', got '{kc.measure}'")
+    metrics: dict[str, Metric] = {}
+    notes = [f"{ctx.device} timings, {torch.get_num_threads()} threads, median of {kc.repeats} repeats"]
+    for op in kc.ops:
+        for size in kc.sizes:
+            metrics.update(op_throughput(op, tuple(size), list(kc.providers), kc.repeats, kc.dtype, ctx.device))
+    return TaskResult(metrics, {}, notes, {})
+
+
+@TASKS.register("exact", "estimator bias and standard deviation against the exact log p(x) (linear-Gaussian)")
+def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
+    cfg = cell.config
+    data = adapters.load_data(cfg, cell.seed)
+    model = adapters.build_model(cfg, data).to(ctx.device)
+    curves: dict[str, list[float]] = {}
+    if cfg.train.epochs > 0:
+        curves = adapters.train(
+            model, adapters.build_estimator(cfg), data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
+            seed=cell.seed, device=ctx.device, progress=ctx.progress,
+        ).curves
+    from .. import evaluation
+
+    # The bias is measured against the exact log p(x) of the model being evaluated (its own
+    # closed form), which after training differs from the data's generating model.
+    exact_log_px = getattr(model, "log_marginal", None)
+    if not callable(exact_log_px):
+        raise ValueError(
+            f"suite '{cell.suite}' cell '{cell.cell}': task 'exact' needs a model with a closed-form "
+            f"log p(x) (log_marginal), got model '{cfg.model.name}'; use model=linear_gaussian"
+        )
+    x = evaluation.take_examples(data.test, cfg.exact.num_examples, device=ctx.device)
+    with torch.no_grad():
+        log_px = exact_log_px(x).to(torch.float64)
+    metrics: dict[str, Metric] = {}
+    model.eval()
+    n, draws = x.shape[0], cfg.exact.num_draws
+    repeated = x.repeat(draws, *([1] * (x.dim() - 1)))  # (draws * B, *event): every draw in one call
+    for k in cfg.exact.num_samples:
+        estimator = adapters.build_estimator(cfg, num_samples=int(k))
+        with torch.no_grad():
+            b = estimator(model, repeated).bound.detach().to(torch.float64).reshape(draws, n)
+        bias = (b.mean(0) - log_px)  # (B,): E[bound] - log p(x) per example
+        std = b.std(0)  # (B,)
+        metrics[f"bias@K={k}"] = Metric.of(bias.tolist())
+        metrics[f"std@K={k}"] = Metric.of(std.tolist())
+    return TaskResult(metrics, curves, [
+        *data.notes,
+        f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
+        f"errors over {x.shape[0]} test examples",
+    ], {})
