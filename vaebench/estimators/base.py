@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import torch
 from torch import Tensor
 
 from ..registry import Registry
@@ -13,7 +16,15 @@ from ..registry import Registry
 if TYPE_CHECKING:
     from ..models.vae import VAE
 
-__all__ = ["ESTIMATORS", "Estimate", "Estimator"]
+__all__ = [
+    "ESTIMATORS",
+    "Estimate",
+    "Estimator",
+    "NonFiniteError",
+    "build_estimator",
+    "check_finite",
+    "surrogate_with_value",
+]
 
 
 @dataclass
@@ -24,11 +35,14 @@ class Estimate:
     surrogate: () a scalar loss whose gradient is the estimator's gradient of -mean(bound)
         (call `.backward()` on it).
     log_w: (K, B) log importance weights log p(x, z_k) - log q(z_k | x), when computed.
+    components: the named terms the bound was built from (e.g. "log_px_z", "log_pz",
+        "log_q", "kl"), so that a non-finite bound can be traced to the term that broke.
     """
 
     bound: Tensor
     surrogate: Tensor
     log_w: Tensor | None = None
+    components: dict[str, Tensor] = field(default_factory=dict)
 
 
 class Estimator(ABC):
@@ -40,13 +54,100 @@ class Estimator(ABC):
     needs_log_prob: ClassVar[bool] = False
 
     def __init__(self, num_samples: int = 1) -> None:
-        if num_samples < 1:
-            raise ValueError(f"{type(self).__name__}: num_samples must be >= 1, got {num_samples}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(
+                f"{type(self).__name__}: num_samples must be an int >= 1 (K, draws per example), got {num_samples!r}"
+            )
         self.num_samples = num_samples
 
     @abstractmethod
     def __call__(self, model: VAE, x: Tensor) -> Estimate:
         """Estimate the bound for a batch x: (B, *event) under `model`."""
+
+    def require_log_prob(self, model: VAE) -> None:
+        """Raise a ValueError naming the estimator, the family and the alternative when this
+        estimator needs log q(z) of an arbitrary z and the model's family has none."""
+        if self.needs_log_prob and not getattr(model, "has_log_prob", model.posterior.has_log_prob):
+            raise ValueError(
+                f"estimator '{self.name}' needs log q(z | x) of an arbitrary z, but the posterior family "
+                f"{type(model.posterior).__name__} has no tractable log_prob: use 'iwae' or 'elbo_mc' "
+                "(reparameterized, no log_prob needed), or a family with log_prob such as 'diagonal'"
+            )
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({options})"
+
+
+class NonFiniteError(FloatingPointError):
+    """A NaN or infinity in an estimate, naming the term where it first shows.
+
+    Attributes:
+        term: the first non-finite term, in the order the bound is built ("log_px_z",
+            "log_pz", "log_q", "kl", ..., then "log_w", "bound", "surrogate").
+        step: the training step passed to `check_finite`, or None.
+    """
+
+    def __init__(self, term: str, step: int | None, detail: str) -> None:
+        self.term = term
+        self.step = step
+        where = "" if step is None else f" at step {step}"
+        super().__init__(
+            f"non-finite {term}{where} ({detail}); lower the learning rate, clip gradients, or run "
+            "the batch under vaebench.posteriors.detect_nonfinite() to find the layer"
+        )
+
+
+def check_finite(estimate: Estimate, step: int | None = None) -> None:
+    """Raise `NonFiniteError` naming the first term of `estimate` that holds a NaN or +-inf.
+
+    The components are checked first (the most specific), then log_w, bound and surrogate.
+    A -inf log weight (a zero weight) inside a finite bound is allowed. Costs one reduction
+    and one device sync per term.
+    """
+    terms: list[tuple[str, Tensor | None]] = [*estimate.components.items()]
+    terms += [("log_w", estimate.log_w), ("bound", estimate.bound), ("surrogate", estimate.surrogate)]
+    for name, value in terms:
+        if value is None:
+            continue
+        value = value.detach()
+        allowed_neg_inf = name in ("log_w", "log_px_z", "log_pz", "log_q")
+        bad = torch.isnan(value) | torch.isposinf(value)
+        if not allowed_neg_inf:
+            bad = bad | torch.isneginf(value)
+        if bool(bad.any()):
+            raise NonFiniteError(name, step, f"{int(bad.sum())} of {value.numel()} entries are NaN or inf")
+
+
+def surrogate_with_value(grad_term: Tensor, bound: Tensor) -> Tensor:
+    """A scalar with the gradient of `grad_term` and the value -mean(bound).
+
+        surrogate = grad_term - stopgrad(grad_term) - stopgrad(mean(bound))
+
+    so `loss.item()` always reads as the negative bound whatever the estimator's gradient
+    trick. Shapes: grad_term: (), bound: (B,) -> ().
+    """
+    return grad_term - grad_term.detach() - bound.detach().mean()
+
+
+def build_estimator(name: str, **options: Any) -> Estimator:
+    """The estimator registered as `name`, configured with `options` (num_samples, alpha, ...).
+
+    Unknown names raise an error listing the known ones; unknown options name the option.
+    """
+    cls = ESTIMATORS.get(name)
+    params = inspect.signature(cls.__init__).parameters
+    known = sorted(p for p in params if p != "self")
+    for key in options:
+        if key not in params:
+            raise ValueError(f"estimator '{name}': unknown option {key!r}; known options: {', '.join(known)}")
+    return cls(**options)
+
+
+def _finite_float(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
 
 
 ESTIMATORS: Registry[type[Estimator]] = Registry("estimator")

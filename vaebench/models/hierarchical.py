@@ -93,11 +93,18 @@ class HierarchicalVAE(VAE):
     def _upper(self, z1: Tensor) -> Tensor:
         return z1.reshape(-1, z1.shape[-1])
 
-    def sample_latents(self, x: Tensor, num_samples: int) -> tuple[tuple[Tensor, ...], Tensor]:
+    def sample_latents(
+        self, x: Tensor, num_samples: int, *, stop_q_params: bool = False
+    ) -> tuple[tuple[Tensor, ...], Tensor]:
         z1, log_q1 = self.posterior1.rsample_and_log_prob(self.encode(x), num_samples)
         k, b = z1.shape[:2]
         z2, log_q2 = self.posterior.rsample_and_log_prob(self.encoder2(self._upper(z1)), 1)
-        return (z1, z2.reshape(k, b, -1)), log_q1 + log_q2.reshape(k, b)
+        latents = (z1, z2.reshape(k, b, -1))
+        if stop_q_params:
+            # z1 must keep feeding q(z2 | z1) through the stopped network: not the families'
+            # path_gradient, which stops the features h too.
+            return latents, self.log_q(x, latents, stop_params=True)
+        return latents, log_q1 + log_q2.reshape(k, b)
 
     def log_q(self, x: Tensor, latents: tuple[Tensor, ...], *, stop_params: bool = False) -> Tensor:
         z1, z2 = latents

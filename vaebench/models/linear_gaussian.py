@@ -79,10 +79,14 @@ class AffineGaussianPosterior(Posterior):
     def analytic_mean(self, h: Tensor) -> Tensor:
         return self.linear(h)
 
-    def rsample_and_log_prob(self, h: Tensor, num_samples: int = 1) -> tuple[Tensor, Tensor]:
+    def rsample_and_log_prob(
+        self, h: Tensor, num_samples: int = 1, *, path_gradient: bool = False
+    ) -> tuple[Tensor, Tensor]:
         mean = self.linear(h)
         eps = torch.randn((num_samples, *mean.shape), dtype=mean.dtype, device=mean.device)
         z = mean + eps @ self.scale_tril().T
+        if path_gradient:
+            return z, self.log_prob_stopped(z, h)
         return z, self._log_prob_of_eps(eps)
 
     def _log_prob_of_eps(self, eps: Tensor) -> Tensor:

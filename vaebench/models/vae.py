@@ -180,9 +180,16 @@ class VAE(nn.Module):
         out = self.decoder(z.reshape(k * b, z.shape[-1]))
         return out.reshape(k, b, self.likelihood.num_params, *self.event_shape)
 
-    def sample_latents(self, x: Tensor, num_samples: int) -> tuple[tuple[Tensor, ...], Tensor]:
-        """K reparameterized draws of every latent layer and their joint log q: (K, B)."""
-        z, log_q = self.posterior.rsample_and_log_prob(self.encode(x), num_samples)
+    def sample_latents(
+        self, x: Tensor, num_samples: int, *, stop_q_params: bool = False
+    ) -> tuple[tuple[Tensor, ...], Tensor]:
+        """K reparameterized draws of every latent layer and their joint log q: (K, B).
+
+        `stop_q_params` evaluates log q with the variational parameters stopped (the family's
+        `path_gradient=True`, fused for the diagonal Gaussian). No input checks (internal)."""
+        if stop_q_params:
+            require_log_prob(self.posterior, "log q with stopped parameters (stl, dreg)")
+        z, log_q = self.posterior.rsample_and_log_prob(self.encode(x), num_samples, path_gradient=stop_q_params)
         return (z,), log_q
 
     def log_q(self, x: Tensor, latents: tuple[Tensor, ...], *, stop_params: bool = False) -> Tensor:
@@ -213,9 +220,7 @@ class VAE(nn.Module):
         _check_num_samples(num_samples)
         if stop_q_params:
             require_log_prob(self.posterior, "log_weights(stop_q_params=True) (estimators stl, dreg)")
-        latents, log_q = self.sample_latents(x, num_samples)
-        if stop_q_params:
-            log_q = self.log_q(x, latents, stop_params=True)
+        latents, log_q = self.sample_latents(x, num_samples, stop_q_params=stop_q_params)
         log_px_z, log_pz = self.log_joint(x, latents)
         return LogWeights(
             log_w=log_px_z + log_pz - log_q,

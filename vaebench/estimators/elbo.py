@@ -1,0 +1,59 @@
+"""The ELBO with the analytic KL term: `elbo`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch import Tensor
+
+from .base import ESTIMATORS, Estimate, Estimator, _finite_float, surrogate_with_value
+
+if TYPE_CHECKING:
+    from ..models.vae import VAE
+
+__all__ = ["ELBO"]
+
+
+@ESTIMATORS.register("elbo", "ELBO with the analytic KL(q || p) (diagonal Gaussian q, N(0, I) prior)")
+class ELBO(Estimator):
+    """The evidence lower bound with a Monte Carlo reconstruction term and the analytic KL.
+
+        ELBO(x) = 1/K sum_k log p(x | z_k) - KL(q(z | x) || p(z)),   z_k ~ q(z | x)
+
+    Gradients are reparameterized. The KL is `VAE.kl` (available for the diagonal Gaussian
+    with the standard-normal prior); models without it raise and point to 'elbo_mc'.
+
+    Args:
+        num_samples: K draws for the reconstruction term.
+        kl_weight: beta in E[log p(x | z)] - beta KL, for KL warm-up (the trainer may set
+            `estimator.kl_weight` each step); `bound` always reports the beta = 1 ELBO.
+
+    Shapes: x: (B, *event) -> bound: (B,), log_w: (K, B).
+
+    References:
+        Auto-Encoding Variational Bayes, Kingma, Welling, 2013, arXiv:1312.6114.
+    """
+
+    name = "elbo"
+
+    def __init__(self, num_samples: int = 1, kl_weight: float = 1.0) -> None:
+        super().__init__(num_samples)
+        self.kl_weight = _finite_float(kl_weight, "elbo: kl_weight")
+
+    def __call__(self, model: VAE, x: Tensor) -> Estimate:
+        kl = model.kl(x)
+        if kl is None:
+            raise ValueError(
+                f"estimator 'elbo' needs an analytic KL(q || p), which {type(model).__name__} with the "
+                f"{type(model.posterior).__name__} family does not have: use 'elbo_mc' (Monte Carlo KL)"
+            )
+        lw = model.log_weights(x, self.num_samples)
+        reconstruction = lw.log_px_z.mean(0)
+        bound = reconstruction - kl
+        objective = reconstruction - self.kl_weight * kl
+        return Estimate(
+            bound=bound.detach(),
+            surrogate=surrogate_with_value(-objective.mean(), bound),
+            log_w=lw.log_w.detach(),
+            components={**lw.components(), "kl": kl},
+        )
