@@ -1,0 +1,246 @@
+"""The contract every registered posterior family satisfies, parametrized by the registry:
+a new family is tested here without writing a new test."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+
+from vaebench.posteriors import (
+    POSTERIORS,
+    NonFiniteError,
+    Posterior,
+    detect_nonfinite,
+    standard_normal_log_prob,
+)
+
+FAMILIES = POSTERIORS.names()
+WITH_LOG_PROB = [n for n in FAMILIES if POSTERIORS.get(n).has_log_prob]
+WITHOUT_LOG_PROB = [n for n in FAMILIES if not POSTERIORS.get(n).has_log_prob]
+
+# Odd sizes, small enough that the whole contract runs in seconds.
+H, B, K = 5, 7, 3
+
+
+def build(name: str, latent_dim: int = 3, feature_dim: int = H) -> Posterior:
+    return POSTERIORS.get(name)(feature_dim=feature_dim, latent_dim=latent_dim)
+
+
+def test_registry_holds_every_family():
+    expected = {
+        "diagonal", "full_covariance", "planar", "radial", "householder",
+        "sylvester_orthogonal", "sylvester_householder", "sylvester_triangular", "iaf",
+    }
+    assert expected <= set(FAMILIES)
+    for entry in POSTERIORS:
+        assert entry.description, f"{entry.name} has no description"
+
+
+@pytest.mark.parametrize("latent_dim", [1, 3])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_shapes_and_finiteness(name, latent_dim):
+    posterior = build(name, latent_dim)
+    h = torch.randn(B, H)
+    z, log_q = posterior.rsample_and_log_prob(h, K)
+    assert z.shape == (K, B, latent_dim) and log_q.shape == (K, B)
+    assert z.dtype == log_q.dtype == torch.float64
+    assert torch.isfinite(z).all() and torch.isfinite(log_q).all()
+    z1, log_q1 = posterior.rsample_and_log_prob(h)  # K defaults to 1
+    assert z1.shape == (1, B, latent_dim) and log_q1.shape == (1, B)
+    z2, log_q2 = posterior.sample_from_noise(torch.randn(K, B, latent_dim), h)
+    assert z2.shape == (K, B, latent_dim) and log_q2.shape == (K, B)
+    kl = posterior.kl_to_prior(h)
+    assert kl is None or (kl.shape == (B,) and torch.isfinite(kl).all())
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_gradients_reach_every_parameter_and_h(name):
+    posterior = build(name)
+    h = torch.randn(B, H, requires_grad=True)
+    z, log_q = posterior.rsample_and_log_prob(h, K)
+    # Random weights so that no gradient cancels by symmetry.
+    loss = (z * torch.randn_like(z)).sum() + (log_q * torch.randn_like(log_q)).sum()
+    kl = posterior.kl_to_prior(h)
+    if kl is not None:
+        loss = loss + kl.sum()
+    loss.backward()
+    for pname, p in posterior.named_parameters():
+        assert p.grad is not None, f"{name}: no gradient reaches {pname}"
+        assert p.grad.abs().sum() > 0, f"{name}: the gradient of {pname} is zero"
+        assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient in {pname}"
+    assert h.grad is not None and h.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("latent_dim", [1, 3])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_log_q_is_base_density_minus_autograd_log_det(name, latent_dim):
+    """log q(z) = log N(eps; 0, I) - log|det dz/deps|, with autograd's Jacobian as the truth."""
+    posterior = build(name, latent_dim)
+    k, b = 2, 3
+    h = torch.randn(b, H)
+    eps = torch.randn(k, b, latent_dim)
+    z, log_q = posterior.sample_from_noise(eps, h)
+
+    def sample(flat_eps):
+        return posterior.sample_from_noise(flat_eps.view(k, b, latent_dim), h)[0].reshape(-1)
+
+    jac = torch.autograd.functional.jacobian(sample, eps.reshape(-1))
+    jac = jac.view(k, b, latent_dim, k, b, latent_dim)
+    for i in range(k):
+        for j in range(b):
+            block = jac[i, j, :, i, j, :]
+            expected = standard_normal_log_prob(eps[i, j]) - torch.linalg.slogdet(block).logabsdet
+            torch.testing.assert_close(log_q[i, j], expected, rtol=1e-9, atol=1e-9)
+    # Samples are independent across k and b: the off-diagonal blocks vanish.
+    mask = torch.eye(k * b, dtype=torch.bool).view(k, b, 1, k, b, 1).expand_as(jac)
+    assert jac[~mask].abs().max() == 0
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_rsample_draws_the_distribution_of_sample_from_noise(name):
+    """rsample may use a fused kernel with its own noise; it must draw the same distribution.
+
+    Compares the means of z and of log q over 4000 draws within 5 standard errors.
+    """
+    posterior = build(name)
+    h = torch.randn(2, H)
+    n = 4000
+    with torch.no_grad():
+        z_a, log_q_a = posterior.rsample_and_log_prob(h, n)
+        z_b, log_q_b = posterior.sample_from_noise(torch.randn(n, 2, 3), h)
+    for a, b in ((z_a, z_b), (log_q_a, log_q_b)):
+        se = ((a.var(0) + b.var(0)) / n).sqrt()
+        assert ((a.mean(0) - b.mean(0)).abs() < 5 * se).all(), name
+
+
+@pytest.mark.parametrize("name", WITH_LOG_PROB)
+def test_log_prob_agrees_with_the_sampled_log_q(name):
+    posterior = build(name)
+    h = torch.randn(B, H)
+    z, log_q = posterior.rsample_and_log_prob(h, K)
+    torch.testing.assert_close(posterior.log_prob(z, h), log_q, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", WITHOUT_LOG_PROB)
+def test_families_without_log_prob_say_so(name):
+    posterior = build(name)
+    h = torch.randn(B, H)
+    z, _ = posterior.rsample_and_log_prob(h, K)
+    with pytest.raises(NotImplementedError, match="use 'elbo' or 'iwae'"):
+        posterior.log_prob(z, h)
+    with pytest.raises(ValueError, match="has none"):
+        posterior.log_prob_stopped(z, h)
+    with pytest.raises(ValueError, match="path_gradient=True"):
+        posterior.rsample_and_log_prob(h, K, path_gradient=True)
+
+
+@pytest.mark.parametrize("name", WITH_LOG_PROB)
+def test_log_prob_stopped_reaches_z_only(name):
+    posterior = build(name)
+    h = torch.randn(B, H, requires_grad=True)
+    z = torch.randn(K, B, 3, requires_grad=True)
+    stopped = posterior.log_prob_stopped(z, h)
+    full = posterior.log_prob(z, h)
+    torch.testing.assert_close(stopped, full)
+    weights = torch.randn_like(stopped)
+    (grad_z_stopped,) = torch.autograd.grad((stopped * weights).sum(), z)
+    assert all(p.grad is None for p in posterior.parameters()) and h.grad is None
+    (grad_z_full,) = torch.autograd.grad((full * weights).sum(), z)
+    torch.testing.assert_close(grad_z_stopped, grad_z_full)
+    # With z itself constant, nothing in the stopped log q needs a gradient.
+    assert not posterior.log_prob_stopped(z.detach(), h).requires_grad
+
+
+@pytest.mark.parametrize("name", WITH_LOG_PROB)
+def test_path_gradient_is_log_prob_stopped_at_the_sample(name):
+    """rsample(path_gradient=True) gives the same value as the ordinary log q and the gradient
+    of log_prob_stopped(z(phi)) (the STL gradient): the diagonal's fused-op path included."""
+    posterior = build(name)
+    h = torch.randn(B, H)
+    torch.manual_seed(1)
+    z, log_q = posterior.rsample_and_log_prob(h, K, path_gradient=True)
+    torch.manual_seed(1)
+    z_ref, log_q_plain = posterior.rsample_and_log_prob(h, K)
+    torch.testing.assert_close(z, z_ref)
+    torch.testing.assert_close(log_q, log_q_plain)
+    params = list(posterior.parameters())
+    weights = torch.randn_like(log_q)
+    grads = torch.autograd.grad((log_q * weights).sum(), params, allow_unused=True)
+    reference = posterior.log_prob_stopped(z_ref, h)
+    grads_ref = torch.autograd.grad((reference * weights).sum(), params, allow_unused=True)
+    assert any(g is not None for g in grads)
+    for g, g_ref in zip(grads, grads_ref):
+        assert (g is None) == (g_ref is None)
+        if g is not None:
+            torch.testing.assert_close(g, g_ref)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if build(n).kl_to_prior(torch.zeros(1, H)) is not None])
+def test_kl_to_prior_matches_monte_carlo(name):
+    posterior = build(name)
+    h = torch.randn(3, H)
+    n = 4000
+    with torch.no_grad():
+        z, log_q = posterior.rsample_and_log_prob(h, n)
+        terms = log_q - standard_normal_log_prob(z)
+        kl = posterior.kl_to_prior(h)
+    se = terms.std(0) / n**0.5
+    assert ((terms.mean(0) - kl).abs() < 5 * se).all(), (terms.mean(0), kl, se)
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if build(n).to_distribution(torch.zeros(1, H)) is not None])
+def test_equals_its_torch_distribution(name):
+    """Families with a torch.distributions equivalent: log_prob, the sampled log q and the KL
+    agree with torch's (Normal for `diagonal`, MultivariateNormal for `full_covariance`)."""
+    posterior = build(name)
+    h = torch.randn(B, H)
+    dist = posterior.to_distribution(h)
+    assert dist.batch_shape == (B,) and dist.event_shape == (3,)
+    z, log_q = posterior.rsample_and_log_prob(h, K)
+    torch.testing.assert_close(dist.log_prob(z), log_q)
+    torch.testing.assert_close(dist.log_prob(z), posterior.log_prob(z, h))
+    if isinstance(dist, MultivariateNormal):
+        prior = MultivariateNormal(torch.zeros(B, 3), scale_tril=torch.eye(3).expand(B, 3, 3))
+    else:
+        prior = Independent(Normal(torch.zeros(B, 3), torch.ones(B, 3)), 1)
+    torch.testing.assert_close(posterior.kl_to_prior(h), kl_divergence(dist, prior))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_bad_input_is_rejected_with_a_message_naming_it(name):
+    posterior = build(name)
+    h = torch.randn(B, H)
+    with pytest.raises(ValueError, match=r"h must be \(B, H=5\), got \(7, 4\)"):
+        posterior.rsample_and_log_prob(h[:, :4], K)
+    with pytest.raises(ValueError, match=r"h must be \(B, H=5\)"):
+        posterior.rsample_and_log_prob(h[0], K)
+    with pytest.raises(ValueError, match="holds NaN or inf"):
+        posterior.rsample_and_log_prob(torch.full((B, H), float("nan")), K)
+    with pytest.raises(TypeError, match="h is torch.float32"):
+        posterior.rsample_and_log_prob(h.float(), K)
+    for bad_k in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="num_samples"):
+            posterior.rsample_and_log_prob(h, bad_k)
+    with pytest.raises(ValueError, match=r"eps must be \(K, B=7, D=3\)"):
+        posterior.sample_from_noise(torch.randn(K, B, 4), h)
+    if posterior.has_log_prob:
+        with pytest.raises(ValueError, match=r"z must be \(K, B=7, D=3\)"):
+            posterior.log_prob(torch.randn(B, 3), h)
+    with pytest.raises(ValueError, match="latent_dim"):
+        POSTERIORS.get(name)(feature_dim=H, latent_dim=0)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_detect_nonfinite_names_the_family(name):
+    posterior = build(name)
+    with torch.no_grad():
+        for p in posterior.parameters():
+            p.fill_(float("nan"))
+    h = torch.randn(B, H)
+    z, log_q = posterior.rsample_and_log_prob(h, K)  # no detection: NaNs flow through
+    assert not torch.isfinite(log_q).all()
+    with detect_nonfinite(), pytest.raises(NonFiniteError) as info:
+        posterior.rsample_and_log_prob(h, K)
+    assert info.value.family == name
+    assert str(info.value).startswith(f"{name}: ")
