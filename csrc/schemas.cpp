@@ -31,4 +31,28 @@ std::string build_info() {
 TORCH_LIBRARY(vaebench, m) {
   m.def("build_info() -> str", &vaebench::build_info);
   // Op schema lines follow, one block per op (see vaebench/ops/<op>.py for the math).
+
+  // ---- reparameterize (vaebench/ops/reparameterize.py; csrc/philox.h for the stream) ----
+  // seed: CPU int64 [seed, offset]; eps is drawn in the kernel, never an input.
+  m.def("reparameterize(Tensor mu, Tensor logvar, int num_samples, Tensor seed, "
+        "bool path_gradient=False) -> (Tensor z, Tensor log_q)");
+  m.def("reparameterize_backward(Tensor? grad_z, Tensor? grad_log_q, Tensor mu, Tensor logvar, "
+        "Tensor seed, int num_samples, bool path_gradient) -> (Tensor grad_mu, Tensor grad_logvar)");
+  // The Philox stream itself, for tests (CPU only).
+  m.def("philox4x32(Tensor counter, Tensor key) -> Tensor");
+  m.def("philox_normal(Tensor seed, int start, int count, ScalarType dtype) -> Tensor");
+  // ---- end reparameterize ----
+
+  // gaussian_kl: KL(N(mu, exp(logvar)) || N(prior_mu, exp(prior_logvar))) summed over D; a
+  // missing prior is N(0, I). Backward returns the prior grads in the priors' shapes, or empty
+  // (0,) tensors for an absent prior or when prior_grad is false.
+  m.def("gaussian_kl(Tensor mu, Tensor logvar, Tensor? prior_mu=None, Tensor? prior_logvar=None) -> Tensor");
+  m.def("gaussian_kl_backward(Tensor grad, Tensor mu, Tensor logvar, Tensor? prior_mu, "
+        "Tensor? prior_logvar, bool prior_grad) -> (Tensor, Tensor, Tensor, Tensor)");
+
+  // log_mean_exp: log (1/K) sum_k exp(log_w_k) along dim; backward from log_w and the output.
+  // importance_weights: normalized weights and ESS = 1 / sum w^2 (not differentiable).
+  m.def("log_mean_exp(Tensor log_w, int dim=0) -> Tensor");
+  m.def("log_mean_exp_backward(Tensor grad, Tensor log_w, Tensor out, int dim) -> Tensor");
+  m.def("importance_weights(Tensor log_w, int dim=0) -> (Tensor, Tensor)");
 }

@@ -1,15 +1,22 @@
 """Analytic KL between diagonal Gaussians: `vaebench::gaussian_kl`.
 
-NOTE (skeleton): only the reference path is wired so far.
+The fused kernels (csrc/gaussian_kl.cpp, csrc/cuda/gaussian_kl.cu) compute the KL and its four
+gradients in one pass each; a prior shared by the batch has its gradient reduced in the
+kernel. Without the compiled library the op falls back to `gaussian_kl_reference`.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
+from .library import fused_device_types
 from .reference import gaussian_kl_reference
 
 __all__ = ["gaussian_kl"]
+
+# Read once: a constant for torch.compile (see fused_device_types).
+_FUSED_DEVICES = fused_device_types()
 
 
 def gaussian_kl(
@@ -18,9 +25,109 @@ def gaussian_kl(
     prior_mu: Tensor | None = None,
     prior_logvar: Tensor | None = None,
 ) -> Tensor:
-    """KL(N(mu, exp(logvar)) || N(prior_mu, exp(prior_logvar))) summed over D.
+    """KL(N(mu, exp(logvar)) || N(prior_mu, exp(prior_logvar))) summed over the latent dim D.
 
-    Shapes: mu, logvar: (*batch, D); prior_mu, prior_logvar: broadcastable to (*batch, D) or
-    None for the standard normal -> (*batch,).
+        KL = 1/2 sum_D [ pl - l + exp(l - pl) + (mu - pm)^2 exp(-pl) - 1 ]
+
+    with l = logvar, pm = prior_mu, pl = prior_logvar; None stands for the standard normal's
+    0. exp(l - pl) keeps it finite for |logvar| up to ~80 in float32. Differentiable in all four
+    inputs; a broadcast prior's gradient is summed to the prior's shape.
+
+    Args:
+        mu, logvar: (*batch, D), D >= 1.
+        prior_mu, prior_logvar: (D,), (1, D), ... any shape ending in D that broadcasts to
+            (*batch, D), or None.
+
+    Returns:
+        (*batch,) the KL per batch element.
+
+    References:
+        Auto-Encoding Variational Bayes, Kingma, Welling, 2013, arXiv 1312.6114 (appendix B).
     """
-    return gaussian_kl_reference(mu, logvar, prior_mu, prior_logvar)
+    if mu.device.type not in _FUSED_DEVICES:
+        _check_inputs("gaussian_kl", mu, logvar, prior_mu, prior_logvar)
+        return gaussian_kl_reference(mu, logvar, prior_mu, prior_logvar)
+    return torch.ops.vaebench.gaussian_kl(mu, logvar, prior_mu, prior_logvar)
+
+
+def _check_inputs(
+    op: str, mu: Tensor, logvar: Tensor, prior_mu: Tensor | None, prior_logvar: Tensor | None
+) -> None:
+    """The fused kernels' input checks (csrc/gaussian_kl.h), for the reference path."""
+    for name, t in (("mu", mu), ("logvar", logvar), ("prior_mu", prior_mu), ("prior_logvar", prior_logvar)):
+        if t is None:
+            continue
+        if not t.is_floating_point():
+            raise TypeError(f"vaebench.{op}: {name} must be a floating-point tensor, got {t.dtype}")
+        if t is not mu and t.dtype != mu.dtype:
+            raise TypeError(f"vaebench.{op}: {name} must have the dtype of mu, got {t.dtype} and {mu.dtype}")
+        if t.device != mu.device:
+            raise ValueError(f"vaebench.{op}: {name} must be on the device of mu, got {t.device} and {mu.device}")
+    if mu.dim() < 1:
+        raise ValueError(f"vaebench.{op}: mu must be (*batch, D) with at least 1 dim(s), got shape {tuple(mu.shape)}")
+    if logvar.shape != mu.shape:
+        raise ValueError(
+            f"vaebench.{op}: logvar must have the shape of mu, got {tuple(logvar.shape)} and {tuple(mu.shape)}"
+        )
+    D = mu.shape[-1]
+    if D < 1:
+        raise ValueError(f"vaebench.{op}: mu must hold D >= 1 latent dims, got shape {tuple(mu.shape)}")
+    for name, p in (("prior_mu", prior_mu), ("prior_logvar", prior_logvar)):
+        if p is None:
+            continue
+        if p.dim() < 1 or p.shape[-1] != D:
+            raise ValueError(
+                f"vaebench.{op}: {name} must end in the latent dim D={D} of mu (shape (..., {D})), got shape {tuple(p.shape)}"
+            )
+        if p.dim() > mu.dim() or any(a not in (1, b) for a, b in zip(reversed(p.shape), reversed(mu.shape))):
+            raise ValueError(
+                f"vaebench.{op}: {name} must broadcast to mu's shape {tuple(mu.shape)} (e.g. ({D},) or mu's own shape), "
+                f"got shape {tuple(p.shape)}"
+            )
+
+
+def _register() -> None:
+    """Fake kernels (shapes for torch.compile) and autograd for the compiled ops."""
+
+    @torch.library.register_fake("vaebench::gaussian_kl")
+    def _(mu: Tensor, logvar: Tensor, prior_mu: Tensor | None = None, prior_logvar: Tensor | None = None) -> Tensor:
+        _check_inputs("gaussian_kl", mu, logvar, prior_mu, prior_logvar)
+        return mu.new_empty(mu.shape[:-1])
+
+    @torch.library.register_fake("vaebench::gaussian_kl_backward")
+    def _(
+        grad: Tensor,
+        mu: Tensor,
+        logvar: Tensor,
+        prior_mu: Tensor | None,
+        prior_logvar: Tensor | None,
+        prior_grad: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        def prior_shape(p: Tensor | None) -> tuple[int, ...]:
+            return tuple(p.shape) if p is not None and prior_grad else (0,)
+
+        return (
+            mu.new_empty(mu.shape),
+            mu.new_empty(mu.shape),
+            mu.new_empty(prior_shape(prior_mu)),
+            mu.new_empty(prior_shape(prior_logvar)),
+        )
+
+    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
+        mu, logvar, prior_mu, prior_logvar = inputs
+        ctx.save_for_backward(mu, logvar, prior_mu, prior_logvar)
+
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        mu, logvar, prior_mu, prior_logvar = ctx.saved_tensors
+        # needs_input_grad can be shorter than the schema when trailing priors were defaulted.
+        need = [i < len(ctx.needs_input_grad) and ctx.needs_input_grad[i] for i in range(4)]
+        g_mu, g_lv, g_pm, g_pl = torch.ops.vaebench.gaussian_kl_backward(
+            grad, mu, logvar, prior_mu, prior_logvar, need[2] or need[3]
+        )
+        return tuple(g if n else None for g, n in zip((g_mu, g_lv, g_pm, g_pl), need))
+
+    torch.library.register_autograd("vaebench::gaussian_kl", backward, setup_context=setup_context)
+
+
+if _FUSED_DEVICES:
+    _register()

@@ -18,7 +18,14 @@ from typing import Literal
 
 import torch
 
-__all__ = ["backend", "build_info", "fused_available", "library_path", "load_error"]
+__all__ = [
+    "backend",
+    "build_info",
+    "fused_available",
+    "fused_device_types",
+    "library_path",
+    "load_error",
+]
 
 Backend = Literal["fused-cpu", "fused-cuda", "reference"]
 
@@ -95,3 +102,14 @@ def backend(device: torch.device | str | None = None) -> Backend:
     if device.type == "cuda":
         return "fused-cuda" if build_info()["cuda"] else "reference"
     return "fused-cpu"
+
+
+def fused_device_types() -> frozenset[str]:
+    """Device types ("cpu", "cuda") the loaded library has kernels for; empty without one.
+
+    Op wrappers read it once at import into a module constant, which torch.compile treats as a
+    constant (no graph break on the choice between the fused and the reference path).
+    """
+    if not _load():
+        return frozenset()
+    return frozenset({"cpu", "cuda"} if build_info()["cuda"] else {"cpu"})

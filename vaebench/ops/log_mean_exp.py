@@ -1,26 +1,132 @@
 """One-pass log-mean-exp over K importance weights: `vaebench::log_mean_exp`, and the
-normalized weights with their effective sample size: `importance_weights`.
+normalized weights with their effective sample size: `vaebench::importance_weights`.
 
-NOTE (skeleton): only the reference path is wired so far.
+The fused kernels (csrc/log_mean_exp.cpp, csrc/cuda/log_mean_exp.cu) read log_w once: each
+slice keeps an online (max, rescaled sum) state, one exp per entry, so any spread of log-weights
+and any K are stable. The backward recomputes the self-normalized weights from log_w and the
+output (nothing else is stored). Without the compiled library both fall back to the references
+in `vaebench.ops.reference`.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
+from .library import fused_device_types
 from .reference import importance_weights_reference, log_mean_exp_reference
 
 __all__ = ["importance_weights", "log_mean_exp"]
 
+# Read once: a constant for torch.compile (see fused_device_types).
+_FUSED_DEVICES = fused_device_types()
+
 
 def log_mean_exp(log_w: Tensor, dim: int = 0) -> Tensor:
-    """log (1/K) sum_k exp(log_w_k) along `dim`; the IWAE bound from log-weights.
+    """log (1/K) sum_k exp(log_w_k) along `dim`: the IWAE bound from its log-weights.
 
-    Shapes: log_w: (..., K, ...) -> without `dim`. Backward: the self-normalized weights.
+        LME(log_w) = m + log sum_k exp(log_w_k - m) - log K,   m = max_k log_w_k
+        d LME / d log_w_k = w_k = exp(log_w_k) / sum_j exp(log_w_j)  (self-normalized weights)
+
+    -inf entries are allowed; an all -inf slice gives -inf and a zero gradient. NaN propagates.
+
+    Args:
+        log_w: (..., K, ...) log-weights, K >= 1 along `dim` (any dim, negative too).
+        dim: the sample dim.
+
+    Returns:
+        (...) log_w without `dim`.
+
+    References:
+        Importance Weighted Autoencoders, Burda, Grosse, Salakhutdinov, 2015, arXiv 1509.00519.
     """
-    return log_mean_exp_reference(log_w, dim)
+    if log_w.device.type not in _FUSED_DEVICES:
+        _check_log_w("log_mean_exp", log_w, dim)
+        return log_mean_exp_reference(log_w, dim)
+    return torch.ops.vaebench.log_mean_exp(log_w, dim)
 
 
 def importance_weights(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
-    """Normalized weights w (like log_w) and effective sample size 1 / sum w^2 (without `dim`)."""
-    return importance_weights_reference(log_w, dim)
+    """Self-normalized importance weights and their effective sample size along `dim`.
+
+        w_k = exp(log_w_k) / sum_j exp(log_w_j),    ESS = 1 / sum_k w_k^2  (1 <= ESS <= K)
+
+    An all -inf slice has no weights: w = 0 and ESS = 0 there.
+
+    Not differentiable: the results are detached. They serve diagnostics and estimators that
+    stop the gradient through the weights (DReG's w^2, reweighted wake-sleep); the gradient of
+    the bound through the weights is that of `log_mean_exp`.
+
+    Args:
+        log_w: (..., K, ...) log-weights, K >= 1 along `dim`.
+        dim: the sample dim.
+
+    Returns:
+        w: like log_w, and ess: log_w without `dim`.
+
+    References:
+        Doubly Reparameterized Gradient Estimators for Monte Carlo Objectives, Tucker, Lawson,
+        Gu, Maddison, 2018, arXiv 1810.04152.
+    """
+    log_w = log_w.detach()
+    if log_w.device.type not in _FUSED_DEVICES:
+        _check_log_w("importance_weights", log_w, dim)
+        return importance_weights_reference(log_w, dim)
+    return torch.ops.vaebench.importance_weights(log_w, dim)
+
+
+def _check_log_w(op: str, log_w: Tensor, dim: int) -> None:
+    """The fused kernels' input checks (csrc/log_mean_exp.h), for the reference path."""
+    if not log_w.is_floating_point():
+        raise TypeError(f"vaebench.{op}: log_w must be a floating-point tensor, got {log_w.dtype}")
+    if log_w.dim() < 1:
+        raise ValueError(f"vaebench.{op}: log_w must be (..., K, ...) with at least 1 dim(s), got shape {tuple(log_w.shape)}")
+    nd = log_w.dim()
+    if not -nd <= dim < nd:
+        raise IndexError(
+            f"vaebench.{op}: dim must be in [{-nd}, {nd - 1}] for log_w of shape {tuple(log_w.shape)}, got dim={dim}"
+        )
+    if log_w.shape[dim] < 1:
+        raise ValueError(
+            f"vaebench.{op}: log_w must hold K >= 1 log-weights along dim {dim}, got shape "
+            f"{tuple(log_w.shape)}; the mean of no weights is undefined"
+        )
+
+
+def _reduced(log_w: Tensor, dim: int) -> list[int]:
+    shape = list(log_w.shape)
+    del shape[dim % log_w.dim()]
+    return shape
+
+
+def _register() -> None:
+    """Fake kernels (shapes for torch.compile) and autograd for the compiled ops."""
+
+    @torch.library.register_fake("vaebench::log_mean_exp")
+    def _(log_w: Tensor, dim: int = 0) -> Tensor:
+        _check_log_w("log_mean_exp", log_w, dim)
+        return log_w.new_empty(_reduced(log_w, dim))
+
+    @torch.library.register_fake("vaebench::log_mean_exp_backward")
+    def _(grad: Tensor, log_w: Tensor, out: Tensor, dim: int) -> Tensor:
+        return log_w.new_empty(log_w.shape)
+
+    @torch.library.register_fake("vaebench::importance_weights")
+    def _(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
+        _check_log_w("importance_weights", log_w, dim)
+        return log_w.new_empty(log_w.shape), log_w.new_empty(_reduced(log_w, dim))
+
+    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
+        log_w, dim = inputs
+        ctx.save_for_backward(log_w, output)
+        ctx.dim = dim
+
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: ANN001
+        log_w, out = ctx.saved_tensors
+        return torch.ops.vaebench.log_mean_exp_backward(grad, log_w, out, ctx.dim), None
+
+    torch.library.register_autograd("vaebench::log_mean_exp", backward, setup_context=setup_context)
+
+
+if _FUSED_DEVICES:
+    _register()

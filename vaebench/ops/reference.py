@@ -69,20 +69,26 @@ def gaussian_kl_reference(
 def log_mean_exp_reference(log_w: Tensor, dim: int = 0) -> Tensor:
     """log (1/K) sum_k exp(log_w_k) along `dim` (K = log_w.shape[dim]).
 
-    An all -inf slice gives -inf. Shapes: log_w: (..., K, ...) -> the same without `dim`.
+    An all -inf slice gives -inf with a zero gradient: its entries are swapped for zeros before
+    torch.logsumexp, whose backward exp(log_w - lse) would be exp(-inf + inf) = NaN there.
+    Shapes: log_w: (..., K, ...) -> the same without `dim`.
     """
-    return torch.logsumexp(log_w, dim=dim) - math.log(log_w.shape[dim])
+    dead = torch.isneginf(log_w).all(dim=dim, keepdim=True)
+    lse = torch.logsumexp(torch.where(dead, torch.zeros_like(log_w), log_w), dim=dim)
+    lse = torch.where(dead.squeeze(dim), torch.full_like(lse, -math.inf), lse)
+    return lse - math.log(log_w.shape[dim])
 
 
 def importance_weights_reference(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
     """Self-normalized weights w_k = exp(log_w_k) / sum_j exp(log_w_j) along `dim`, and the
     effective sample size ESS = 1 / sum_k w_k^2 (between 1 and K).
 
-    An all -inf slice has no weights: w = 0 and ESS = 0 there.
+    An all -inf slice has no weights: w = 0 and ESS = 0 there (and a zero gradient: its entries
+    are swapped for zeros before the softmax, which would give NaN there).
     Shapes: log_w: (..., K, ...) -> w: like log_w, ess: log_w without `dim`.
     """
-    w = torch.softmax(log_w, dim=dim)
     dead = torch.isneginf(log_w).all(dim=dim, keepdim=True)
+    w = torch.softmax(torch.where(dead, torch.zeros_like(log_w), log_w), dim=dim)
     w = torch.where(dead, torch.zeros_like(w), w)
     sq = w.square().sum(dim=dim)
     ess = torch.where(sq > 0, 1.0 / sq, torch.zeros_like(sq))

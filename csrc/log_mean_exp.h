@@ -1,0 +1,108 @@
+// Shared pieces of vaebench::log_mean_exp and vaebench::importance_weights: the scalar online
+// log-sum-exp step (host and device, so the CPU tests check the CUDA arithmetic too) and the
+// input checks that map (log_w, dim) to the (outer, K, inner) view every kernel walks.
+#pragma once
+
+#include <c10/macros/Macros.h>
+
+#include <cmath>
+#include <limits>
+
+#ifndef __CUDACC_RTC__
+#include <ATen/core/Tensor.h>
+
+#include "checks.h"
+#endif
+
+namespace vaebench::lme {
+
+// A state (m, s) stands for sum_k exp(x_k) = s * exp(m). m starts at the lowest finite value,
+// not -inf: a -inf entry then adds exp(-inf - m) = 0 instead of exp(-inf - -inf) = NaN, and an
+// all -inf slice ends at s = 0, so lse = m + log(0) = -inf with no special case.
+template <typename acc_t>
+C10_HOST_DEVICE inline acc_t lowest() {
+  return std::numeric_limits<acc_t>::lowest();
+}
+
+// One entry in, one exp: with e = exp(-|x - m|),
+//   x > m:  s <- s * e + 1, m <- x      (rescale the old sum to the new max)
+//   else:   s <- s + e.
+// `sq` (sum of the squared terms, for the effective sample size) follows with e^2.
+template <typename acc_t>
+C10_HOST_DEVICE inline void online_add(acc_t& m, acc_t& s, acc_t& sq, acc_t x) {
+  const acc_t e = std::exp(-std::fabs(x - m));
+  if (x > m) {
+    s = s * e + acc_t(1);
+    sq = sq * e * e + acc_t(1);
+    m = x;
+  } else {
+    s = s + e;
+    sq = sq + e * e;
+  }
+}
+
+// Merges (m2, s2, sq2) into (m, s, sq): both rescaled to the larger max.
+template <typename acc_t>
+C10_HOST_DEVICE inline void online_merge(acc_t& m, acc_t& s, acc_t& sq, acc_t m2, acc_t s2,
+                                         acc_t sq2) {
+  if (m2 > m) {
+    const acc_t e = std::exp(m - m2);
+    s = s * e + s2;
+    sq = sq * e * e + sq2;
+    m = m2;
+  } else {
+    const acc_t e = std::exp(m2 - m);
+    s = s + s2 * e;
+    sq = sq + sq2 * e * e;
+  }
+  // A NaN max fails both comparisons and lands here: exp(NaN) makes s NaN, so NaN propagates.
+}
+
+// lse with -inf mapped to +inf: exp(x - lse_safe) is then 0 on an all -inf slice (its weights
+// and gradient are zero) instead of exp(-inf - -inf) = NaN.
+template <typename acc_t>
+C10_HOST_DEVICE inline acc_t safe_lse(acc_t lse) {
+  return lse == -std::numeric_limits<acc_t>::infinity() ? std::numeric_limits<acc_t>::infinity()
+                                                          : lse;
+}
+
+// ESS = 1 / sum_k w_k^2 with w_k = e_k / s:  ESS = s^2 / sq; 0 for an all -inf slice.
+template <typename acc_t>
+C10_HOST_DEVICE inline acc_t ess_from(acc_t s, acc_t sq) {
+  return sq > acc_t(0) ? s * s / sq : acc_t(0);
+}
+
+#ifndef __CUDACC_RTC__
+// log_w viewed as [outer, K, inner] around the reduced dim.
+struct ReductionShape {
+  int64_t dim;  // wrapped to [0, ndim)
+  int64_t outer;
+  int64_t K;
+  int64_t inner;
+};
+
+// Checks log_w and dim for `op` and returns the view; names the argument in every message.
+inline ReductionShape check_reduction(std::string_view op, const at::Tensor& log_w, int64_t dim) {
+  checks::floating(op, log_w, "log_w");
+  checks::min_dim(op, log_w, "log_w", 1, "(..., K, ...)");
+  const int64_t nd = log_w.dim();
+  TORCH_CHECK(dim >= -nd && dim < nd, "vaebench.", op, ": dim must be in [", -nd, ", ", nd - 1,
+              "] for log_w of shape ", log_w.sizes(), ", got dim=", dim);
+  const int64_t d = dim < 0 ? dim + nd : dim;
+  ReductionShape r{d, 1, log_w.size(d), 1};
+  TORCH_CHECK(r.K >= 1, "vaebench.", op, ": log_w must hold K >= 1 log-weights along dim ", dim,
+              ", got shape ", log_w.sizes(), "; the mean of no weights is undefined");
+  for (int64_t i = 0; i < d; ++i) r.outer *= log_w.size(i);
+  for (int64_t i = d + 1; i < nd; ++i) r.inner *= log_w.size(i);
+  return r;
+}
+
+// The shape of log_w without `dim`.
+inline std::vector<int64_t> reduced_sizes(const at::Tensor& log_w, int64_t dim) {
+  std::vector<int64_t> sizes = log_w.sizes().vec();
+  sizes.erase(sizes.begin() + dim);
+  return sizes;
+}
+#endif
+
+}  // namespace vaebench::lme
