@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import torch
+
+from vaebench.datasets import frey_faces, load
+
+
+@pytest.fixture
+def frey_file(fake, tmp_path, monkeypatch):
+    ff = np.random.default_rng(0).integers(0, 256, size=(560, 13), dtype=np.uint8)
+    ff[0, 0], ff[1, 0] = 0, 255
+    path = fake.mat(tmp_path / "server" / "frey_rawface.mat", ff=ff)
+    monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
+    monkeypatch.setattr(frey_faces, "NUM_IMAGES", 13)
+    monkeypatch.setattr(frey_faces, "SIZES", (7, 3, 3))
+    return ff
+
+
+def test_frey_faces_random_split_and_8bit_values(frey_file, tmp_path):
+    s = load("frey_faces", data_dir=tmp_path / "d", dtype=torch.float64)
+    assert s.sizes() == {"train": 7, "valid": 3, "test": 3}
+    assert s.event_shape == (1, 28, 20) and s.likelihood == "categorical256"
+    images = frey_file.T.reshape(-1, 28, 20)  # each column is one row-major 28x20 image
+    order = np.random.RandomState(123).permutation(13)
+    np.testing.assert_array_equal(s.tensor("train")[:, 0].numpy(), images[order[:7]])
+    np.testing.assert_array_equal(s.tensor("valid")[:, 0].numpy(), images[order[7:10]])
+    np.testing.assert_array_equal(s.tensor("test")[:, 0].numpy(), images[order[10:]])
+    x = torch.cat([s.tensor(k) for k in ("train", "valid", "test")])
+    assert x.min() == 0 and x.max() == 255 and torch.equal(x, x.round())
+
+
+def test_frey_faces_split_seed_changes_the_split(frey_file, tmp_path):
+    a = load("frey_faces", data_dir=tmp_path / "d")
+    b = load("frey_faces", data_dir=tmp_path / "d", split_seed=321, download=False)
+    assert not torch.equal(a.tensor("test"), b.tensor("test"))
+
+
+def test_frey_faces_rejects_wrong_shape_or_dtype(fake, tmp_path, monkeypatch):
+    monkeypatch.setattr(frey_faces, "NUM_IMAGES", 13)
+    path = fake.mat(tmp_path / "s1" / "frey_rawface.mat", ff=np.zeros((560, 12), np.uint8))
+    monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
+    with pytest.raises(ValueError, match=r"'ff' must be \(560, 13\), got \(560, 12\)"):
+        load("frey_faces", data_dir=tmp_path / "d1")
+    path = fake.mat(tmp_path / "s2" / "frey_rawface.mat", ff=np.zeros((560, 13)))
+    monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
+    with pytest.raises(ValueError, match="uint8"):
+        load("frey_faces", data_dir=tmp_path / "d2")
