@@ -84,9 +84,13 @@ def iter_batches(
             yield finish(data[sl] if order is None else data[order[sl].to(data.device)])
     elif isinstance(data, Dataset) and isinstance(data, Sized):
         order = indices if indices is not None else torch.arange(len(data))
+        # A batched fetch (torch's __getitems__ protocol) when the dataset offers one: one
+        # random draw per minibatch for dynamically binarized data instead of one per item.
+        getitems = getattr(data, "__getitems__", None)
         for start in range(0, order.numel(), batch_size):
-            rows = [_first(data[int(i)]) for i in order[start : start + batch_size]]
-            yield finish(torch.stack(rows))
+            idx = order[start : start + batch_size].tolist()
+            items = getitems(idx) if callable(getitems) else [data[i] for i in idx]
+            yield finish(torch.stack([_first(item) for item in items]))
     elif isinstance(data, Iterable):
         if indices is not None:
             raise ValueError("indices needs a tensor or a map-style Dataset, got an iterable of batches")

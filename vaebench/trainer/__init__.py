@@ -1,0 +1,32 @@
+"""Training: the loop with atomic checkpoints and exact resume, named learning-rate schedules
+(the IWAE protocol's among them), KL warm-up, and non-finite loss/gradient detection."""
+
+from .checkpoint import CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .nonfinite import NonFiniteTrainingError, first_nonfinite_gradient, first_nonfinite_parameter
+from .schedules import SCHEDULES, ConstantSchedule, IWAESchedule, LRSchedule, kl_warmup_weight, lr_schedule
+from .trainer import Callback, Trainer, TrainConfig, TrainResult, train
+
+NonFiniteError = NonFiniteTrainingError  # the name the CLI catches (vaebench.cli)
+
+__all__ = [
+    "SCHEDULES",
+    "Callback",
+    "CheckpointError",
+    "ConstantSchedule",
+    "IWAESchedule",
+    "LRSchedule",
+    "NonFiniteError",
+    "NonFiniteTrainingError",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "capture_rng",
+    "first_nonfinite_gradient",
+    "first_nonfinite_parameter",
+    "kl_warmup_weight",
+    "load_checkpoint",
+    "lr_schedule",
+    "restore_rng",
+    "save_checkpoint",
+    "train",
+]
