@@ -23,7 +23,8 @@ class AmortizedFlow(Posterior):
         log q(z_T) = log q0(z0) - sum_t log|det df_t/dz_{t-1}|
 
     A family implements `flow_params(h)` (every layer's parameters from h, once per call) and
-    `layer(t, z, params)` (one step and its log|det|). The base sample goes through the fused
+    `layer(t, z, params)` (one step and its log|det|); neither is called when num_flows = 0,
+    so a family may skip building its layers then. The base sample goes through the fused
     `vaebench.ops.reparameterize`. Under `detect_nonfinite()` z and log|det| are checked
     after every layer. `num_flows = 0` is the diagonal Gaussian.
 
@@ -55,10 +56,12 @@ class AmortizedFlow(Posterior):
 
     def transform(self, z0: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         """All layers: z0: (K, B, D) -> (z_T: (K, B, D), sum_t log|det|: (K, B))."""
-        params = self.flow_params(h)
-        family = self.family_name()
         log_det = z0.new_zeros(z0.shape[:-1])
         z = z0
+        if self.num_flows == 0:
+            return z, log_det
+        params = self.flow_params(h)
+        family = self.family_name()
         for t in range(self.num_flows):
             z, ld = self.layer(t, z, params)
             check_finite(z, family, t, "z")

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 
-__all__ = ["HouseholderFlow"]
+__all__ = ["HouseholderFlow", "reflect"]
 
 
 @POSTERIORS.register(

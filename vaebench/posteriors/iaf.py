@@ -10,7 +10,7 @@ from .base import POSTERIORS
 from .flow import AmortizedFlow
 from .made import MADE
 
-__all__ = ["IAF"]
+__all__ = ["IAF", "iaf_step"]
 
 
 @POSTERIORS.register("iaf", "inverse autoregressive flow: gated MADE steps with context h")

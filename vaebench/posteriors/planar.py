@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 
-__all__ = ["PlanarFlow"]
+__all__ = ["PlanarFlow", "constrain_u", "planar_step"]
 
 
 @POSTERIORS.register("planar", "planar flow z + u_hat tanh(w.z + b), amortized from h")
@@ -33,9 +33,10 @@ class PlanarFlow(AmortizedFlow):
 
     def __init__(self, feature_dim: int, latent_dim: int, num_flows: int = 4) -> None:
         super().__init__(feature_dim, latent_dim, num_flows)
-        self.u = nn.Linear(feature_dim, num_flows * latent_dim)
-        self.w = nn.Linear(feature_dim, num_flows * latent_dim)
-        self.b = nn.Linear(feature_dim, num_flows)
+        if num_flows:  # zero-width Linear layers warn at init
+            self.u = nn.Linear(feature_dim, num_flows * latent_dim)
+            self.w = nn.Linear(feature_dim, num_flows * latent_dim)
+            self.b = nn.Linear(feature_dim, num_flows)
 
     def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         shape = (h.shape[0], self.num_flows, self.latent_dim)
@@ -48,22 +49,33 @@ class PlanarFlow(AmortizedFlow):
         return planar_step(z, u, w, b)
 
 
+def constrain_u(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    """u_hat = u + (m(w.u) - w.u) w / |w|^2 and 1 + w.u_hat (> 0: the invertibility margin).
+
+    1 + w.u_hat is returned as (1 - ratio)(1 + w.u) + ratio softplus(w.u), ratio =
+    |w|^2 / max(|w|^2, eps), which is softplus(w.u) > 0 without cancellation when |w|^2 is
+    above the floor; below it u_hat moves only part of the way (and w = 0 leaves u as is).
+
+    Shapes: u, w: (B, D) -> u_hat: (B, D), one_plus_wu_hat: (B,).
+    """
+    a = (w * u).sum(-1)
+    w_sq = w.square().sum(-1)
+    w_sq_floor = w_sq.clamp_min(torch.finfo(w.dtype).eps)
+    ratio = w_sq / w_sq_floor
+    sp = F.softplus(a)
+    u_hat = u + ((sp - 1.0 - a) / w_sq_floor).unsqueeze(-1) * w
+    return u_hat, (1.0 - ratio) * (1.0 + a) + ratio * sp
+
+
 def planar_step(z: Tensor, u: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """One planar layer with its invertibility constraint applied to u.
 
     Shapes: z: (K, B, D), u, w: (B, D), b: (B,) -> f(z): (K, B, D), log|det|: (K, B).
     """
-    a = (w * u).sum(-1)
-    w_sq = w.square().sum(-1)
-    w_sq_floor = w_sq.clamp_min(torch.finfo(w.dtype).eps)
-    ratio = w_sq / w_sq_floor  # 1 unless |w|^2 fell below the floor
-    sp = F.softplus(a)
-    u_hat = u + ((sp - 1.0 - a) / w_sq_floor).unsqueeze(-1) * w
+    u_hat, one_plus_wu_hat = constrain_u(u, w)
     t = torch.tanh((z * w).sum(-1) + b)
     z_new = z + t.unsqueeze(-1) * u_hat
-    # 1 + w.u_hat = (1 - ratio)(1 + a) + ratio softplus(a), and
     # 1 + u_hat.psi = t^2 + (1 - t^2)(1 + w.u_hat): a sum of non-negative terms.
-    one_plus_wu_hat = (1.0 - ratio) * (1.0 + a) + ratio * sp
     t_sq = t.square()
     det = t_sq + (1.0 - t_sq) * one_plus_wu_hat
     return z_new, det.clamp_min(torch.finfo(det.dtype).tiny).log()

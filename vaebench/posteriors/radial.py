@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 
-__all__ = ["RadialFlow"]
+__all__ = ["RadialFlow", "radial_step"]
 
 
 @POSTERIORS.register("radial", "radial flow z + beta (z - z0) / (alpha + r), amortized from h")
@@ -33,9 +33,10 @@ class RadialFlow(AmortizedFlow):
 
     def __init__(self, feature_dim: int, latent_dim: int, num_flows: int = 4) -> None:
         super().__init__(feature_dim, latent_dim, num_flows)
-        self.centre = nn.Linear(feature_dim, num_flows * latent_dim)
-        self.alpha = nn.Linear(feature_dim, num_flows)
-        self.beta = nn.Linear(feature_dim, num_flows)
+        if num_flows:  # zero-width Linear layers warn at init
+            self.centre = nn.Linear(feature_dim, num_flows * latent_dim)
+            self.alpha = nn.Linear(feature_dim, num_flows)
+            self.beta = nn.Linear(feature_dim, num_flows)
 
     def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         centre = self.centre(h).view(h.shape[0], self.num_flows, self.latent_dim)

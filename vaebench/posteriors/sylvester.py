@@ -96,18 +96,19 @@ class SylvesterFlow(AmortizedFlow):
         self.num_householder = num_householder
         self.max_orthogonalization_steps = max_orthogonalization_steps
         n = num_flows
-        # The strictly upper-triangular entries of R1 and R2 (M = 1 has none).
-        num_upper = m * (m - 1) // 2
-        self.triangles = nn.Linear(feature_dim, n * 2 * num_upper) if num_upper else None
-        self.diag1 = nn.Linear(feature_dim, n * m)
-        self.diag2 = nn.Linear(feature_dim, n * m)
-        self.bias = nn.Linear(feature_dim, n * m)
-        if variant == "orthogonal":
-            self.q = nn.Linear(feature_dim, n * d * m)
-        elif variant == "householder":
-            self.q = nn.Linear(feature_dim, n * num_householder * d)
-        else:
-            self.q = None
+        # Amortized layers: the strictly upper-triangular entries of R1 and R2 (M = 1 has
+        # none), the raw diagonals, b and what makes Q. None where empty, since zero-width
+        # Linear layers warn at init (and num_flows = 0 never reads them).
+        def linear(width: int) -> nn.Linear | None:
+            return nn.Linear(feature_dim, width) if width else None
+
+        self.triangles = linear(n * m * (m - 1))
+        self.diag1 = linear(n * m)
+        self.diag2 = linear(n * m)
+        self.bias = linear(n * m)
+        self.q = linear(
+            {"orthogonal": n * d * m, "householder": n * num_householder * d}.get(variant, 0)
+        )
         rows, cols = torch.triu_indices(m, m, offset=1)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
