@@ -1,0 +1,52 @@
+"""The Posterior base class: a minimal subclass still works, and the shared helpers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vaebench.posteriors import POSTERIORS, DiagonalGaussian, Posterior
+
+
+class _Toy(Posterior):
+    """Implements only the required method, like a test double in another package."""
+
+    def rsample_and_log_prob(self, h, num_samples=1, *, path_gradient=False):
+        z = torch.zeros(num_samples, h.shape[0], self.latent_dim)
+        return z, torch.zeros(num_samples, h.shape[0])
+
+
+def test_a_subclass_needs_only_rsample_and_log_prob():
+    toy = _Toy(feature_dim=2, latent_dim=3)
+    h = torch.randn(4, 2)
+    assert toy.kl_to_prior(h) is None and toy.to_distribution(h) is None
+    assert toy.family_name() == "_Toy"
+    with pytest.raises(NotImplementedError, match="use 'elbo' or 'iwae'"):
+        toy.log_prob(torch.zeros(1, 4, 3), h)
+    with pytest.raises(NotImplementedError, match="sample_from_noise"):
+        toy.sample_from_noise(torch.zeros(1, 4, 3), h)
+    with pytest.raises(ValueError, match="use 'elbo' or 'iwae'.*diagonal"):
+        toy.log_prob_stopped(torch.zeros(1, 4, 3), h)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_constructor_dims_are_validated(bad):
+    with pytest.raises(ValueError, match="feature_dim must be an int >= 1"):
+        _Toy(feature_dim=bad, latent_dim=3)
+
+
+def test_log_prob_stopped_leaves_the_module_untouched():
+    q = DiagonalGaussian(feature_dim=2, latent_dim=3)
+    before = {k: v.clone() for k, v in q.state_dict().items()}
+    z = torch.randn(2, 4, 3, requires_grad=True)
+    q.log_prob_stopped(z, torch.randn(4, 2)).sum().backward()
+    assert all(p.grad is None for p in q.parameters()) and z.grad is not None
+    for k, v in q.state_dict().items():
+        assert torch.equal(v, before[k])
+        assert isinstance(dict(q.named_parameters())[k], torch.nn.Parameter)
+
+
+def test_every_family_builds_from_the_registry_with_keywords_only():
+    for name in POSTERIORS.names():
+        posterior = POSTERIORS.get(name)(feature_dim=3, latent_dim=2)
+        assert posterior.family_name() == name
