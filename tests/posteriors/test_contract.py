@@ -228,3 +228,22 @@ def test_detect_nonfinite_names_the_family(name):
         posterior.rsample_and_log_prob(h, K)
     assert info.value.family == name
     assert str(info.value).startswith(f"{name}: ")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", FAMILIES)
+def test_cuda_matches_cpu(name):
+    """The same parameters and noise give the same z and log q on CUDA as on CPU."""
+    posterior = build(name)
+    h = torch.randn(B, H)
+    eps = torch.randn(K, B, 3)
+    z_cpu, log_q_cpu = posterior.sample_from_noise(eps, h)
+    posterior = posterior.to("cuda")
+    z, log_q = posterior.sample_from_noise(eps.cuda(), h.cuda())
+    torch.testing.assert_close(z.cpu(), z_cpu)
+    torch.testing.assert_close(log_q.cpu(), log_q_cpu)
+    z, log_q = posterior.rsample_and_log_prob(h.cuda(), K)
+    assert z.device.type == "cuda" and torch.isfinite(log_q).all()
+    if posterior.has_log_prob:
+        torch.testing.assert_close(posterior.log_prob(z, h.cuda()), log_q)
