@@ -34,8 +34,14 @@ def no_data_dir_env(monkeypatch):
     monkeypatch.delenv("VAEBENCH_DATA_DIR", raising=False)
 
 
-_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
-              np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+_IDX_CODES = {
+    np.dtype(np.uint8): 0x08,
+    np.dtype(np.int8): 0x09,
+    np.dtype(">i2"): 0x0B,
+    np.dtype(">i4"): 0x0C,
+    np.dtype(">f4"): 0x0D,
+    np.dtype(">f8"): 0x0E,
+}
 
 
 class Fake:
@@ -50,7 +56,9 @@ class Fake:
         return hashlib.md5(path.read_bytes()).hexdigest()
 
     @staticmethod
-    def spec(path: Path, *, checksum: str = "sha256", urls: tuple[str, ...] | None = None) -> FileSpec:
+    def spec(
+        path: Path, *, checksum: str = "sha256", urls: tuple[str, ...] | None = None
+    ) -> FileSpec:
         """A FileSpec with the file's true checksum, served from its own file:// URL."""
         urls = urls if urls is not None else (path.resolve().as_uri(),)
         if checksum == "sha256":
@@ -85,8 +93,12 @@ class Fake:
     @staticmethod
     def cifar_batch(images: np.ndarray, labels: np.ndarray) -> bytes:
         """A CIFAR python batch: a pickled dict with bytes keys, data (N, 3072) uint8."""
-        batch = {b"batch_label": b"fake", b"labels": [int(v) for v in labels],
-                 b"data": images.reshape(len(images), -1).astype(np.uint8), b"filenames": []}
+        batch = {
+            b"batch_label": b"fake",
+            b"labels": [int(v) for v in labels],
+            b"data": images.reshape(len(images), -1).astype(np.uint8),
+            b"filenames": [],
+        }
         return pickle.dumps(batch, protocol=2)
 
     @staticmethod

@@ -31,10 +31,15 @@ def test_binarize_mean_matches_gray():
     assert ((freq - gray[0]).abs() <= 5 * se + 1e-12).all()
 
 
-@pytest.mark.parametrize("bad, err", [
-    (torch.tensor([[1.5]]), ValueError), (torch.tensor([[-0.1]]), ValueError),
-    (torch.tensor([[float("nan")]]), ValueError), (torch.tensor([[1]]), TypeError),
-])
+@pytest.mark.parametrize(
+    "bad, err",
+    [
+        (torch.tensor([[1.5]]), ValueError),
+        (torch.tensor([[-0.1]]), ValueError),
+        (torch.tensor([[float("nan")]]), ValueError),
+        (torch.tensor([[1]]), TypeError),
+    ],
+)
 def test_binarize_rejects_non_gray(bad, err):
     with pytest.raises(err, match="gray"):
         binarize(bad, 0)
@@ -52,7 +57,10 @@ def test_dynamic_resamples_at_every_access_and_epoch():
 
 
 def test_dynamic_is_reproducible_from_its_seed():
-    run = [torch.cat(list(DataLoader(DynamicallyBinarized(_gray(), seed=s), batch_size=8))) for s in (1, 1, 2)]
+    run = [
+        torch.cat(list(DataLoader(DynamicallyBinarized(_gray(), seed=s), batch_size=8)))
+        for s in (1, 1, 2)
+    ]
     assert torch.equal(run[0], run[1])
     assert not torch.equal(run[0], run[2])
 

@@ -5,11 +5,20 @@ from vaebench.datasets import DatasetCard, FileSpec, card
 
 def _card(**kw):
     base = dict(
-        name="toy", title="Toy", description="A toy.", sizes={"train": 3, "valid": 1, "test": 2},
-        split_protocol="first 3", preprocessing="none", likelihood="bernoulli",
-        event_shape=(1, 2, 3), values="{0, 1}", citation="Someone 2024",
-        files=(FileSpec("a.gz", ("https://x/a.gz",), sha256="ab" * 32),
-               FileSpec("b.mat", ("https://x/b.mat",))),
+        name="toy",
+        title="Toy",
+        description="A toy.",
+        sizes={"train": 3, "valid": 1, "test": 2},
+        split_protocol="first 3",
+        preprocessing="none",
+        likelihood="bernoulli",
+        event_shape=(1, 2, 3),
+        values="{0, 1}",
+        citation="Someone 2024",
+        files=(
+            FileSpec("a.gz", ("https://x/a.gz",), sha256="ab" * 32),
+            FileSpec("b.mat", ("https://x/b.mat",)),
+        ),
         notes=("b.mat checksum unverified",),
     )
     return DatasetCard(**{**base, **kw})
@@ -26,7 +35,15 @@ def test_as_dict_is_json_and_complete():
     assert json.loads(json.dumps(d)) == d
     assert d["event_shape"] == [1, 2, 3] and d["num_dims"] == 6
     assert d["files"][0]["sha256"] == "ab" * 32 and d["files"][1]["sha256"] is None
-    assert set(d) >= {"name", "sizes", "split_protocol", "preprocessing", "likelihood", "citation", "files"}
+    assert set(d) >= {
+        "name",
+        "sizes",
+        "split_protocol",
+        "preprocessing",
+        "likelihood",
+        "citation",
+        "files",
+    }
 
 
 def test_render_shows_sizes_checksums_and_unverified_files():

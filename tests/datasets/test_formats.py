@@ -54,11 +54,14 @@ def test_amat_crlf_and_trailing_space(tmp_path):
     np.testing.assert_array_equal(read_amat(path, num_columns=3), [[0, 1, 1], [1, 0, 0]])
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"0 1 0.5\n", "not a binary .amat"),
-    (b"0 1 10\n", "not a binary .amat"),
-    (b"0 1 1\n0 1\n", "expected 3 values"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"0 1 0.5\n", "not a binary .amat"),
+        (b"0 1 10\n", "not a binary .amat"),
+        (b"0 1 1\n0 1\n", "expected 3 values"),
+    ],
+)
 def test_amat_rejects_non_binary_or_ragged(tmp_path, content, match):
     path = tmp_path / "b.amat"
     path.write_bytes(content)

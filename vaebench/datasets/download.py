@@ -168,7 +168,9 @@ def ensure_files(
             verify_file(path, spec)
         paths[spec.name] = path
     if missing:
-        listing = "\n".join(f"  - {s.name} (from {' or '.join(s.urls)}): {why}" for s, why in missing)
+        listing = "\n".join(
+            f"  - {s.name} (from {' or '.join(s.urls)}): {why}" for s, why in missing
+        )
         raise DatasetNotFound(
             f"dataset '{dataset}' needs files missing from {folder}:\n{listing}\n"
             f"Download them by hand into {folder}, or pass data_dir= (or set "

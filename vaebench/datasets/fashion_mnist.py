@@ -16,6 +16,7 @@ from .splits import DatasetSplits
 __all__ = ["CARD", "COUNTS", "FILES", "load_fashion_mnist"]
 
 _MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_SOURCE = "tensorflow_datasets url_checksums/fashion_mnist.txt; torchvision FashionMNIST"
 # sha256 and sizes: tensorflow/datasets url_checksums/fashion_mnist.txt;
 # md5: torchvision FashionMNIST.resources.
 FILES = {
@@ -25,7 +26,7 @@ FILES = {
         sha256="3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
         md5="8d4fb7e6c68d591d4c3dfef9ec88bf0d",
         size=26421880,
-        checksum_source="tensorflow_datasets url_checksums/fashion_mnist.txt; torchvision FashionMNIST",
+        checksum_source=_SOURCE,
     ),
     "test": FileSpec(
         "t10k-images-idx3-ubyte.gz",
@@ -33,7 +34,7 @@ FILES = {
         sha256="346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
         md5="bef4ecab320f06d8554ea6380940ec79",
         size=4422102,
-        checksum_source="tensorflow_datasets url_checksums/fashion_mnist.txt; torchvision FashionMNIST",
+        checksum_source=_SOURCE,
     ),
 }
 COUNTS = (60_000, 10_000)
@@ -62,4 +63,6 @@ def load_fashion_mnist(
     ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED
 ) -> DatasetSplits:
     """Fashion-MNIST with dynamic binarization; items (1, 28, 28) in {0, 1}."""
-    return load_idx_dynamic(ctx, CARD, FILES, num_valid=num_valid, test_seed=test_seed, counts=COUNTS)
+    return load_idx_dynamic(
+        ctx, CARD, FILES, num_valid=num_valid, test_seed=test_seed, counts=COUNTS
+    )

@@ -66,7 +66,11 @@ def read_idx(path: Path) -> np.ndarray:
             f"{path}: IDX header says shape {shape} ({expected:,} bytes of data), "
             f"found {len(raw) - header:,} bytes: the file is truncated or corrupted"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def read_amat(path: Path, num_columns: int = 784) -> np.ndarray:
@@ -84,7 +88,7 @@ def read_amat(path: Path, num_columns: int = 784) -> np.ndarray:
         where = int(np.argmax(bad)) if bad.any() else int(np.argmax(is_digit[1:] & is_digit[:-1]))
         raise ValueError(
             f"{path} is not a binary .amat file: byte {where} starts a value that is not a "
-            f"single 0 or 1 ({bytes(buf[where:where + 12])!r})"
+            f"single 0 or 1 ({bytes(buf[where : where + 12])!r})"
         )
     values = buf[is_digit] - _ZERO
     lines = [ln for ln in bytes(buf).split(b"\n") if ln.strip()]
@@ -151,4 +155,6 @@ def extract_tar(archive: Path, dest: Path, members: Iterable[str]) -> None:
         for m in chosen:
             if not m.isfile() or m.name.startswith("/") or ".." in Path(m.name).parts:
                 raise ValueError(f"{archive}: refusing to extract unsafe member {m.name!r}")
-        tar.extractall(dest, members=chosen, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+        tar.extractall(
+            dest, members=chosen, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {})
+        )

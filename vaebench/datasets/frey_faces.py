@@ -31,7 +31,7 @@ CARD = DatasetCard(
     name="frey_faces",
     title="Frey Faces (28x20, 8-bit, 256-way categorical)",
     description="1,965 gray 28x20 video frames of Brendan Frey's face.",
-    sizes=dict(zip(("train", "valid", "test"), SIZES)),
+    sizes=dict(zip(("train", "valid", "test"), SIZES, strict=True)),
     split_protocol="images permuted by np.random.RandomState(123).permutation (split_seed=); "
     "the first 1,565 train, the next 200 valid, the last 200 test",
     preprocessing="none: each column of 'ff' reshaped row-major to 28x20; values kept as the "
@@ -58,7 +58,9 @@ CARD = DatasetCard(
 @register_dataset(CARD)
 def load_frey_faces(ctx: LoadContext, *, split_seed: int = SPLIT_SEED) -> DatasetSplits:
     """Frey Faces; items (1, 28, 20) holding integers 0..255 as floats."""
-    paths = ensure_files(CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener)
+    paths = ensure_files(
+        CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener
+    )
     ff = read_mat(paths[FILE.name], ["ff"])["ff"]
     if ff.shape != (28 * 20, NUM_IMAGES):
         raise ValueError(f"{paths[FILE.name]}: 'ff' must be (560, {NUM_IMAGES}), got {ff.shape}")

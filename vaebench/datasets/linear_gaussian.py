@@ -50,13 +50,19 @@ class LinearGaussian:
         if self.W.ndim != 2:
             raise ValueError(f"W must be (D, d), got {tuple(self.W.shape)}")
         if self.b.shape != (self.W.shape[0],):
-            raise ValueError(f"b must be (D,) = ({self.W.shape[0]},) like W's rows, got {tuple(self.b.shape)}")
+            raise ValueError(
+                f"b must be (D,) = ({self.W.shape[0]},) like W's rows, got {tuple(self.b.shape)}"
+            )
         if not (self.s > 0 and math.isfinite(self.s)):
             raise ValueError(f"s (noise std) must be a finite number > 0, got {self.s}")
 
     @classmethod
     def random(
-        cls, obs_dim: int = 20, latent_dim: int = 5, noise_std: float = 0.5, seed: int = 0,
+        cls,
+        obs_dim: int = 20,
+        latent_dim: int = 5,
+        noise_std: float = 0.5,
+        seed: int = 0,
         dtype: torch.dtype = torch.float64,
     ) -> LinearGaussian:
         """A model with W, b ~ N(0, 1) entries drawn from a CPU generator seeded `seed`."""
@@ -120,7 +126,9 @@ class LinearGaussian:
         _check_last_dim(x, "x", self.obs_dim, "D, the observed dimension")
         _check_last_dim(z, "z", self.latent_dim, "d, the latent dimension")
         r = x.to(self.W.dtype) - (z.to(self.W.dtype) @ self.W.T + self.b)
-        return -0.5 * (r.pow(2).sum(-1) / self.s**2 + self.obs_dim * math.log(2 * math.pi * self.s**2))
+        return -0.5 * (
+            r.pow(2).sum(-1) / self.s**2 + self.obs_dim * math.log(2 * math.pi * self.s**2)
+        )
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) = log p(z) + log p(x | z). Shapes: x: (B, D), z: (K, B, d) -> (K, B)."""
@@ -135,7 +143,9 @@ class LinearGaussian:
         """
         _check_last_dim(q_mean, "q_mean", self.latent_dim, "d, the latent dimension")
         if q_var.shape != q_mean.shape:
-            raise ValueError(f"q_var must be shaped like q_mean {tuple(q_mean.shape)}, got {tuple(q_var.shape)}")
+            raise ValueError(
+                f"q_var must be shaped like q_mean {tuple(q_mean.shape)}, got {tuple(q_var.shape)}"
+            )
         if (q_var <= 0).any():
             raise ValueError("q_var must be > 0 (a variance, not a log-variance)")
         m, S = self.posterior_params(x)
@@ -152,9 +162,10 @@ SIZES = (10_000, 1_000, 1_000)
 CARD = DatasetCard(
     name="linear_gaussian",
     title="Linear-Gaussian (probabilistic PCA) synthetic data with exact log p(x)",
-    description="x = W z + b + s eps with z ~ N(0, I_5), eps ~ N(0, I_20); the model "
-    "(DatasetSplits.ground_truth, a LinearGaussian) gives exact log p(x) and p(z | x).",
-    sizes=dict(zip(("train", "valid", "test"), SIZES)),
+    description="x = W z + b + s eps, z ~ N(0, I_d), eps ~ N(0, I_D), W and b with N(0, 1) "
+    "entries; defaults D = 20, d = 5, s = 0.5. The model (DatasetSplits.ground_truth, a "
+    "LinearGaussian) gives exact log p(x) and p(z | x).",
+    sizes=dict(zip(("train", "valid", "test"), SIZES, strict=True)),
     split_protocol="independent draws: train, valid and test from one generator seeded "
     "load(seed=) in that order; the model from model_seed= (default 0)",
     preprocessing="none",
@@ -179,10 +190,16 @@ def load_linear_gaussian(
     sizes: tuple[int, int, int] = SIZES,
 ) -> DatasetSplits:
     """Draws from a LinearGaussian model; items (obs_dim,); `ground_truth` is the model."""
+    sizes = tuple(sizes)
+    if len(sizes) != 3 or any(not isinstance(n, int) or n < 1 for n in sizes):
+        raise ValueError(f"sizes must be three ints >= 1 (train, valid, test), got {sizes}")
     model = LinearGaussian.random(obs_dim, latent_dim, noise_std, seed=model_seed)
     g = torch.Generator().manual_seed(ctx.seed)
     train, valid, test = (TensorSplit(model.sample(n, g)[0].to(ctx.dtype)) for n in sizes)
-    card = CARD
-    if (obs_dim, sizes) != (20, SIZES):
-        card = replace(CARD, event_shape=(obs_dim,), sizes=dict(zip(("train", "valid", "test"), sizes)))
+    # The card describes this draw: its shape and sizes follow the options.
+    card = replace(
+        CARD,
+        event_shape=(obs_dim,),
+        sizes=dict(zip(("train", "valid", "test"), sizes, strict=True)),
+    )
     return DatasetSplits(card, train, valid, test, ground_truth=model)

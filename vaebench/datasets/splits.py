@@ -13,10 +13,22 @@ from torch.utils.data import DataLoader, Dataset
 from .binarization import DynamicallyBinarized, binarize
 from .card import DatasetCard, Likelihood
 
-__all__ = ["DatasetSplits", "ExactLogLikelihood", "SplitName", "TensorSplit", "dynamic_binary_splits"]
+__all__ = [
+    "DatasetSplits",
+    "ExactLogLikelihood",
+    "SplitName",
+    "TensorSplit",
+    "dynamic_binary_splits",
+]
 
 SplitName = Literal["train", "valid", "test"]
-_ALIASES = {"train": "train", "valid": "valid", "validation": "valid", "val": "valid", "test": "test"}
+_ALIASES = {
+    "train": "train",
+    "valid": "valid",
+    "validation": "valid",
+    "val": "valid",
+    "test": "test",
+}
 
 
 @runtime_checkable
@@ -117,7 +129,9 @@ class DatasetSplits:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         name = _ALIASES.get(split, split)
         shuffle = (name == "train") if shuffle is None else shuffle
-        return DataLoader(self[split], batch_size=batch_size, shuffle=shuffle, generator=generator, **kwargs)
+        return DataLoader(
+            self[split], batch_size=batch_size, shuffle=shuffle, generator=generator, **kwargs
+        )
 
 
 def dynamic_binary_splits(

@@ -71,11 +71,15 @@ CARD = DatasetCard(
 @register_dataset(CARD)
 def load_static_mnist(ctx: LoadContext) -> DatasetSplits:
     """Static binarized MNIST; items (1, 28, 28) in {0, 1}, identical in every run."""
-    paths = ensure_files(CARD.name, ctx.folder(CARD.name), FILES.values(), download=ctx.download, opener=ctx.opener)
+    paths = ensure_files(
+        CARD.name, ctx.folder(CARD.name), FILES.values(), download=ctx.download, opener=ctx.opener
+    )
     splits = {}
     for split, spec in FILES.items():
         bits = read_amat(paths[spec.name], num_columns=28 * 28)
         if bits.shape[0] != COUNTS[split]:
-            raise ValueError(f"{paths[spec.name]}: expected {COUNTS[split]:,} rows, found {bits.shape[0]:,}")
+            raise ValueError(
+                f"{paths[spec.name]}: expected {COUNTS[split]:,} rows, found {bits.shape[0]:,}"
+            )
         splits[split] = TensorSplit(torch.from_numpy(bits).to(ctx.dtype).reshape(-1, 1, 28, 28))
     return DatasetSplits(CARD, splits["train"], splits["valid"], splits["test"])
