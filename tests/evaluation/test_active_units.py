@@ -43,3 +43,20 @@ def test_threshold_and_errors():
         active_units(model, x, num_examples=1)
     with pytest.raises(TypeError, match="posterior_mean"):
         active_units(torch.nn.Linear(2, 2), x)
+
+
+def test_packaged_vae_with_silenced_units():
+    # A Burda-style MLP VAE (vaebench.models): zeroing a unit's row of the posterior mean layer
+    # makes E_q[u|x] constant, so exactly those units are inactive.
+    from vaebench.models.architectures import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)}, posterior="diagonal",
+                        event_shape=(12,), likelihood="bernoulli").double()
+    with torch.no_grad():
+        model.posterior.mean.weight.mul_(20.0)  # make the live units clearly active
+        model.posterior.mean.weight[[1, 3]] = 0.0
+    x = (torch.rand(600, 12, dtype=torch.float64) < 0.5).double()
+    r = active_units(model, x)
+    assert r.active.tolist() == [True, False, True, False]
+    assert r.variances[1] == 0 and r.variances[3] == 0 and r.num_examples == 500

@@ -107,3 +107,21 @@ def test_default_groups_use_the_model_contract_and_errors():
         with torch.no_grad():
             model.mu[0] = math.inf
         gradient_stats(model, IWAESurrogate(2), x, num_draws=2)
+
+
+def test_packaged_vae_and_estimator_groups():
+    from vaebench.estimators import build_estimator
+    from vaebench.models.architectures import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"name": "mlp_burda", "latent_dim": 3, "hidden": (8,)}, posterior="diagonal",
+                        event_shape=(12,), likelihood="bernoulli").double()
+    x = (torch.rand(4, 12, dtype=torch.float64) < 0.5).double()
+    stats = gradient_stats_sweep(model, lambda k: build_estimator("iwae", num_samples=k), x, [1, 8], num_draws=20)
+    n_enc = sum(p.numel() for p in model.encoder_parameters())
+    n_dec = sum(p.numel() for p in model.decoder_parameters())
+    assert [s.num_samples for s in stats] == [1, 8] and stats[0].estimator == "iwae"
+    assert stats[1].groups["encoder"].num_params == n_enc and stats[1].groups["decoder"].num_params == n_dec
+    assert stats[0].ess_mean == pytest.approx(1.0) and 1.0 < stats[1].ess_mean <= 8.0
+    # the decoder's gradient has less variance with more samples at the same point
+    assert stats[1].groups["decoder"].variance_mean < stats[0].groups["decoder"].variance_mean
