@@ -41,12 +41,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         UnknownNameError, SuiteError, ConfigError, RecordError, OmegaConfBaseException,
         FileNotFoundError, ValueError,  # bad config values and missing files (DatasetNotFound)
     ]
-    try:
-        from .trainer import NonFiniteError  # type: ignore[attr-defined]
+    from .estimators.base import NonFiniteError as EstimateNotFinite
+    from .trainer import NonFiniteError as TrainingNotFinite
 
-        known.append(NonFiniteError)
-    except ImportError:
-        pass
+    known += [EstimateNotFinite, TrainingNotFinite]
     return tuple(known)
 
 

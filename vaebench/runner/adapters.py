@@ -141,7 +141,7 @@ def train(
         batch_size=tc.batch_size,
         lr=tc.lr,
         eps=tc.eps,
-        schedule=tc.schedule,
+        schedule=tc.schedule or "constant",
         max_steps=tc.max_steps,
         kl_warmup_epochs=tc.kl_warmup_epochs,
         early_stopping_patience=tc.early_stopping_patience,

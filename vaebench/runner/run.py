@@ -6,7 +6,9 @@ interrupted run resumes from the checkpoint in its run folder (same hash, same f
 
 from __future__ import annotations
 
+import fnmatch
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -45,12 +48,18 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True) -> RunRecord:
-    """Run one cell for one seed and return its record (not yet written)."""
+def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True, fresh: bool = False) -> RunRecord:
+    """Run one cell for one seed and return its record (not yet written).
+
+    An unfinished run resumes from the checkpoints in its run folder; `fresh` deletes them
+    first (force=true: recompute from scratch).
+    """
     device = resolve_device(cell.config.device)
     if cell.task not in TASKS:
         raise ValueError(f"suite '{cell.suite}': unknown task '{cell.task}'; known: {', '.join(TASKS.names())}")
     ctx = RunContext(results_dir, run_dir(results_dir, cell.suite, cell.cell, cell.config_hash), device, progress)
+    if fresh and ctx.run_dir.exists():
+        shutil.rmtree(ctx.run_dir)
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -70,8 +79,14 @@ def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True) -> 
 
 
 def summary_table(records: Sequence[RunRecord], metrics: Sequence[str], title: str, status: Sequence[str] = ()) -> Table:
-    """A rich table: one row per run, the suite's metrics as `mean ± se`."""
-    shown = list(metrics) or sorted({m for r in records for m in r.metrics})[:8]
+    """A rich table: one row per run, the suite's metrics as `mean ± se`.
+
+    `metrics` may hold shell-style patterns ("*/fused_speedup_vs_reference/*"); with none,
+    the first eight metric names are shown.
+    """
+    present = sorted({m for r in records for m in r.metrics})
+    shown = [m for pat in metrics for m in (fnmatch.filter(present, pat) if any(c in pat for c in "*?[") else [pat])]
+    shown = list(dict.fromkeys(shown)) or present[:8]
     table = Table(title=title)
     for col in ("cell", "seed", *shown, "time (s)", *(["status"] if status else [])):
         table.add_column(col, justify="left" if col in ("cell", "status") else "right")
@@ -94,7 +109,10 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
         cfg: a composed RunConfig (Hydra's, or built with OmegaConf for tests).
         overrides: the command line's Hydra overrides (they win over the suite's layers).
     """
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
+            console = Console(width=200)
     cells = resolve_cells(cfg, overrides)
     results_dir = Path(cfg.results_dir)
     records: list[RunRecord] = []
@@ -115,17 +133,21 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
             done = [p for p in done if load_record(p).config_hash == cell.config_hash]
             if done and not cfg.force:
                 records.append(load_record(done[-1]))
-                status.append(f"cached ({done[-1].name})")
+                status.append("cached")
             else:
-                record = execute(cell, results_dir, progress=cfg.progress)
-                path = write_record(record, results_dir)
+                record = execute(cell, results_dir, progress=cfg.progress, fresh=bool(cfg.force))
+                write_record(record, results_dir)
                 records.append(record)
-                status.append(f"new ({path.name})")
+                status.append("new")
             bar.advance(task)
     console.print(summary_table(records, list(suite.metrics), f"{suite.name} ({cfg.budget.name})", status))
+    notes: dict[str, list[str]] = {}
     for r in records:
-        for note in dict.fromkeys(r.notes):
-            console.print(f"  note [{r.cell}]: {note}")
+        for note in r.notes:
+            notes.setdefault(note, []).append(r.cell)
+    for note, where in notes.items():
+        cells_txt = "all cells" if len(set(where)) == len({r.cell for r in records}) else ", ".join(dict.fromkeys(where))
+        console.print(f"  note ({escape(cells_txt)}): {escape(note)}")
     from ..leaderboard import build_leaderboard
 
     boards = build_leaderboard(results_dir, suites=[suite.name])

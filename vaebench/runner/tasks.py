@@ -129,10 +129,13 @@ def kernels(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     if kc.measure != "ops":
         raise ValueError(f"kernels.measure must be 'ops', 'train_step' or 'evaluation', got '{kc.measure}'")
     metrics: dict[str, Metric] = {}
-    notes = [f"{ctx.device} timings, {torch.get_num_threads()} threads, median of {kc.repeats} repeats"]
+    from .. import ops
+
+    notes = [f"vaebench.ops backend: {ops.backend(ctx.device)}", f"{ctx.device} timings, {torch.get_num_threads()} threads, median of {kc.repeats} repeats"]
     for op in kc.ops:
         for size in kc.sizes:
-            metrics.update(op_throughput(op, tuple(size), list(kc.providers), kc.repeats, kc.dtype, ctx.device))
+            metrics.update(op_throughput(op, tuple(size), list(kc.providers), kc.repeats, kc.dtype, ctx.device,
+                                         prefix_op=len(kc.ops) > 1))
     return TaskResult(metrics, {}, notes, {})
 
 

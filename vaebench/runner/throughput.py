@@ -95,9 +95,14 @@ def _median_s(fn: Callable[[], object], repeats: int, device: torch.device) -> f
 
 
 def op_throughput(
-    op: str, size: tuple[int, ...], providers: list[str], repeats: int, dtype: str, device: torch.device
+    op: str, size: tuple[int, ...], providers: list[str], repeats: int, dtype: str, device: torch.device,
+    *, prefix_op: bool = True,
 ) -> dict[str, Metric]:
-    """Median times (ms), achieved bandwidth (GB/s) and speedups of `op` at `size`, fwd and fwd+bwd."""
+    """Median times (ms), achieved bandwidth (GB/s) and speedups of `op` at `size`, fwd and fwd+bwd.
+
+    Metric names are `[op/]KxBxD/provider/mode_ms`, `.../provider/fwd_GBps` and
+    `.../fused_speedup_vs_{reference,compiled}/mode` (time of the other / time of fused).
+    """
     if op not in OPS:
         raise ValueError(f"kernels.ops: unknown op '{op}'; known: {', '.join(OPS)}")
     unknown = sorted(set(providers) - {"reference", "compiled", "fused"})
@@ -106,7 +111,8 @@ def op_throughput(
     fns, inputs, nbytes = OPS[op](size, getattr(torch, dtype), device)
     if "compiled" in providers:
         fns["compiled"] = torch.compile(fns["reference"], dynamic=False)
-    tag = f"{op}[{'x'.join(map(str, size))}]"
+    tag = "x".join(map(str, size))
+    tag = f"{op}/{tag}" if prefix_op else tag
     out: dict[str, Metric] = {}
     times: dict[tuple[str, str], float] = {}
     for provider in providers:
