@@ -10,6 +10,8 @@ from torch import Tensor
 
 __all__ = [
     "gaussian_kl_reference",
+    "philox4x32_reference",
+    "philox_normal_reference",
     "importance_weights_reference",
     "log_mean_exp_reference",
     "reparameterize_reference",
@@ -93,3 +95,90 @@ def importance_weights_reference(log_w: Tensor, dim: int = 0) -> tuple[Tensor, T
     sq = w.square().sum(dim=dim)
     ess = torch.where(sq > 0, 1.0 / sq, torch.zeros_like(sq))
     return w, ess
+
+
+# ---- the Philox4x32-10 normal stream of the fused reparameterize kernels (csrc/philox.h) ----
+_M32 = 0xFFFFFFFF
+_PHILOX_MUL = (0xD2511F53, 0xCD9E8D57)
+_PHILOX_WEYL = (0x9E3779B9, 0xBB67AE85)
+
+
+def _mulhilo32(x: Tensor, m: int) -> tuple[Tensor, Tensor]:
+    # x * m for 32-bit words held in int64, split so that no partial product overflows int64.
+    a = x * (m & 0xFFFF)  # < 2^48
+    b = x * (m >> 16)  # < 2^48
+    t = a + ((b & 0xFFFF) << 16)
+    return (t >> 32) + (b >> 16), t & _M32
+
+
+def philox4x32_reference(counter: Tensor, key: Tensor) -> Tensor:
+    """Philox4x32-10: 10 rounds of (c0, c1, c2, c3) -> (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2),
+    hi(M0 c0) ^ c3 ^ k1, lo(M0 c0)), the key bumped by the Weyl constants between rounds.
+
+    Shapes: counter: (n, 4), key: (2,), int64 holding 32-bit words -> (n, 4) int64 words.
+
+    References:
+        Parallel Random Numbers: As Easy as 1, 2, 3, Salmon, Moraes, Dror, Shaw, SC 2011
+        (doi 10.1145/2063384.2063405).
+    """
+    c = [counter[:, i].to(torch.int64) & _M32 for i in range(4)]
+    k0, k1 = (int(v) & _M32 for v in key.tolist())
+    for _ in range(10):
+        hi0, lo0 = _mulhilo32(c[0], _PHILOX_MUL[0])
+        hi1, lo1 = _mulhilo32(c[2], _PHILOX_MUL[1])
+        c = [hi1 ^ c[1] ^ k0, lo1, hi0 ^ c[3] ^ k1, lo0]
+        k0, k1 = (k0 + _PHILOX_WEYL[0]) & _M32, (k1 + _PHILOX_WEYL[1]) & _M32
+    return torch.stack(c, dim=1)
+
+
+def _sincos_2pi(a: Tensor, bits: int) -> tuple[Tensor, Tensor]:
+    # sin, cos of 2 pi a / 2^bits with the exact quadrant split a / 2^bits = q / 4 + t.
+    q = (a + (1 << (bits - 3))) >> (bits - 2)
+    t = (a - (q << (bits - 2))).to(torch.float64) * 2.0**-bits
+    s, c = torch.sin(2 * math.pi * t), torch.cos(2 * math.pi * t)
+    quadrant = [(s, c), (c, -s), (-s, -c), (-c, s)]
+    qm = (q & 3).unsqueeze(-1)
+    sn = torch.stack([p[0] for p in quadrant], -1).gather(-1, qm).squeeze(-1)
+    cs = torch.stack([p[1] for p in quadrant], -1).gather(-1, qm).squeeze(-1)
+    return sn, cs
+
+
+def philox_normal_reference(seed: Tensor, start: int, count: int, dtype: torch.dtype) -> Tensor:
+    """The normals eps_i, i in [start, start + count), of the fused kernels' stream, in float64.
+
+    eps_i comes from Philox block g = i // P (P = 4 for float32 and the CUDA half types, 2 for
+    float64), counter (g_lo, g_hi, offset_lo, offset_hi), key (seed_lo, seed_hi), by Box-Muller:
+        float32: u = fl32(fl32(x0) 2^-32 + 2^-33), v = (x1 >> 8) 2^-24,
+                 (eps_0, eps_1) = sqrt(-2 log u) (cos, sin)(2 pi v); (x2, x3) -> (eps_2, eps_3)
+        float64: a, b = 53-bit words (x0 x1), (x2 x3); u = (a + 1) 2^-53, v = b 2^-53,
+                 (eps_0, eps_1) = sqrt(-2 log u) (cos, sin)(2 pi v)
+    evaluated here with torch's float64 math from the same u and v (the kernels use their own
+    polynomials, so they agree within a few ulp of `dtype`, not bit for bit).
+
+    Shapes: seed: (2,) int64 [seed, offset] -> (count,) float64.
+
+    References:
+        A Note on the Generation of Random Normal Deviates, Box, Muller, 1958.
+    """
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"philox_normal_reference: dtype must be float32 or float64, got {dtype}")
+    per = 4 if dtype == torch.float32 else 2
+    s, off = (int(v) & (2**64 - 1) for v in seed.tolist())
+    g = torch.arange(start // per, (start + count + per - 1) // per, dtype=torch.int64)
+    counter = torch.stack(
+        [g & _M32, g >> 32, torch.full_like(g, off & _M32), torch.full_like(g, off >> 32)], dim=1
+    )
+    x = philox4x32_reference(counter, torch.tensor([s & _M32, s >> 32]))
+    if dtype == torch.float32:
+        u = (x[:, 0::2].to(torch.float32) * 2.0**-32 + 2.0**-33).to(torch.float64)
+        sn, cs = _sincos_2pi(x[:, 1::2] >> 8, 24)
+        r = torch.sqrt(-2.0 * torch.log(u))
+        eps = torch.stack([r * cs, r * sn], dim=-1).reshape(-1)  # (eps_0, eps_1, eps_2, eps_3)
+    else:
+        a = (x[:, 0] << 21) | (x[:, 1] >> 11)
+        b = (x[:, 2] << 21) | (x[:, 3] >> 11)
+        r = torch.sqrt(-2.0 * torch.log((a + 1).to(torch.float64) * 2.0**-53))
+        sn, cs = _sincos_2pi(b, 53)
+        eps = torch.stack([r * cs, r * sn], dim=-1).reshape(-1)
+    first = start - (start // per) * per
+    return eps[first : first + count]

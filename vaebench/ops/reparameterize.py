@@ -1,7 +1,12 @@
 """Reparameterized Gaussian sampling fused with log q: `vaebench::reparameterize`.
 
-NOTE (skeleton): only the reference path is wired so far; the fused path, its fake kernel
-and autograd registration land with csrc/reparameterize.cpp.
+The fused kernels (csrc/reparameterize.cpp, csrc/cuda/reparameterize.cu) draw eps inside the
+kernel from a Philox4x32-10 stream (csrc/philox.h) indexed by element, so the CPU and CUDA
+kernels give the same eps for the same seed. The op is pure: its randomness is an explicit
+`seed` tensor [seed, offset] (CPU int64), which `reparameterize` draws from a torch generator.
+eps is never stored: the backward recomputes it from the seed, which is exact even where z has
+lost eps (sigma << |mu|, e.g. logvar = -80), unlike recovering eps = (z - mu) / sigma.
+Without the compiled library the op falls back to torch.randn + `reparameterize_reference`.
 """
 
 from __future__ import annotations
@@ -9,9 +14,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .library import fused_device_types
 from .reference import reparameterize_reference
 
-__all__ = ["reparameterize"]
+__all__ = ["draw_seed", "reparameterize"]
+
+# Read once: a constant for torch.compile (see fused_device_types).
+_FUSED_DEVICES = fused_device_types()
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def reparameterize(
@@ -24,20 +34,133 @@ def reparameterize(
 ) -> tuple[Tensor, Tensor]:
     """Draw K reparameterized samples z = mu + exp(logvar / 2) * eps and their log q(z).
 
-        log q(z_k) = sum_D (-eps_k^2 / 2 - logvar / 2 - log(2 pi) / 2),  eps_k ~ N(0, I)
+        z_k = mu + sigma * eps_k,  sigma = exp(logvar / 2),  eps_k ~ N(0, I)
+        log q(z_k) = sum_D (-eps_k^2 / 2 - logvar / 2 - log(2 pi) / 2)
+
+    log q is computed from eps, never by re-standardizing z. With `path_gradient` the
+    gradient of log q reaches mu and logvar only through z (d log q / dz = -eps / sigma, no
+    score term); otherwise it is the full gradient (d log q / d mu = 0, d log q / d logvar =
+    -1/2 per element).
+
+    Each call draws a fresh [seed, offset] from `generator` (default: torch's default CPU
+    generator, also for CUDA tensors, so `torch.manual_seed(s)` gives the same samples on CPU
+    and CUDA) and advances it. The fused float32 and float64 paths use different normals
+    (4 and 2 per Philox block); float16/bfloat16 on CUDA use the float32 ones.
 
     Args:
-        mu, logvar: (*batch, D) mean and log-variance of the diagonal Gaussian.
+        mu, logvar: (*batch, D) mean and log-variance of the diagonal Gaussian, D >= 1;
+            float32/float64 (CPU), also float16/bfloat16 (CUDA).
         num_samples: K >= 1.
-        generator: torch generator the seed is drawn from (default: torch's default CPU
-            generator, so `torch.manual_seed` gives the same samples on CPU and CUDA).
-        path_gradient: if True, log q reaches mu and logvar only through z ("sticking the
-            landing", Roeder et al. 2017); if False, the full gradient.
+        generator: torch generator the seed is drawn from.
+        path_gradient: "sticking the landing" gradient for log q.
 
     Returns:
         z: (K, *batch, D) and log_q: (K, *batch).
+
+    References:
+        Auto-Encoding Variational Bayes, Kingma, Welling, 2013, arXiv 1312.6114.
+        Sticking the Landing: Simple, Lower-Variance Gradient Estimators for Variational
+        Inference, Roeder, Wu, Duvenaud, 2017, arXiv 1703.09194.
     """
-    eps = torch.randn(
-        (num_samples, *mu.shape), dtype=mu.dtype, device=mu.device, generator=generator
-    )
-    return reparameterize_reference(mu, logvar, eps, path_gradient)
+    _check_inputs(mu, logvar, num_samples)
+    if mu.device.type not in _FUSED_DEVICES or not _fused_dtype(mu):
+        eps = torch.randn((num_samples, *mu.shape), dtype=mu.dtype, device=mu.device, generator=generator)
+        return reparameterize_reference(mu, logvar, eps, path_gradient)
+    seed = draw_seed(generator)
+    return torch.ops.vaebench.reparameterize(mu, logvar, num_samples, seed, path_gradient)
+
+
+def draw_seed(generator: torch.Generator | None = None) -> Tensor:
+    """A fresh Philox [seed, offset] pair (CPU int64 (2,)) drawn from `generator`, advancing it.
+
+    Pass it to `torch.ops.vaebench.reparameterize(mu, logvar, K, seed, path_gradient)` to
+    repeat a draw exactly.
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    seed = torch.randint(_INT64_MIN, _INT64_MAX, (2,), dtype=torch.int64, device=device, generator=generator)
+    return seed.cpu()
+
+
+def _fused_dtype(mu: Tensor) -> bool:
+    # half types have kernels on CUDA only; on CPU they take the reference path.
+    return mu.dtype in (torch.float32, torch.float64) or mu.device.type == "cuda"
+
+
+def _check_inputs(mu: Tensor, logvar: Tensor, num_samples: int) -> None:
+    """The kernels' input checks (csrc/reparameterize_common.h), before any work or RNG draw."""
+    if not isinstance(mu, Tensor) or not isinstance(logvar, Tensor):
+        raise TypeError(
+            f"vaebench.reparameterize: mu and logvar must be tensors, got {type(mu).__name__} and "
+            f"{type(logvar).__name__}"
+        )
+    for name, t in (("mu", mu), ("logvar", logvar)):
+        if not t.is_floating_point():
+            raise TypeError(
+                f"vaebench.reparameterize: {name} must be a floating-point tensor (float32 or float64; "
+                f"float16/bfloat16 on CUDA), got {t.dtype}; convert it with .float()"
+            )
+    if logvar.dtype != mu.dtype:
+        raise TypeError(f"vaebench.reparameterize: logvar must have the dtype of mu, got {logvar.dtype} and {mu.dtype}")
+    if logvar.device != mu.device:
+        raise ValueError(
+            f"vaebench.reparameterize: logvar must be on the device of mu, got {logvar.device} and {mu.device}"
+        )
+    if mu.dim() < 1:
+        raise ValueError(f"vaebench.reparameterize: mu must be (*batch, D) with at least 1 dim, got shape {tuple(mu.shape)}")
+    if logvar.shape != mu.shape:
+        raise ValueError(
+            f"vaebench.reparameterize: logvar must have the shape of mu (*batch, D), got {tuple(logvar.shape)} and "
+            f"{tuple(mu.shape)}"
+        )
+    if mu.shape[-1] < 1:
+        raise ValueError(
+            f"vaebench.reparameterize: mu must be (*batch, D) with D >= 1, got shape {tuple(mu.shape)} "
+            "(an empty event dimension has no density)"
+        )
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"vaebench.reparameterize: num_samples must be an int >= 1, got {num_samples!r}")
+
+
+def _register() -> None:
+    """Fake kernels (shapes for torch.compile) and autograd for the compiled ops."""
+
+    @torch.library.register_fake("vaebench::reparameterize")
+    def _(mu: Tensor, logvar: Tensor, num_samples: int, seed: Tensor, path_gradient: bool = False) -> tuple[Tensor, Tensor]:
+        torch._check(num_samples >= 1, lambda: f"vaebench.reparameterize: num_samples must be >= 1, got {num_samples}")
+        return mu.new_empty((num_samples, *mu.shape)), mu.new_empty((num_samples, *mu.shape[:-1]))
+
+    @torch.library.register_fake("vaebench::reparameterize_backward")
+    def _(
+        grad_z: Tensor | None,
+        grad_log_q: Tensor | None,
+        mu: Tensor,
+        logvar: Tensor,
+        seed: Tensor,
+        num_samples: int,
+        path_gradient: bool,
+    ) -> tuple[Tensor, Tensor]:
+        return mu.new_empty(mu.shape), mu.new_empty(mu.shape)
+
+    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
+        mu, logvar, num_samples, seed, path_gradient = inputs
+        # Only mu, logvar and the seed: eps is recomputed, z and log_q are not needed.
+        ctx.save_for_backward(mu, logvar, seed)
+        ctx.num_samples = num_samples
+        ctx.path_gradient = path_gradient
+        # An unused output's gradient stays None instead of a (K, *batch, D) tensor of zeros.
+        ctx.set_materialize_grads(False)
+
+    def backward(ctx, grad_z: Tensor | None, grad_log_q: Tensor | None) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        mu, logvar, seed = ctx.saved_tensors
+        if grad_z is None and grad_log_q is None:
+            return None, None, None, None, None
+        g_mu, g_lv = torch.ops.vaebench.reparameterize_backward(
+            grad_z, grad_log_q, mu, logvar, seed, ctx.num_samples, ctx.path_gradient
+        )
+        return g_mu, g_lv, None, None, None
+
+    torch.library.register_autograd("vaebench::reparameterize", backward, setup_context=setup_context)
+
+
+if _FUSED_DEVICES:
+    _register()

@@ -1,0 +1,297 @@
+// vaebench::reparameterize on the CPU: z = mu + sigma eps and log q(z), eps drawn in the kernel
+// from the Philox stream (csrc/philox.h), and its backward, which recomputes eps from the seed.
+//
+// This file is compiled once per CPU capability (csrc/cpu_capability.h); the DEFAULT copy also
+// holds the checks and the registration. All copies give the same bits: the normals and z use
+// only IEEE-exact operations, and the sums run in a fixed order that depends on the shapes only
+// (not on the thread count or the capability).
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <c10/util/Exception.h>
+#include <torch/library.h>
+
+#include "checks.h"
+#include "cpu_capability.h"
+#include "philox_cpu.h"
+#include "reparameterize_common.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+VAEBENCH_DECLARE_CPU_KERNEL(void, reparameterize_forward_kernel, const at::Tensor& mu,
+                            const at::Tensor& logvar, uint64_t seed, uint64_t offset,
+                            at::Tensor& z, at::Tensor& log_q)
+VAEBENCH_DECLARE_CPU_KERNEL(void, reparameterize_backward_kernel, const at::Tensor* grad_z,
+                            const at::Tensor* grad_log_q, const at::Tensor& mu,
+                            const at::Tensor& logvar, uint64_t seed, uint64_t offset,
+                            bool path_gradient, int64_t num_samples, at::Tensor& grad_mu,
+                            at::Tensor& grad_logvar)
+
+namespace vaebench::cpu::CPU_CAPABILITY {
+namespace {
+
+namespace ph = ::vaebench::philox;
+
+// Elements handled per Philox call; a multiple of kLanes, small enough to stay in L1.
+constexpr int64_t kChunk = 1024;
+// Lanes of the fixed-order partial sums (sum over D): independent of the SIMD width, so all
+// capability copies add in the same order.
+constexpr int kLanes = 16;
+
+template <typename T>
+T reduce_lanes(const T (&acc)[kLanes]) {
+  T s8[8], s4[4];
+  for (int l = 0; l < 8; ++l) s8[l] = acc[l] + acc[l + 8];
+  for (int l = 0; l < 4; ++l) s4[l] = s8[l] + s8[l + 4];
+  return (s4[0] + s4[2]) + (s4[1] + s4[3]);
+}
+
+// sigma = exp(logvar / 2) with the stream's own exp (the same bits as the CUDA kernel).
+template <typename T>
+std::vector<T> sigmas(const T* lv, int64_t n) {
+  std::vector<T> s(static_cast<size_t>(n));
+  at::parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) s[i] = ph::exp_(T(0.5) * lv[i]);
+  });
+  return s;
+}
+
+// One row piece of the forward: z = sigma eps + mu (one rounding), acc[j % kLanes] += eps^2.
+// eps, mu, sigma, z: [len]
+template <typename T>
+void forward_piece(const T* __restrict eps, const T* __restrict mu, const T* __restrict sigma,
+                   T* __restrict z, int64_t len, T (&acc)[kLanes]) {
+  int64_t j = 0;
+  for (; j + kLanes <= len; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const T e = eps[j + l];
+      z[j + l] = ph::fma_(sigma[j + l], e, mu[j + l]);
+      acc[l] = ph::fma_(e, e, acc[l]);
+    }
+  }
+  for (int l = 0; j + l < len; ++l) {
+    const T e = eps[j + l];
+    z[j + l] = ph::fma_(sigma[j + l], e, mu[j + l]);
+    acc[l] = ph::fma_(e, e, acc[l]);
+  }
+}
+
+template <typename T>
+void forward_impl(const T* mu, const T* lv, ph::Key key, int64_t K, int64_t B, int64_t D, T* z,
+                  T* log_q) {
+  // mu, logvar, sigma: [B, D]; z: [K, B, D]; log_q: [K, B]
+  const std::vector<T> sigma = sigmas(lv, B * D);
+  // log q = -1/2 sum_D eps^2 + c_b,  c_b = -1/2 sum_D logvar - D log(2 pi) / 2
+  std::vector<T> c(static_cast<size_t>(B));
+  at::parallel_for(0, B, std::max<int64_t>(1, 4096 / D), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      T s = 0;
+      for (int64_t d = 0; d < D; ++d) s += lv[b * D + d];
+      c[b] = T(-0.5) * s - static_cast<T>(D) * static_cast<T>(kHalfLog2Pi);
+    }
+  });
+  const int64_t rows = K * B;
+  at::parallel_for(0, rows, std::max<int64_t>(1, kChunk / D), [&](int64_t r0, int64_t r1) {
+    alignas(64) T buf[ph::normals_buffer_size<T>(kChunk)];
+    if (D <= kChunk) {
+      // whole rows per Philox run
+      const int64_t per = kChunk / D;
+      for (int64_t r = r0; r < r1; r += per) {
+        const int64_t nr = std::min(per, r1 - r);
+        const T* e = ph::normals_cpu(key, static_cast<uint64_t>(r * D), nr * D, buf);
+        for (int64_t j = 0; j < nr; ++j) {
+          const int64_t row = r + j, b = row % B;
+          T acc[kLanes] = {};
+          forward_piece(e + j * D, mu + b * D, sigma.data() + b * D, z + row * D, D, acc);
+          log_q[row] = ph::fma_(T(-0.5), reduce_lanes(acc), c[b]);
+        }
+      }
+    } else {
+      // long rows in kChunk pieces (a multiple of kLanes, so the lanes line up across pieces)
+      for (int64_t row = r0; row < r1; ++row) {
+        const int64_t b = row % B;
+        T acc[kLanes] = {};
+        for (int64_t d = 0; d < D; d += kChunk) {
+          const int64_t len = std::min(kChunk, D - d);
+          const T* e = ph::normals_cpu(key, static_cast<uint64_t>(row * D + d), len, buf);
+          forward_piece(e, mu + b * D + d, sigma.data() + b * D + d, z + row * D + d, len, acc);
+        }
+        log_q[row] = ph::fma_(T(-0.5), reduce_lanes(acc), c[b]);
+      }
+    }
+  });
+}
+
+// Backward, summed over the K samples of each (b, d), eps recomputed from the seed:
+//   full:  d/dmu = sum_k gz,                  d/dlogvar = sigma/2 sum_k gz eps - 1/2 sum_k gl
+//   path:  d/dmu = sum_k gz - 1/sigma sum_k gl eps,
+//          d/dlogvar = sigma/2 sum_k gz eps - 1/2 sum_k gl eps^2
+// (path: log q reaches mu, logvar only through z, d log q / dz = -eps / sigma).
+// gz: [K, B, D] or null; gl: [K, B] or null; mu, lv, gmu, glv: [B, D]
+template <typename T>
+void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path, int64_t K,
+                   int64_t B, int64_t D, T* gmu, T* glv) {
+  const std::vector<T> sigma = sigmas(lv, B * D);
+  const int64_t N = B * D;
+  at::parallel_for(0, B, std::max<int64_t>(1, kChunk / D), [&](int64_t b0, int64_t b1) {
+    alignas(64) T buf[ph::normals_buffer_size<T>(kChunk)];
+    // per element of the piece: sum gz, sum gz eps, sum gl eps, sum gl eps^2
+    std::vector<T> acc(static_cast<size_t>(4 * kChunk));
+    T* s_gz = acc.data();
+    T* s_gze = s_gz + kChunk;
+    T* s_gle = s_gze + kChunk;
+    T* s_gle2 = s_gle + kChunk;
+    // Pieces: whole rows [b, b + nb) when D fits a chunk, else kChunk slices of one row. The
+    // K samples of a piece are summed in order k = 0 .. K-1 whatever the thread split.
+    const bool whole = D <= kChunk;
+    const int64_t per = whole ? kChunk / D : 1;
+    const int64_t dstep = whole ? D : kChunk;
+    std::vector<T> gl_sum(static_cast<size_t>(per));
+    for (int64_t b = b0; b < b1; b += per) {
+      const int64_t nb = std::min(per, b1 - b);
+      for (int64_t d = 0; d < D; d += dstep) {
+        const int64_t len = whole ? nb * D : std::min(kChunk, D - d);
+        const int64_t n0 = b * D + d;
+        const int64_t row_len = whole ? D : len;
+        std::fill(acc.begin(), acc.end(), T(0));
+        std::fill(gl_sum.begin(), gl_sum.end(), T(0));
+        for (int64_t k = 0; k < K; ++k) {
+          const T* e = ph::normals_cpu(key, static_cast<uint64_t>(k * N + n0), len, buf);
+          if (gz != nullptr) {
+            const T* g = gz + k * N + n0;
+            for (int64_t j = 0; j < len; ++j) {
+              s_gz[j] += g[j];
+              s_gze[j] = ph::fma_(g[j], e[j], s_gze[j]);
+            }
+          }
+          if (gl != nullptr) {
+            for (int64_t i = 0; i < nb; ++i) {
+              const T w = gl[k * B + b + i];
+              gl_sum[i] += w;
+              if (path) {
+                for (int64_t j = i * row_len; j < (i + 1) * row_len; ++j) {
+                  const T we = w * e[j];
+                  s_gle[j] += we;
+                  s_gle2[j] = ph::fma_(we, e[j], s_gle2[j]);
+                }
+              }
+            }
+          }
+        }
+        for (int64_t j = 0; j < len; ++j) {
+          const int64_t n = n0 + j;
+          const T s = sigma[n];
+          const T gv_z = T(0.5) * s * s_gze[j];
+          if (path) {
+            gmu[n] = s_gz[j] - s_gle[j] / s;
+            glv[n] = gv_z - T(0.5) * s_gle2[j];
+          } else {
+            gmu[n] = s_gz[j];
+            glv[n] = gv_z - T(0.5) * gl_sum[j / row_len];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void reparameterize_forward_kernel(const at::Tensor& mu, const at::Tensor& logvar, uint64_t seed,
+                                   uint64_t offset, at::Tensor& z, at::Tensor& log_q) {
+  const int64_t D = mu.size(-1);
+  const int64_t B = mu.numel() / D;
+  const int64_t K = z.size(0);
+  const ph::Key key = ph::make_key(seed, offset);
+  if (mu.scalar_type() == at::kFloat) {
+    forward_impl<float>(mu.const_data_ptr<float>(), logvar.const_data_ptr<float>(), key, K, B, D,
+                        z.mutable_data_ptr<float>(), log_q.mutable_data_ptr<float>());
+  } else {
+    forward_impl<double>(mu.const_data_ptr<double>(), logvar.const_data_ptr<double>(), key, K, B,
+                         D, z.mutable_data_ptr<double>(), log_q.mutable_data_ptr<double>());
+  }
+}
+
+void reparameterize_backward_kernel(const at::Tensor* grad_z, const at::Tensor* grad_log_q,
+                                    const at::Tensor& mu, const at::Tensor& logvar, uint64_t seed,
+                                    uint64_t offset, bool path_gradient, int64_t num_samples,
+                                    at::Tensor& grad_mu, at::Tensor& grad_logvar) {
+  const int64_t D = mu.size(-1);
+  const int64_t B = mu.numel() / D;
+  const ph::Key key = ph::make_key(seed, offset);
+  auto run = [&](auto zero) {
+    using T = decltype(zero);
+    backward_impl<T>(grad_z ? grad_z->const_data_ptr<T>() : nullptr,
+                     grad_log_q ? grad_log_q->const_data_ptr<T>() : nullptr,
+                     logvar.const_data_ptr<T>(), key, path_gradient, num_samples, B, D,
+                     grad_mu.mutable_data_ptr<T>(), grad_logvar.mutable_data_ptr<T>());
+  };
+  if (mu.scalar_type() == at::kFloat) {
+    run(0.0f);
+  } else {
+    run(0.0);
+  }
+}
+
+}  // namespace vaebench::cpu::CPU_CAPABILITY
+
+#if VAEBENCH_REGISTERING_UNIT
+namespace vaebench {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> reparameterize_cpu(const at::Tensor& mu,
+                                                      const at::Tensor& logvar,
+                                                      int64_t num_samples, const at::Tensor& seed,
+                                                      bool path_gradient) {
+  (void)path_gradient;  // used by the backward only
+  check_reparameterize_inputs(mu, logvar, num_samples, seed);
+  checks::cpu_dtype("reparameterize", mu, "mu");
+  const auto [s, off] = read_seed(seed);
+  // One explicit copy for non-contiguous inputs; the kernel reads [B, D] row-major.
+  const at::Tensor m = mu.contiguous();
+  const at::Tensor lv = logvar.contiguous();
+  std::vector<int64_t> zshape{num_samples};
+  zshape.insert(zshape.end(), mu.sizes().begin(), mu.sizes().end());
+  at::Tensor z = at::empty(zshape, mu.options());
+  zshape.pop_back();
+  at::Tensor log_q = at::empty(zshape, mu.options());
+  if (z.numel() > 0) {
+    VAEBENCH_CPU_DISPATCH(reparameterize_forward_kernel, m, lv, s, off, z, log_q);
+  }
+  return {z, log_q};
+}
+
+std::tuple<at::Tensor, at::Tensor> reparameterize_backward_cpu(
+    const std::optional<at::Tensor>& grad_z, const std::optional<at::Tensor>& grad_log_q,
+    const at::Tensor& mu, const at::Tensor& logvar, const at::Tensor& seed, int64_t num_samples,
+    bool path_gradient) {
+  check_reparameterize_inputs(mu, logvar, num_samples, seed);
+  checks::cpu_dtype("reparameterize", mu, "mu");
+  check_reparameterize_grads(grad_z, grad_log_q, mu, num_samples);
+  const auto [s, off] = read_seed(seed);
+  const at::Tensor lv = logvar.contiguous();
+  std::optional<at::Tensor> gz, gl;
+  if (grad_z.has_value()) gz = grad_z->contiguous();
+  if (grad_log_q.has_value()) gl = grad_log_q->contiguous();
+  at::Tensor grad_mu = at::zeros(mu.sizes(), mu.options());
+  at::Tensor grad_logvar = at::zeros(mu.sizes(), mu.options());
+  if (mu.numel() > 0) {
+    VAEBENCH_CPU_DISPATCH(reparameterize_backward_kernel, gz ? &*gz : nullptr,
+                          gl ? &*gl : nullptr, mu, lv, s, off, path_gradient, num_samples,
+                          grad_mu, grad_logvar);
+  }
+  return {grad_mu, grad_logvar};
+}
+
+}  // namespace
+}  // namespace vaebench
+
+TORCH_LIBRARY_IMPL(vaebench, CPU, m) {
+  m.impl("reparameterize", &vaebench::reparameterize_cpu);
+  m.impl("reparameterize_backward", &vaebench::reparameterize_backward_cpu);
+}
+#endif
