@@ -59,7 +59,8 @@ def test_amat_crlf_and_trailing_space(tmp_path):
     [
         (b"0 1 0.5\n", "not a binary .amat"),
         (b"0 1 10\n", "not a binary .amat"),
-        (b"0 1 1\n0 1\n", "expected 3 values"),
+        (b"0 1 1\n0 1\n", "not a binary .amat file"),
+        (b"0 1 1 1\n", "expected 3 values per line, found 4"),
     ],
 )
 def test_amat_rejects_non_binary_or_ragged(tmp_path, content, match):

@@ -72,8 +72,8 @@ class DynamicallyBinarized(Dataset[Tensor]):
         return self._generator
 
     def sample(self, index: Tensor | slice | int) -> Tensor:
-        """A fresh binarization of gray[index]."""
-        gray = self.gray[index]
+        """A fresh binarization of gray[index] (index: an int, a slice or a 1-D LongTensor)."""
+        gray = self.gray.index_select(0, index) if isinstance(index, Tensor) else self.gray[index]
         u = torch.rand(gray.shape, generator=self._rng(), dtype=gray.dtype, device="cpu")
         return (u.to(gray.device) < gray).to(gray.dtype)
 

@@ -51,7 +51,7 @@ class TensorSplit(Dataset[Tensor]):
         return self.data[index]
 
     def __getitems__(self, indices: list[int]) -> list[Tensor]:
-        return list(self.data[torch.as_tensor(indices)].unbind(0))
+        return list(self.data.index_select(0, torch.as_tensor(indices)).unbind(0))
 
     def mean(self) -> Tensor:
         """The mean example over the N examples."""
