@@ -80,3 +80,15 @@ def test_dynamic_workers_do_not_repeat_each_other():
     batches = list(DataLoader(ds, batch_size=4, num_workers=2))
     assert len(batches) == 2
     assert not torch.equal(batches[0], batches[1])
+
+
+def test_dynamic_pickles_without_its_stream():
+    # Spawned DataLoader workers receive a pickled copy; it must not carry the generator.
+    import pickle
+
+    ds = DynamicallyBinarized(_gray(), seed=4)
+    first = ds[0]
+    copy = pickle.loads(pickle.dumps(ds))
+    assert copy._generator is None and copy.seed == 4
+    assert torch.equal(copy[0], first)  # a fresh copy restarts the seeded stream
+    assert torch.equal(copy.gray, ds.gray)

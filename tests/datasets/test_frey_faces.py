@@ -41,7 +41,23 @@ def test_frey_faces_rejects_wrong_shape_or_dtype(fake, tmp_path, monkeypatch):
     monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
     with pytest.raises(ValueError, match=r"'ff' must be \(560, 13\), got \(560, 12\)"):
         load("frey_faces", data_dir=tmp_path / "d1")
-    path = fake.mat(tmp_path / "s2" / "frey_rawface.mat", ff=np.zeros((560, 13)))
+    path = fake.mat(tmp_path / "s2" / "frey_rawface.mat", ff=np.full((560, 13), 0.5))
     monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
-    with pytest.raises(ValueError, match="uint8"):
+    with pytest.raises(ValueError, match="integer pixel values 0..255, got float64"):
         load("frey_faces", data_dir=tmp_path / "d2")
+    path = fake.mat(tmp_path / "s3" / "frey_rawface.mat", ff=np.full((560, 13), 256.0))
+    monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
+    with pytest.raises(ValueError, match=r"in \[256.0, 256.0\]"):
+        load("frey_faces", data_dir=tmp_path / "d3")
+
+
+def test_frey_faces_accepts_pixels_stored_as_double(fake, tmp_path, monkeypatch):
+    ff = np.random.default_rng(1).integers(0, 256, size=(560, 13)).astype(np.float64)
+    path = fake.mat(tmp_path / "s" / "frey_rawface.mat", ff=ff)
+    monkeypatch.setattr(frey_faces, "FILE", fake.spec(path, checksum=None))
+    monkeypatch.setattr(frey_faces, "NUM_IMAGES", 13)
+    monkeypatch.setattr(frey_faces, "SIZES", (7, 3, 3))
+    s = load("frey_faces", data_dir=tmp_path / "d", dtype=torch.float64)
+    assert torch.equal(
+        torch.cat([s.tensor(k) for k in ("train", "valid", "test")]).sum(), torch.tensor(ff.sum())
+    )

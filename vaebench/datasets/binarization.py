@@ -71,6 +71,12 @@ class DynamicallyBinarized(Dataset[Tensor]):
             self._owner = owner
         return self._generator
 
+    def __getstate__(self) -> dict[str, object]:
+        # A copy sent to a worker process starts its own stream (see _rng), not this one's.
+        state = dict(self.__dict__)
+        state["_generator"], state["_owner"] = None, None
+        return state
+
     def sample(self, index: Tensor | slice | int) -> Tensor:
         """A fresh binarization of gray[index] (index: an int, a slice or a 1-D LongTensor)."""
         gray = self.gray.index_select(0, index) if isinstance(index, Tensor) else self.gray[index]

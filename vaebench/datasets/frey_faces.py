@@ -46,7 +46,7 @@ CARD = DatasetCard(
     protocol_source="riannevdberg/sylvester-flows utils/load_data.py (load_freyfaces)",
     notes=(
         "frey_rawface.mat checksum unverified: no public source lists one; the loader checks "
-        "the variable 'ff', its 560 x 1,965 shape and uint8 range instead.",
+        "the variable 'ff', its 560 x 1,965 shape and integer values 0..255 instead.",
         "sylvester-flows reads a pickle (freyfaces.pkl) of the same images; that its row "
         "order equals frey_rawface.mat's, and so that seed 123 gives its exact split, is "
         "unverified.",
@@ -64,8 +64,17 @@ def load_frey_faces(ctx: LoadContext, *, split_seed: int = SPLIT_SEED) -> Datase
     ff = read_mat(paths[FILE.name], ["ff"])["ff"]
     if ff.shape != (28 * 20, NUM_IMAGES):
         raise ValueError(f"{paths[FILE.name]}: 'ff' must be (560, {NUM_IMAGES}), got {ff.shape}")
-    if ff.dtype != np.uint8:
-        raise ValueError(f"{paths[FILE.name]}: 'ff' must hold uint8 pixels, got {ff.dtype}")
+    # Checked by value, not dtype: what matters is 8-bit pixel values, however stored.
+    if (
+        not np.issubdtype(ff.dtype, np.number)
+        or ff.min() < 0
+        or ff.max() > 255
+        or (np.issubdtype(ff.dtype, np.floating) and not np.array_equal(ff, np.round(ff)))
+    ):
+        raise ValueError(
+            f"{paths[FILE.name]}: 'ff' must hold integer pixel values 0..255, got {ff.dtype} "
+            f"in [{ff.min()}, {ff.max()}]"
+        )
     images = torch.from_numpy(np.ascontiguousarray(ff.T)).to(ctx.dtype).reshape(-1, 1, 28, 20)
     images = images[torch.from_numpy(np.random.RandomState(split_seed).permutation(NUM_IMAGES))]
     n_train, n_valid, n_test = SIZES

@@ -54,7 +54,7 @@ CARD = DatasetCard(
     "bits for every run.",
     sizes=dict(COUNTS),
     split_protocol="the three published files as they are: 50,000 / 10,000 / 10,000 (the IWAE "
-    "code trains on train+valid for its static-MNIST numbers; vaebench keeps valid separate)",
+    "code concatenates train and valid and holds out the last 10,000 again: the same split)",
     preprocessing="none: the files hold the bits",
     likelihood="bernoulli",
     event_shape=(1, 28, 28),
