@@ -37,10 +37,26 @@ def test_bjorck_converges_from_a_badly_conditioned_start():
     assert (out.transpose(-1, -2) @ out - torch.eye(3)).abs().max() < 1e-12
 
 
+def test_bjorck_warns_when_it_has_not_converged():
+    with pytest.warns(RuntimeWarning, match="after 2 steps"):
+        bjorck_orthogonalize(torch.randn(3, 5, 5), max_steps=2)
+    with pytest.raises(ValueError, match="max_steps must be an int >= 1, got 0"):
+        bjorck_orthogonalize(torch.randn(3, 5, 5), max_steps=0)
+    with pytest.raises(ValueError, match=r"M <= D, got \(2, 5\)"):
+        bjorck_orthogonalize(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="max_orthogonalization_steps must be an int >= 1"):
+        OrthogonalSylvesterFlow(3, 4, max_orthogonalization_steps=0)
+
+
+@pytest.mark.parametrize("orthogonalization", ["bjorck", "qr"])
 @pytest.mark.parametrize("m", [1, 2, 4])
-def test_orthogonal_variant_with_fewer_columns_than_dims(m):
-    """O-SNF with M < D: the determinant identity needs Q^T Q = I_M; autograd checks it."""
-    flow = OrthogonalSylvesterFlow(feature_dim=3, latent_dim=4, num_flows=2, num_ortho_vecs=m)
+def test_orthogonal_variant_with_fewer_columns_than_dims(m, orthogonalization):
+    """O-SNF with M <= D: the determinant identity needs Q^T Q = I_M; autograd checks it."""
+    flow = OrthogonalSylvesterFlow(
+        feature_dim=3, latent_dim=4, num_flows=2, num_ortho_vecs=m, orthogonalization=orthogonalization
+    )
+    q = flow.flow_params(torch.randn(5, 3))["q"]
+    assert (q.transpose(-1, -2) @ q - torch.eye(m)).abs().max() < 1e-12
     assert_log_q_matches_autograd(flow)
 
 
@@ -103,6 +119,8 @@ def test_invalid_configurations_name_the_argument():
         OrthogonalSylvesterFlow(3, 4, num_ortho_vecs=5)
     with pytest.raises(ValueError, match="num_ortho_vecs only applies to variant='orthogonal'"):
         SylvesterFlow(3, 4, variant="triangular", num_ortho_vecs=2)
+    with pytest.raises(ValueError, match="orthogonalization must be one of bjorck, qr, got 'svd'"):
+        OrthogonalSylvesterFlow(3, 4, orthogonalization="svd")
     with pytest.raises(ValueError, match="num_householder must be an int >= 1, got 0"):
         HouseholderSylvesterFlow(3, 4, num_householder=0)
 

@@ -5,6 +5,7 @@ T-SNF variants, registered as `sylvester_orthogonal`, `sylvester_householder` an
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Literal
 
 import torch
@@ -24,7 +25,9 @@ __all__ = [
 ]
 
 Variant = Literal["orthogonal", "householder", "triangular"]
+Orthogonalization = Literal["bjorck", "qr"]
 _VARIANTS = ("orthogonal", "householder", "triangular")
+_ORTHOGONALIZATIONS = ("bjorck", "qr")
 
 
 class SylvesterFlow(AmortizedFlow):
@@ -42,9 +45,15 @@ class SylvesterFlow(AmortizedFlow):
     non-negative when the product is negative, so the edge R1_ii R2_ii -> -1 stays finite.
 
     Variants (how Q is made):
-        orthogonal (O-SNF): an amortized (D, M) matrix orthogonalized by the iteration of the
-            paper, Q <- Q (I + (I - Q^T Q) / 2) (Bjorck & Bowie 1971), from Q / |Q|_F, until
-            max|Q^T Q - I| < 100 eps(dtype) or `max_orthogonalization_steps`.
+        orthogonal (O-SNF): an amortized (D, M) matrix with orthonormalized columns; by
+            default (`orthogonalization="bjorck"`) the paper's iteration
+            Q <- Q (I + (I - Q^T Q) / 2) (Bjorck & Bowie 1971) from Q / |Q|_F, until
+            max|Q^T Q - I| < 100 eps(dtype) or `max_orthogonalization_steps`. Its step count
+            grows with the condition number (30 to 36 steps for a batch of 256 random square
+            32 x 32 matrices, 7 to 11 for 64 x 16, measured), each a batched matmul pair plus one
+            host sync; `orthogonalization="qr"` takes the Q factor of torch.linalg.qr
+            instead (exact, differentiable for full-rank input, far cheaper; a different
+            but equally valid map onto matrices with orthonormal columns).
         householder (H-SNF): Q = H_1 ... H_n, n = `num_householder` amortized reflections;
             M = D. Q is applied as reflections, never formed.
         triangular (T-SNF): Q is the identity on even layers and the order reversal on odd
@@ -66,12 +75,18 @@ class SylvesterFlow(AmortizedFlow):
         variant: Variant = "orthogonal",
         num_ortho_vecs: int | None = None,
         num_householder: int = 4,
+        orthogonalization: Orthogonalization = "bjorck",
         max_orthogonalization_steps: int = 100,
     ) -> None:
         super().__init__(feature_dim, latent_dim, num_flows)
         if variant not in _VARIANTS:
             raise ValueError(
                 f"SylvesterFlow: variant must be one of {', '.join(_VARIANTS)}, got {variant!r}"
+            )
+        if orthogonalization not in _ORTHOGONALIZATIONS:
+            raise ValueError(
+                "SylvesterFlow: orthogonalization must be one of "
+                f"{', '.join(_ORTHOGONALIZATIONS)}, got {orthogonalization!r}"
             )
         d = latent_dim
         m = d if num_ortho_vecs is None else num_ortho_vecs
@@ -94,6 +109,12 @@ class SylvesterFlow(AmortizedFlow):
         self.variant = variant
         self.num_ortho_vecs = m
         self.num_householder = num_householder
+        steps = max_orthogonalization_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(
+                f"SylvesterFlow: max_orthogonalization_steps must be an int >= 1, got {steps!r}"
+            )
+        self.orthogonalization = orthogonalization
         self.max_orthogonalization_steps = max_orthogonalization_steps
         n = num_flows
         # Amortized layers: the strictly upper-triangular entries of R1 and R2 (M = 1 has
@@ -129,9 +150,11 @@ class SylvesterFlow(AmortizedFlow):
             "b": self.bias(h).view(b, n, m),
         }
         if self.variant == "orthogonal":
-            params["q"] = bjorck_orthogonalize(
-                self.q(h).view(b, n, d, m), self.max_orthogonalization_steps
-            )
+            raw_q = self.q(h).view(b, n, d, m)
+            if self.orthogonalization == "qr":
+                params["q"] = torch.linalg.qr(raw_q).Q
+            else:
+                params["q"] = bjorck_orthogonalize(raw_q, self.max_orthogonalization_steps)
         elif self.variant == "householder":
             params["v"] = self.q(h).view(b, n, self.num_householder, d)
         return params
@@ -189,8 +212,8 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
 
     Scaling by the Frobenius norm puts every singular value in (0, 1], where the iteration
     converges (quadratically near convergence) to the orthogonal polar factor. Stops when
-    max|Q^T Q - I| < 100 eps(dtype) over the whole batch, or after `max_steps`; autograd
-    differentiates through the iterations.
+    max|Q^T Q - I| < 100 eps(dtype) over the whole batch, or after `max_steps` with a
+    RuntimeWarning; autograd differentiates through the iterations.
 
     Shapes: q: (..., D, M) with M <= D -> (..., D, M).
 
@@ -200,15 +223,29 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
         Sylvester Normalizing Flows for Variational Inference. van den Berg et al., 2018.
             arXiv:1803.05649.
     """
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"bjorck_orthogonalize: max_steps must be an int >= 1, got {max_steps!r}")
+    if q.dim() < 2 or q.shape[-1] > q.shape[-2]:
+        raise ValueError(
+            f"bjorck_orthogonalize: q must be (..., D, M) with M <= D, got {tuple(q.shape)}"
+        )
     m = q.shape[-1]
     eye = torch.eye(m, dtype=q.dtype, device=q.device)
     tol = 100 * torch.finfo(q.dtype).eps
     q = q / torch.linalg.matrix_norm(q, keepdim=True).clamp_min(torch.finfo(q.dtype).tiny)
     for _ in range(max_steps):
         residual = eye - q.transpose(-1, -2) @ q
-        if float(residual.detach().abs().amax()) < tol:
-            break
+        error = float(residual.detach().abs().amax())
+        if error < tol:
+            return q
         q = q + 0.5 * q @ residual
+    warnings.warn(
+        f"bjorck_orthogonalize: max|Q^T Q - I| = {error:.3g} after {max_steps} steps (tolerance "
+        f"{tol:.3g}); the Sylvester log-determinant assumes orthonormal columns: raise "
+        "max_orthogonalization_steps or use orthogonalization='qr'",
+        RuntimeWarning,
+        stacklevel=2,
+    )
     return q
 
 
@@ -216,7 +253,8 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
     "sylvester_orthogonal", "Sylvester flow, O-SNF: Q with M orthonormal columns (Bjorck)"
 )
 class OrthogonalSylvesterFlow(SylvesterFlow):
-    """`SylvesterFlow` with variant='orthogonal' (O-SNF); M = `num_ortho_vecs` (default D)."""
+    """`SylvesterFlow` with variant='orthogonal' (O-SNF); M = `num_ortho_vecs` (default D),
+    Q orthonormalized by `orthogonalization` ("bjorck" as in the paper, or "qr")."""
 
     def __init__(
         self,
@@ -225,6 +263,7 @@ class OrthogonalSylvesterFlow(SylvesterFlow):
         num_flows: int = 4,
         *,
         num_ortho_vecs: int | None = None,
+        orthogonalization: Orthogonalization = "bjorck",
         max_orthogonalization_steps: int = 100,
     ) -> None:
         super().__init__(
@@ -233,6 +272,7 @@ class OrthogonalSylvesterFlow(SylvesterFlow):
             num_flows,
             variant="orthogonal",
             num_ortho_vecs=num_ortho_vecs,
+            orthogonalization=orthogonalization,
             max_orthogonalization_steps=max_orthogonalization_steps,
         )
 
