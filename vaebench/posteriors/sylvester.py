@@ -236,7 +236,8 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
     for _ in range(max_steps):
         residual = eye - q.transpose(-1, -2) @ q
         error = float(residual.detach().abs().amax())
-        if error < tol:
+        # A NaN/inf input never converges: hand it on at once for detect_nonfinite to name.
+        if error < tol or not math.isfinite(error):
             return q
         q = q + 0.5 * q @ residual
     warnings.warn(
