@@ -291,7 +291,7 @@ class Trainer:
         num_batches = math.ceil(self.num_train / cfg.batch_size)
         dtype = model_dtype(self.model)
         t0 = time.perf_counter()
-        total, count, beta = 0.0, 0, 1.0
+        total, count, beta = torch.zeros((), dtype=torch.float64, device=self.device), 0, 1.0
         self.model.train()
         batches = iter_batches(self.train_data, cfg.batch_size, indices=order, device=self.device, dtype=dtype)
         for i, x in enumerate(tqdm(batches, total=num_batches, desc=f"epoch {epoch}", leave=False,
@@ -299,8 +299,7 @@ class Trainer:
             if cfg.kl_warmup_epochs > 0:
                 beta = kl_warmup_weight(epoch + i / num_batches, cfg.kl_warmup_epochs)
                 self.estimator.kl_weight = beta
-            bound_sum = self._train_step(x, epoch)
-            total += bound_sum
+            total += self._train_step(x, epoch)
             count += x.shape[0]
             if cfg.max_steps is not None and self.step >= cfg.max_steps:
                 break
@@ -313,7 +312,7 @@ class Trainer:
         self.epoch += 1
         self.seconds += seconds
         record = {
-            "epoch": float(self.epoch), "steps": float(self.step), "train_bound": total / max(count, 1),
+            "epoch": float(self.epoch), "steps": float(self.step), "train_bound": total.item() / max(count, 1),
             "valid_bound": valid, "lr": lr, "kl_weight": beta, "seconds": seconds,
             "examples_per_second": count / seconds if seconds > 0 else math.inf,
         }
@@ -326,25 +325,29 @@ class Trainer:
             cb.on_epoch_end(self, record)
         return record
 
-    def _train_step(self, x: Tensor, epoch: int) -> float:
-        devices = [self.device]
-        rng = capture_rng(devices)  # for replaying this step if it goes non-finite
+    def _train_step(self, x: Tensor, epoch: int) -> Tensor:
+        """One optimizer step; returns the batch's summed bound as a 0-dim tensor (no sync)."""
+        rng = capture_rng([self.device])  # for replaying this step if it goes non-finite
         est = self.estimator(self.model, x)
         loss = est.surrogate
-        if not torch.isfinite(loss):
-            raise self._nonfinite("loss", x, rng, epoch, f"{loss.item()}", getattr(est, "components", None))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        # One device sync per step checks the loss and every gradient before the update.
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        if grads and not torch.stack([torch.isfinite(g).all() for g in grads]).all():
+        flags = torch.stack([torch.isfinite(loss.detach()).all(), *(torch.isfinite(g).all() for g in grads)])
+        if not bool(flags.all()):
+            if not bool(flags[0]):
+                raise self._nonfinite("loss", x, rng, epoch, f"{loss.item()}", getattr(est, "components", None))
             raise self._nonfinite("gradient", x, rng, epoch, "NaN or inf")
         if self.config.grad_clip_norm is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
         self.optimizer.step()
         self.step += 1
-        for cb in self.callbacks:
-            cb.on_step_end(self, self.step, loss.item())
-        return est.bound.detach().sum().item()
+        if self.callbacks:
+            value = loss.item()
+            for cb in self.callbacks:
+                cb.on_step_end(self, self.step, value)
+        return est.bound.detach().sum()
 
     def _nonfinite(
         self, kind: str, x: Tensor, rng: dict[str, Any], epoch: int, value: str, components: Any = None
