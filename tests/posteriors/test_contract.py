@@ -57,6 +57,20 @@ def test_shapes_and_finiteness(name, latent_dim):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
+def test_float32_agrees_with_float64(name):
+    posterior = build(name)
+    h, eps = torch.randn(B, H), torch.randn(K, B, 3)
+    z64, log_q64 = posterior.sample_from_noise(eps, h)
+    posterior = posterior.float()
+    z32, log_q32 = posterior.sample_from_noise(eps.float(), h.float())
+    assert z32.dtype == log_q32.dtype == torch.float32
+    torch.testing.assert_close(z32, z64.float(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(log_q32, log_q64.float(), rtol=1e-4, atol=1e-4)
+    z, log_q = posterior.rsample_and_log_prob(h.float(), K)
+    assert z.dtype == torch.float32 and torch.isfinite(log_q).all()
+
+
+@pytest.mark.parametrize("name", FAMILIES)
 def test_gradients_reach_every_parameter_and_h(name):
     posterior = build(name)
     h = torch.randn(B, H, requires_grad=True)
