@@ -124,3 +124,10 @@ def test_extract_tar_refuses_path_traversal(fake, tmp_path):
     with pytest.raises(ValueError, match="unsafe member"):
         extract_tar(archive, tmp_path / "out", ["../evil"])
     assert not (tmp_path / "evil").exists()
+
+
+def test_extract_tar_leaves_no_temporary_folder(fake, tmp_path):
+    archive = fake.tar_gz(tmp_path / "a.tar.gz", {"d/x": b"1", "d/y": b"2"})
+    extract_tar(archive, tmp_path / "out", ["d/x", "d/y"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["d"]
+    assert sorted(p.name for p in (tmp_path / "out" / "d").iterdir()) == ["x", "y"]

@@ -9,6 +9,7 @@ run would read.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import urllib.request
@@ -36,6 +37,7 @@ DATA_DIR_ENV = "VAEBENCH_DATA_DIR"
 #: Opens a URL and returns a binary stream; `urllib.request.urlopen` or a test double.
 Opener = Callable[..., IO[bytes]]
 
+_log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 # Seconds to wait for a server before trying the next mirror; offline machines fail fast.
 _TIMEOUT_S = 30.0
@@ -115,6 +117,7 @@ def download_file(
     for url in spec.urls:
         fd, tmp_name = tempfile.mkstemp(dir=dest_dir, prefix=f".{spec.name}.", suffix=".part")
         tmp = Path(tmp_name)
+        _log.info("downloading %s from %s", spec.name, url)
         try:
             sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
             with os.fdopen(fd, "wb") as out, opener(url, timeout=timeout) as response:
@@ -126,6 +129,7 @@ def download_file(
             problem = _mismatch(spec, sha.hexdigest(), md5.hexdigest(), size)
             if problem is not None:
                 failures.append(f"{url}: downloaded file {problem}")
+                _log.warning("%s from %s rejected: %s", spec.name, url, problem)
                 continue
             os.replace(tmp, dest)
             return dest

@@ -9,9 +9,11 @@ what was found, so a wrong or damaged file fails loudly instead of loading garba
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
 import tarfile
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -130,8 +132,13 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def extract_tar(archive: Path, dest: Path, members: Iterable[str]) -> None:
-    """Extract the named members of a tar archive into `dest`, refusing unsafe paths."""
+    """Extract the named members of a tar archive into `dest`, refusing unsafe paths.
+
+    Members are extracted into a temporary folder inside `dest` and each is renamed into
+    place when complete, so an interrupted extraction never leaves a partial file.
+    """
     wanted = set(members)
+    dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         chosen = [m for m in tar.getmembers() if m.name in wanted]
         absent = wanted - {m.name for m in chosen}
@@ -140,6 +147,10 @@ def extract_tar(archive: Path, dest: Path, members: Iterable[str]) -> None:
         for m in chosen:
             if not m.isfile() or m.name.startswith("/") or ".." in Path(m.name).parts:
                 raise ValueError(f"{archive}: refusing to extract unsafe member {m.name!r}")
-        tar.extractall(
-            dest, members=chosen, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {})
-        )
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".extract.") as tmp:
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(tmp, members=chosen, **safe)
+            for m in chosen:
+                target = dest / m.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(Path(tmp) / m.name, target)
