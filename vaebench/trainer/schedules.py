@@ -80,8 +80,11 @@ class IWAESchedule(LRSchedule):
         return (3**self.stages - 1) // 2
 
 
-def lr_schedule(schedule: str | LRSchedule, **kwargs: object) -> LRSchedule:
-    """A schedule object from its registry name (with constructor kwargs) or as given."""
+def lr_schedule(schedule: str | LRSchedule | None, **kwargs: object) -> LRSchedule:
+    """A schedule object from its registry name (with constructor kwargs) or as given; None
+    means "constant"."""
+    if schedule is None:
+        return ConstantSchedule()
     if isinstance(schedule, LRSchedule):
         return schedule
     return SCHEDULES.get(schedule)(**kwargs)

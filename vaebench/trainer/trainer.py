@@ -34,7 +34,8 @@ class TrainConfig:
     epochs: epochs to run in total (a resumed run continues up to it).
     batch_size: minibatch size (20 in the IWAE protocol).
     lr, eps, betas: Adam's (1e-3, 1e-4; the paper's beta1 0.9, the released code's 0.99).
-    schedule: a name in SCHEDULES ("constant", "iwae") or an LRSchedule; lr(epoch) = lr * factor.
+    schedule: a name in SCHEDULES ("constant", "iwae"), an LRSchedule, or None (constant);
+        lr(epoch) = lr * factor(epoch).
     max_steps: stop after this many optimizer steps in total (None: no cap), for budgets.
     kl_warmup_epochs: the KL weight rises linearly from 0 to 1 over this many epochs (0: off);
         needs an estimator with a settable `kl_weight` attribute.
@@ -50,7 +51,7 @@ class TrainConfig:
     lr: float = 1e-3
     eps: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
-    schedule: str | LRSchedule = "constant"
+    schedule: str | LRSchedule | None = "constant"
     max_steps: int | None = None
     kl_warmup_epochs: float = 0
     early_stopping_patience: int | None = None
@@ -82,8 +83,8 @@ class TrainConfig:
         """
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("epochs", "max_steps")}
         d["betas"] = list(self.betas)
-        if isinstance(self.schedule, LRSchedule):
-            d["schedule"] = f"{self.schedule.name}:{vars(self.schedule)}"
+        sched = lr_schedule(self.schedule)  # None and "constant" are the same schedule
+        d["schedule"] = f"{sched.name}:{sorted(vars(sched).items())}"
         return d
 
 
@@ -423,7 +424,7 @@ def train(
     lr: float = 1e-3,
     eps: float = 1e-4,
     betas: tuple[float, float] = (0.9, 0.999),
-    schedule: str | LRSchedule = "constant",
+    schedule: str | LRSchedule | None = "constant",
     max_steps: int | None = None,
     kl_warmup_epochs: float = 0,
     early_stopping_patience: int | None = None,
