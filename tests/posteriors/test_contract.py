@@ -31,8 +31,15 @@ def build(name: str, latent_dim: int = 3, feature_dim: int = H) -> Posterior:
 
 def test_registry_holds_every_family():
     expected = {
-        "diagonal", "full_covariance", "planar", "radial", "householder",
-        "sylvester_orthogonal", "sylvester_householder", "sylvester_triangular", "iaf",
+        "diagonal",
+        "full_covariance",
+        "planar",
+        "radial",
+        "householder",
+        "sylvester_orthogonal",
+        "sylvester_householder",
+        "sylvester_triangular",
+        "iaf",
     }
     assert expected <= set(FAMILIES)
     for entry in POSTERIORS:
@@ -166,7 +173,9 @@ def test_path_gradient_is_log_prob_stopped_at_the_sample(name):
     weights = torch.randn_like(log_q)
     grads = torch.autograd.grad((log_q * weights).sum(), params, allow_unused=True)
     reference = posterior.log_prob_stopped(z_ref, h)
-    grads_ref = torch.autograd.grad((reference * weights).sum(), params, allow_unused=True)
+    grads_ref = torch.autograd.grad(
+        (reference * weights).sum(), params, allow_unused=True
+    )
     assert any(g is not None for g in grads)
     for g, g_ref in zip(grads, grads_ref):
         assert (g is None) == (g_ref is None)
@@ -174,7 +183,9 @@ def test_path_gradient_is_log_prob_stopped_at_the_sample(name):
             torch.testing.assert_close(g, g_ref)
 
 
-@pytest.mark.parametrize("name", [n for n in FAMILIES if build(n).kl_to_prior(torch.zeros(1, H)) is not None])
+@pytest.mark.parametrize(
+    "name", [n for n in FAMILIES if build(n).kl_to_prior(torch.zeros(1, H)) is not None]
+)
 def test_kl_to_prior_matches_monte_carlo(name):
     posterior = build(name)
     h = torch.randn(3, H)
@@ -187,7 +198,10 @@ def test_kl_to_prior_matches_monte_carlo(name):
     assert ((terms.mean(0) - kl).abs() < 5 * se).all(), (terms.mean(0), kl, se)
 
 
-@pytest.mark.parametrize("name", [n for n in FAMILIES if build(n).to_distribution(torch.zeros(1, H)) is not None])
+@pytest.mark.parametrize(
+    "name",
+    [n for n in FAMILIES if build(n).to_distribution(torch.zeros(1, H)) is not None],
+)
 def test_equals_its_torch_distribution(name):
     """Families with a torch.distributions equivalent: log_prob, the sampled log q and the KL
     agree with torch's (Normal for `diagonal`, MultivariateNormal for `full_covariance`)."""
@@ -199,7 +213,9 @@ def test_equals_its_torch_distribution(name):
     torch.testing.assert_close(dist.log_prob(z), log_q)
     torch.testing.assert_close(dist.log_prob(z), posterior.log_prob(z, h))
     if isinstance(dist, MultivariateNormal):
-        prior = MultivariateNormal(torch.zeros(B, 3), scale_tril=torch.eye(3).expand(B, 3, 3))
+        prior = MultivariateNormal(
+            torch.zeros(B, 3), scale_tril=torch.eye(3).expand(B, 3, 3)
+        )
     else:
         prior = Independent(Normal(torch.zeros(B, 3), torch.ones(B, 3)), 1)
     torch.testing.assert_close(posterior.kl_to_prior(h), kl_divergence(dist, prior))
@@ -236,7 +252,7 @@ def test_detect_nonfinite_names_the_family(name):
         for p in posterior.parameters():
             p.fill_(float("nan"))
     h = torch.randn(B, H)
-    z, log_q = posterior.rsample_and_log_prob(h, K)  # no detection: NaNs flow through
+    _, log_q = posterior.rsample_and_log_prob(h, K)  # no detection: NaNs flow through
     assert not torch.isfinite(log_q).all()
     with detect_nonfinite(), pytest.raises(NonFiniteError) as info:
         posterior.rsample_and_log_prob(h, K)

@@ -13,7 +13,12 @@ from .full_covariance import FullCovarianceGaussian
 from .householder import HouseholderFlow
 from .iaf import IAF
 from .made import MADE, MaskedLinear
-from .nonfinite import NonFiniteError, check_finite, detect_nonfinite, detecting_nonfinite
+from .nonfinite import (
+    NonFiniteError,
+    check_finite,
+    detect_nonfinite,
+    detecting_nonfinite,
+)
 from .planar import PlanarFlow
 from .radial import RadialFlow
 from .sylvester import (

@@ -14,7 +14,8 @@ __all__ = ["FullCovarianceGaussian"]
 
 
 @POSTERIORS.register(
-    "full_covariance", "full-covariance Gaussian N(mu(h), L(h) L(h)^T), L lower-triangular"
+    "full_covariance",
+    "full-covariance Gaussian N(mu(h), L(h) L(h)^T), L lower-triangular",
 )
 class FullCovarianceGaussian(Posterior):
     """q(z | h) = N(z; mu(h), L(h) L(h)^T), L lower-triangular with a positive diagonal.
@@ -83,7 +84,9 @@ class FullCovarianceGaussian(Posterior):
         mu, log_diag, scale_tril = self.params(h)
         # Solve L eps = z - mu for all K at once: move K to the right-hand-side columns.
         diff = (z - mu).permute(1, 2, 0)  # (B, D, K)
-        eps = torch.linalg.solve_triangular(scale_tril, diff, upper=False).permute(2, 0, 1)
+        eps = torch.linalg.solve_triangular(scale_tril, diff, upper=False).permute(
+            2, 0, 1
+        )
         return standard_normal_log_prob(eps) - log_diag.sum(-1)
 
     def kl_to_prior(self, h: Tensor) -> Tensor:
@@ -96,4 +99,3 @@ class FullCovarianceGaussian(Posterior):
         self.check_features(h)
         mu, _, scale_tril = self.params(h)
         return MultivariateNormal(mu, scale_tril=scale_tril)
-

@@ -48,7 +48,9 @@ class HouseholderFlow(AmortizedFlow):
             vs.append(linear(vs[-1]))
         return vs
 
-    def layer(self, index: int, z: Tensor, params: list[Tensor]) -> tuple[Tensor, Tensor]:
+    def layer(
+        self, index: int, z: Tensor, params: list[Tensor]
+    ) -> tuple[Tensor, Tensor]:
         return reflect(z, params[index]), z.new_zeros(z.shape[:-1])
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:

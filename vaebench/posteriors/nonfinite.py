@@ -37,7 +37,9 @@ class NonFiniteError(FloatingPointError):
         quantity: what was non-finite, e.g. "z", "log|det|", "mu", "logvar".
     """
 
-    def __init__(self, family: str, layer: int | None, quantity: str, detail: str) -> None:
+    def __init__(
+        self, family: str, layer: int | None, quantity: str, detail: str
+    ) -> None:
         self.family = family
         self.layer = layer
         self.quantity = quantity

@@ -12,7 +12,9 @@ from .flow import AmortizedFlow
 __all__ = ["RadialFlow", "radial_step"]
 
 
-@POSTERIORS.register("radial", "radial flow z + beta (z - z0) / (alpha + r), amortized from h")
+@POSTERIORS.register(
+    "radial", "radial flow z + beta (z - z0) / (alpha + r), amortized from h"
+)
 class RadialFlow(AmortizedFlow):
     """Diagonal Gaussian base, then `num_flows` radial layers with z0, alpha, beta from h.
 
@@ -66,5 +68,9 @@ def radial_step(
     z_new = z + (beta / alpha_r).unsqueeze(-1) * diff
     d = z.shape[-1]
     log_det = (d - 1) * (torch.log(r + sp_beta) - torch.log(alpha_r))
-    log_det = log_det + torch.log(r * (2.0 * alpha + r) + alpha * sp_beta) - 2.0 * torch.log(alpha_r)
+    log_det = (
+        log_det
+        + torch.log(r * (2.0 * alpha + r) + alpha * sp_beta)
+        - 2.0 * torch.log(alpha_r)
+    )
     return z_new, log_det

@@ -100,7 +100,8 @@ class SylvesterFlow(AmortizedFlow):
                 f"(the {variant} variant has M = D = {d}), got {num_ortho_vecs!r}"
             )
         if variant == "householder" and (
-            isinstance(num_householder, bool) or not isinstance(num_householder, int)
+            isinstance(num_householder, bool)
+            or not isinstance(num_householder, int)
             or num_householder < 1
         ):
             raise ValueError(
@@ -117,6 +118,7 @@ class SylvesterFlow(AmortizedFlow):
         self.orthogonalization = orthogonalization
         self.max_orthogonalization_steps = max_orthogonalization_steps
         n = num_flows
+
         # Amortized layers: the strictly upper-triangular entries of R1 and R2 (M = 1 has
         # none), the raw diagonals, b and what makes Q. None where empty, since zero-width
         # Linear layers warn at init (and num_flows = 0 never reads them).
@@ -128,7 +130,9 @@ class SylvesterFlow(AmortizedFlow):
         self.diag2 = linear(n * m)
         self.bias = linear(n * m)
         self.q = linear(
-            {"orthogonal": n * d * m, "householder": n * num_householder * d}.get(variant, 0)
+            {"orthogonal": n * d * m, "householder": n * num_householder * d}.get(
+                variant, 0
+            )
         )
         rows, cols = torch.triu_indices(m, m, offset=1)
         self.register_buffer("_rows", rows, persistent=False)
@@ -154,12 +158,16 @@ class SylvesterFlow(AmortizedFlow):
             if self.orthogonalization == "qr":
                 params["q"] = torch.linalg.qr(raw_q).Q
             else:
-                params["q"] = bjorck_orthogonalize(raw_q, self.max_orthogonalization_steps)
+                params["q"] = bjorck_orthogonalize(
+                    raw_q, self.max_orthogonalization_steps
+                )
         elif self.variant == "householder":
             params["v"] = self.q(h).view(b, n, self.num_householder, d)
         return params
 
-    def layer(self, index: int, z: Tensor, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+    def layer(
+        self, index: int, z: Tensor, params: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor]:
         t = index
         a1, a2 = params["a1"][:, t], params["a2"][:, t]
         d1, d2 = torch.tanh(a1), torch.tanh(a2)
@@ -196,7 +204,9 @@ class SylvesterFlow(AmortizedFlow):
         return y.flip(-1) if t % 2 else y
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, variant={self.variant}, M={self.num_ortho_vecs}"
+        return (
+            f"{super().extra_repr()}, variant={self.variant}, M={self.num_ortho_vecs}"
+        )
 
 
 def _log_cosh(x: Tensor) -> Tensor:
@@ -224,7 +234,9 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
             arXiv:1803.05649.
     """
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"bjorck_orthogonalize: max_steps must be an int >= 1, got {max_steps!r}")
+        raise ValueError(
+            f"bjorck_orthogonalize: max_steps must be an int >= 1, got {max_steps!r}"
+        )
     if q.dim() < 2 or q.shape[-1] > q.shape[-2]:
         raise ValueError(
             f"bjorck_orthogonalize: q must be (..., D, M) with M <= D, got {tuple(q.shape)}"
@@ -232,7 +244,9 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
     m = q.shape[-1]
     eye = torch.eye(m, dtype=q.dtype, device=q.device)
     tol = 100 * torch.finfo(q.dtype).eps
-    q = q / torch.linalg.matrix_norm(q, keepdim=True).clamp_min(torch.finfo(q.dtype).tiny)
+    q = q / torch.linalg.matrix_norm(q, keepdim=True).clamp_min(
+        torch.finfo(q.dtype).tiny
+    )
     for _ in range(max_steps):
         residual = eye - q.transpose(-1, -2) @ q
         error = float(residual.detach().abs().amax())
@@ -251,7 +265,8 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
 
 
 @POSTERIORS.register(
-    "sylvester_orthogonal", "Sylvester flow, O-SNF: Q with M orthonormal columns (Bjorck)"
+    "sylvester_orthogonal",
+    "Sylvester flow, O-SNF: Q with M orthonormal columns (Bjorck)",
 )
 class OrthogonalSylvesterFlow(SylvesterFlow):
     """`SylvesterFlow` with variant='orthogonal' (O-SNF); M = `num_ortho_vecs` (default D),
@@ -279,21 +294,32 @@ class OrthogonalSylvesterFlow(SylvesterFlow):
 
 
 @POSTERIORS.register(
-    "sylvester_householder", "Sylvester flow, H-SNF: Q a product of Householder reflections"
+    "sylvester_householder",
+    "Sylvester flow, H-SNF: Q a product of Householder reflections",
 )
 class HouseholderSylvesterFlow(SylvesterFlow):
     """`SylvesterFlow` with variant='householder' (H-SNF), `num_householder` reflections."""
 
     def __init__(
-        self, feature_dim: int, latent_dim: int, num_flows: int = 4, *, num_householder: int = 4
+        self,
+        feature_dim: int,
+        latent_dim: int,
+        num_flows: int = 4,
+        *,
+        num_householder: int = 4,
     ) -> None:
         super().__init__(
-            feature_dim, latent_dim, num_flows, variant="householder", num_householder=num_householder
+            feature_dim,
+            latent_dim,
+            num_flows,
+            variant="householder",
+            num_householder=num_householder,
         )
 
 
 @POSTERIORS.register(
-    "sylvester_triangular", "Sylvester flow, T-SNF: Q alternates identity and order reversal"
+    "sylvester_triangular",
+    "Sylvester flow, T-SNF: Q alternates identity and order reversal",
 )
 class TriangularSylvesterFlow(SylvesterFlow):
     """`SylvesterFlow` with variant='triangular' (T-SNF)."""
