@@ -125,7 +125,12 @@ class Posterior(nn.Module, ABC):
         return type(self).__name__
 
     def check_features(self, h: Tensor) -> None:
-        """h must be a finite floating (B, H) tensor on the parameters' device and dtype."""
+        """h must be a finite floating (B, H) tensor on the parameters' device and dtype.
+
+        The finiteness check is one reduction and one device-to-host sync per call (like
+        torch.distributions' validate_args); it names the encoder as the source of a NaN
+        before any posterior arithmetic can be blamed for it.
+        """
         name = type(self).__name__
         if not isinstance(h, Tensor):
             raise TypeError(
