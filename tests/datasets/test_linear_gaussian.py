@@ -98,3 +98,9 @@ def test_registered_dataset_exposes_ground_truth():
     assert torch.equal(
         s.ground_truth.W, other.ground_truth.W
     )  # the model depends on model_seed only
+
+
+@pytest.mark.parametrize("sizes", [(10, 5), (10, 0, 5), (10, 5.5, 5)])
+def test_registered_dataset_rejects_bad_sizes(sizes):
+    with pytest.raises(ValueError, match="sizes must be three ints >= 1"):
+        load("linear_gaussian", sizes=sizes)

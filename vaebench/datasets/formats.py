@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # IDX type codes (third magic byte) to big-endian numpy dtypes; from the MNIST page's spec.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -148,8 +148,10 @@ def extract_tar(archive: Path, dest: Path, members: Iterable[str]) -> None:
             if not m.isfile() or m.name.startswith("/") or ".." in Path(m.name).parts:
                 raise ValueError(f"{archive}: refusing to extract unsafe member {m.name!r}")
         with tempfile.TemporaryDirectory(dir=dest, prefix=".extract.") as tmp:
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(tmp, members=chosen, **safe)
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: also sanitize
+                tar.extractall(tmp, members=chosen, filter="data")
+            else:  # pragma: no cover - older Pythons; members were checked above
+                tar.extractall(tmp, members=chosen)
             for m in chosen:
                 target = dest / m.name
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -190,16 +190,16 @@ def load_linear_gaussian(
     sizes: tuple[int, int, int] = SIZES,
 ) -> DatasetSplits:
     """Draws from a LinearGaussian model; items (obs_dim,); `ground_truth` is the model."""
-    sizes = tuple(sizes)
-    if len(sizes) != 3 or any(not isinstance(n, int) or n < 1 for n in sizes):
+    counts = tuple(sizes)
+    if len(counts) != 3 or any(not isinstance(n, int) or n < 1 for n in counts):
         raise ValueError(f"sizes must be three ints >= 1 (train, valid, test), got {sizes}")
     model = LinearGaussian.random(obs_dim, latent_dim, noise_std, seed=model_seed)
     g = torch.Generator().manual_seed(ctx.seed)
-    train, valid, test = (TensorSplit(model.sample(n, g)[0].to(ctx.dtype)) for n in sizes)
+    train, valid, test = (TensorSplit(model.sample(n, g)[0].to(ctx.dtype)) for n in counts)
     # The card describes this draw: its shape and sizes follow the options.
     card = replace(
         CARD,
         event_shape=(obs_dim,),
-        sizes=dict(zip(("train", "valid", "test"), sizes, strict=True)),
+        sizes=dict(zip(("train", "valid", "test"), counts, strict=True)),
     )
     return DatasetSplits(card, train, valid, test, ground_truth=model)

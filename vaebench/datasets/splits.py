@@ -73,7 +73,7 @@ class DatasetSplits:
     train: Dataset[Tensor]
     valid: Dataset[Tensor]
     test: Dataset[Tensor]
-    ground_truth: Any = None
+    ground_truth: ExactLogLikelihood | None = None
 
     @property
     def name(self) -> str:
