@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaebench.estimators import ESTIMATORS, Estimate, NonFiniteError, build_estimator, check_finite, surrogate_with_value
+from vaebench.estimators import (
+    ESTIMATORS,
+    Estimate,
+    NonFiniteError,
+    build_estimator,
+    check_finite,
+    surrogate_with_value,
+)
 from vaebench.registry import UnknownNameError
 
 from .ground_truth import make_data, make_model

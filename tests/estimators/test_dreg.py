@@ -11,10 +11,10 @@ from vaebench.models import build_model
 from .ground_truth import (
     REPETITIONS,
     Z_MAX,
+    encoder_mask,
     estimator_grads,
     flat_grad,
     make_data,
-    encoder_mask,
     make_model,
     no_log_prob_model,
     per_row_snr,

@@ -9,7 +9,16 @@ import torch
 
 from vaebench.estimators import ELBO, build_estimator
 
-from .ground_truth import REPETITIONS, Z_MAX, estimator_grads, flat_grad, make_data, make_model, no_log_prob_model, z_scores
+from .ground_truth import (
+    REPETITIONS,
+    Z_MAX,
+    estimator_grads,
+    flat_grad,
+    make_data,
+    make_model,
+    no_log_prob_model,
+    z_scores,
+)
 
 
 def test_kl_is_the_closed_form():

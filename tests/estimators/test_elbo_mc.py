@@ -7,7 +7,15 @@ import torch
 
 from vaebench.estimators import ELBOMC, IWAE
 
-from .ground_truth import REPETITIONS, Z_MAX, estimator_grads, flat_grad, make_data, make_model, z_scores
+from .ground_truth import (
+    REPETITIONS,
+    Z_MAX,
+    estimator_grads,
+    flat_grad,
+    make_data,
+    make_model,
+    z_scores,
+)
 
 
 def test_exact_posterior_gives_log_px_for_every_draw():

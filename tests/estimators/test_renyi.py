@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -42,7 +44,7 @@ def test_bound_is_non_increasing_in_alpha_on_the_same_draws():
     model = make_model(exact=False)
     x = make_data(model, repeat=4)
     bounds = [_same_draws(Renyi(8, alpha=a), model, x)[0].bound for a in (0.0, 0.3, 0.7, 1.0, 2.0)]
-    for hi, lo in zip(bounds, bounds[1:]):
+    for hi, lo in itertools.pairwise(bounds):
         assert (lo <= hi + 1e-12).all()
     assert (bounds[0] > bounds[-1]).all()
 

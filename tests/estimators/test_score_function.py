@@ -7,7 +7,17 @@ import torch
 
 from vaebench.estimators import ELBOMC, ScoreFunction
 
-from .ground_truth import REPETITIONS, Z_MAX, encoder_mask, estimator_grads, flat_grad, make_data, make_model, no_log_prob_model, z_scores
+from .ground_truth import (
+    REPETITIONS,
+    Z_MAX,
+    encoder_mask,
+    estimator_grads,
+    flat_grad,
+    make_data,
+    make_model,
+    no_log_prob_model,
+    z_scores,
+)
 
 
 @pytest.mark.parametrize("baseline", ["leave_one_out", "none"])

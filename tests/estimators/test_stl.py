@@ -20,8 +20,6 @@ from .ground_truth import (
 )
 
 
-
-
 def test_zero_encoder_variance_at_the_exact_posterior():
     # log p(x, z) - log q_stop(z) = log p(x) + (log p(z | x) - log q_stop(z)) has zero path
     # derivative when q = p(z | x): every draw of the encoder gradient is exactly 0.

@@ -24,7 +24,13 @@ from .linear_gaussian import (
 )
 from .mlp import MLP, MLPDecoder, MLPEncoder, glorot_init
 from .priors import StandardNormalPrior
-from .vae import VAE, LogWeights, call_with_stopped_params, require_log_prob, stopped_log_prob
+from .vae import (
+    VAE,
+    LogWeights,
+    call_with_stopped_params,
+    require_log_prob,
+    stopped_log_prob,
+)
 
 __all__ = [
     "LIKELIHOODS",

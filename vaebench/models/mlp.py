@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -47,7 +48,7 @@ class MLP(nn.Module):
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"MLP: sizes must list >= 2 positive layer widths, got {sizes}")
         layers: list[nn.Module] = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(nn.Linear(n_in, n_out))
             if i < len(sizes) - 2 or activate_last:
                 layers.append(_activation(activation))

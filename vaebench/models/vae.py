@@ -167,6 +167,12 @@ class VAE(nn.Module):
             )
         if not x.is_floating_point():
             raise ValueError(f"x must be a floating-point tensor, got {x.dtype}; convert with x.float()")
+        p = next(self.parameters(), None)
+        if p is not None and (x.dtype != p.dtype or x.device != p.device):
+            raise ValueError(
+                f"x is {x.dtype} on {x.device} but the model's parameters are {p.dtype} on {p.device}; "
+                "move one to the other with x.to(...) or model.to(...)"
+            )
         if self.validate_inputs and not bool(torch.isfinite(x).all()):
             raise ValueError("x contains NaN or inf values; clean the data before passing it to the model")
 
