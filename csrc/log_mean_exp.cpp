@@ -22,10 +22,11 @@
 
 VAEBENCH_DECLARE_CPU_KERNEL(void, log_mean_exp_forward_kernel, const at::Tensor& log_w,
                             const vaebench::lme::ReductionShape& r, double shift, at::Tensor& out,
-                            at::Tensor* ess)
+                            at::Tensor* out_lo, at::Tensor* ess)
 VAEBENCH_DECLARE_CPU_KERNEL(void, log_mean_exp_weights_kernel, const at::Tensor& log_w,
                             const vaebench::lme::ReductionShape& r, const at::Tensor& base,
-                            double shift, const at::Tensor* grad, at::Tensor& w)
+                            const at::Tensor* base_lo, double shift, const at::Tensor* grad,
+                            at::Tensor& w)
 
 namespace vaebench::cpu::CPU_CAPABILITY {
 namespace {
@@ -90,11 +91,18 @@ void column_lse(const T* x, int64_t rows, int64_t stride, int64_t cols, T* m, do
   }
 }
 
+// out = lse - shift rounded to T; out_lo (optional) = the rounding residual, so that a later
+// pass can rebuild lse in float64 (importance_weights).
 template <typename T, bool kSq>
-void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out, T* ess) {
+void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out, T* out_lo,
+                  T* ess) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   const int64_t K = r.K, inner = r.inner, outer = r.outer;
+  auto put = [&](int64_t i, double v) {
+    out[i] = static_cast<T>(v);
+    if (out_lo != nullptr) out_lo[i] = std::isfinite(v) ? static_cast<T>(v - out[i]) : T(0);
+  };
   if (inner == 1) {
     // Contiguous rows of K: the V lanes are V interleaved columns of a [K / V, V] view, merged
     // at the end with the K % V leftover entries.
@@ -111,7 +119,7 @@ void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out
           for (int64_t l = 0; l < V; ++l) lme::online_merge<double>(M, S, SQ, m[l], s[l], sq[l]);
         }
         for (int64_t k = nvec * V; k < K; ++k) lme::online_add<double>(M, S, SQ, row[k]);
-        out[o] = static_cast<T>(M + std::log(S) - shift);
+        put(o, M + std::log(S) - shift);
         if constexpr (kSq) ess[o] = static_cast<T>(lme::ess_from(S, SQ));
       }
     });
@@ -132,9 +140,8 @@ void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out
       const int64_t cols = std::min(tile, inner - j0);
       column_lse<T, kSq>(x + o * K * inner + j0, K, inner, cols, m.data(), s.data(), sq.data(),
                          ml.data(), sl.data(), sql.data());
-      T* o_out = out + o * inner + j0;
       for (int64_t j = 0; j < cols; ++j) {
-        o_out[j] = static_cast<T>(static_cast<double>(m[j]) + std::log(s[j]) - shift);
+        put(o * inner + j0 + j, static_cast<double>(m[j]) + std::log(s[j]) - shift);
       }
       if constexpr (kSq) {
         T* o_ess = ess + o * inner + j0;
@@ -144,29 +151,34 @@ void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out
   });
 }
 
-// w = g * exp(x - lse), lse = safe(base + shift) per column; g = 1 when `grad` is null.
-// x, w: [outer, K, inner]; base, grad: [outer, inner].
+// w = g * exp(x - lse), lse = safe(base + base_lo + shift) per column; g = 1 when `grad` is
+// null, base_lo = 0 when null.
+// lse is held as hi + lo in T and subtracted as (x - hi) - lo, so that re-adding log K to the
+// rounded output costs no extra rounding of lse. x, w: [outer, K, inner]; base, grad: [outer, inner].
 template <typename T>
-void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, double shift,
-                  const T* grad, T* w) {
+void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const T* base_lo,
+                  double shift, const T* grad, T* w) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   const int64_t K = r.K, inner = r.inner, outer = r.outer;
-  std::vector<T> lse(outer * inner);
+  std::vector<T> hi(outer * inner), lo(outer * inner);
   for (int64_t i = 0; i < outer * inner; ++i) {
-    lse[i] = lme::safe_lse(static_cast<T>(static_cast<double>(base[i]) + shift));
+    const double lo_in = base_lo != nullptr ? static_cast<double>(base_lo[i]) : 0.0;
+    const double lse = lme::safe_lse(static_cast<double>(base[i]) + lo_in + shift);
+    hi[i] = static_cast<T>(lse);
+    lo[i] = std::isfinite(lse) ? static_cast<T>(lse - static_cast<double>(hi[i])) : T(0);
   }
   if (inner == 1) {
     const int64_t grain = std::max<int64_t>(1, kGrain / K);
     at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
-        const Vec lv(lse[o]);
+        const Vec hv(hi[o]), lv(lo[o]);
         const Vec gv(grad != nullptr ? grad[o] : T(1));
         const T* xr = x + o * K;
         T* wr = w + o * K;
         int64_t k = 0;
-        for (; k + V <= K; k += V) ((Vec::loadu(xr + k) - lv).exp() * gv).store(wr + k);
-        if (k < K) ((Vec::loadu(xr + k, K - k) - lv).exp() * gv).store(wr + k, K - k);
+        for (; k + V <= K; k += V) (((Vec::loadu(xr + k) - hv) - lv).exp() * gv).store(wr + k);
+        if (k < K) (((Vec::loadu(xr + k, K - k) - hv) - lv).exp() * gv).store(wr + k, K - k);
       }
     });
     return;
@@ -176,11 +188,12 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, doubl
     for (int64_t i = b; i < e; ++i) {
       const int64_t o = i / K;
       const T* xr = x + i * inner;
-      const T* lr = lse.data() + o * inner;
+      const T* hr = hi.data() + o * inner;
+      const T* lr = lo.data() + o * inner;
       const T* gr = grad != nullptr ? grad + o * inner : nullptr;
       T* wr = w + i * inner;
       auto step = [&](int64_t j, int64_t n) {
-        Vec v = (Vec::loadu(xr + j, n) - Vec::loadu(lr + j, n)).exp();
+        Vec v = ((Vec::loadu(xr + j, n) - Vec::loadu(hr + j, n)) - Vec::loadu(lr + j, n)).exp();
         if (gr != nullptr) v = v * Vec::loadu(gr + j, n);
         v.store(wr + j, n);
       };
@@ -194,26 +207,29 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, doubl
 }  // namespace
 
 void log_mean_exp_forward_kernel(const at::Tensor& log_w, const lme::ReductionShape& r,
-                                 double shift, at::Tensor& out, at::Tensor* ess) {
+                                 double shift, at::Tensor& out, at::Tensor* out_lo,
+                                 at::Tensor* ess) {
   AT_DISPATCH_FLOATING_TYPES(log_w.scalar_type(), "vaebench.log_mean_exp", [&] {
+    const scalar_t* x = log_w.const_data_ptr<scalar_t>();
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    scalar_t* lo = out_lo != nullptr ? out_lo->mutable_data_ptr<scalar_t>() : nullptr;
     if (ess != nullptr) {
-      forward_impl<scalar_t, true>(log_w.const_data_ptr<scalar_t>(), r, shift,
-                                   out.mutable_data_ptr<scalar_t>(),
-                                   ess->mutable_data_ptr<scalar_t>());
+      forward_impl<scalar_t, true>(x, r, shift, o, lo, ess->mutable_data_ptr<scalar_t>());
     } else {
-      forward_impl<scalar_t, false>(log_w.const_data_ptr<scalar_t>(), r, shift,
-                                    out.mutable_data_ptr<scalar_t>(), nullptr);
+      forward_impl<scalar_t, false>(x, r, shift, o, lo, nullptr);
     }
   });
 }
 
 void log_mean_exp_weights_kernel(const at::Tensor& log_w, const lme::ReductionShape& r,
-                                 const at::Tensor& base, double shift, const at::Tensor* grad,
-                                 at::Tensor& w) {
+                                 const at::Tensor& base, const at::Tensor* base_lo, double shift,
+                                 const at::Tensor* grad, at::Tensor& w) {
   AT_DISPATCH_FLOATING_TYPES(log_w.scalar_type(), "vaebench.log_mean_exp_backward", [&] {
-    weights_impl<scalar_t>(log_w.const_data_ptr<scalar_t>(), r, base.const_data_ptr<scalar_t>(),
-                           shift, grad != nullptr ? grad->const_data_ptr<scalar_t>() : nullptr,
-                           w.mutable_data_ptr<scalar_t>());
+    weights_impl<scalar_t>(
+        log_w.const_data_ptr<scalar_t>(), r, base.const_data_ptr<scalar_t>(),
+        base_lo != nullptr ? base_lo->const_data_ptr<scalar_t>() : nullptr, shift,
+        grad != nullptr ? grad->const_data_ptr<scalar_t>() : nullptr,
+        w.mutable_data_ptr<scalar_t>());
   });
 }
 
@@ -233,7 +249,7 @@ at::Tensor log_mean_exp_cpu(const at::Tensor& log_w, int64_t dim) {
   at::Tensor out = at::empty(lme::reduced_sizes(log_w, r.dim), log_w.options());
   if (out.numel() > 0) {
     VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, std::log(static_cast<double>(r.K)),
-                          out, nullptr);
+                          out, nullptr, nullptr);
   }
   return out;
 }
@@ -255,7 +271,7 @@ at::Tensor log_mean_exp_backward_cpu(const at::Tensor& grad, const at::Tensor& l
   const at::Tensor o = out.contiguous();
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() > 0) {
-    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, o,
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, o, nullptr,
                           std::log(static_cast<double>(r.K)), &g, w);
   }
   return w;
@@ -269,11 +285,12 @@ std::tuple<at::Tensor, at::Tensor> importance_weights_cpu(const at::Tensor& log_
   const at::Tensor x = log_w.contiguous();
   const auto sizes = lme::reduced_sizes(log_w, r.dim);
   at::Tensor lse = at::empty(sizes, log_w.options());
+  at::Tensor lse_lo = at::empty(sizes, log_w.options());
   at::Tensor ess = at::empty(sizes, log_w.options());
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() > 0) {
-    VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, 0.0, lse, &ess);
-    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, lse, 0.0, nullptr, w);
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, 0.0, lse, &lse_lo, &ess);
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, lse, &lse_lo, 0.0, nullptr, w);
   }
   return {w, ess};
 }

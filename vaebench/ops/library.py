@@ -45,11 +45,10 @@ def library_path() -> Path | None:
 @cache
 def _load() -> bool:
     global _load_error
-    if os.environ.get("VAEBENCH_DISABLE_FUSED", "") not in ("", "0"):
-        _load_error = "disabled by VAEBENCH_DISABLE_FUSED"
-        return False
     path = library_path()
-    if path is None or not path.exists():
+    if os.environ.get("VAEBENCH_DISABLE_FUSED", "") not in ("", "0"):
+        _load_error = "disabled by VAEBENCH_DISABLE_FUSED"  # warned below like any other cause
+    elif path is None or not path.exists():
         _load_error = (
             f"no compiled library at {path or _PACKAGE_DIR / '_C.so'}; build it with "
             "`pip install --no-build-isolation .` (see README)"

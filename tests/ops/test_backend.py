@@ -1,0 +1,113 @@
+"""Which path the ops take: the compiled library is really there when CI says it must be,
+VAEBENCH_DISABLE_FUSED falls back cleanly, and every CPU capability copy gives the same results."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from vaebench.ops import backend, build_info, fused_available, load_error
+
+REQUIRE_FUSED = os.environ.get("VAEBENCH_REQUIRE_FUSED", "") not in ("", "0")
+
+
+def run_python(code: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_backend_is_consistent_and_fused_when_required():
+    if REQUIRE_FUSED:
+        # CI sets VAEBENCH_REQUIRE_FUSED=1: an install without the kernels must fail here.
+        assert fused_available(), f"fused kernels required but not loaded: {load_error()}"
+        assert backend("cpu") == "fused-cpu"
+        assert build_info()["cpu_capabilities"], build_info()
+    if fused_available():
+        assert backend("cpu") == "fused-cpu" and load_error() is None
+        info = build_info()
+        assert "DEFAULT" in info["cpu_capabilities"].split(",")
+        assert info["cpu_capability"] in ("default", "avx2", "avx512")
+        assert info["torch"].split("+")[0] == torch.__version__.split("+")[0]
+        for op in ("gaussian_kl", "log_mean_exp", "importance_weights"):
+            assert torch._C._dispatch_has_kernel_for_dispatch_key(f"vaebench::{op}", "CPU"), op
+    else:
+        assert backend("cpu") == "reference" and load_error()
+
+
+def test_disable_fused_warns_once_and_uses_the_reference():
+    proc = run_python(
+        """
+        import warnings
+        import torch
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            import vaebench.ops as ops
+            x = torch.randn(50, 4, dtype=torch.float64)
+            mu, lv = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 5, dtype=torch.float64)
+            got = (ops.log_mean_exp(x, 0), *ops.importance_weights(x, 0), ops.gaussian_kl(mu, lv))
+            ref = (ops.log_mean_exp_reference(x, 0), *ops.importance_weights_reference(x, 0),
+                   ops.gaussian_kl_reference(mu, lv))
+        assert all(torch.equal(a, b) for a, b in zip(got, ref))
+        ours = [w for w in caught if "vaebench" in str(w.message)]
+        assert len(ours) == 1, [str(w.message) for w in ours]
+        assert "VAEBENCH_DISABLE_FUSED" in str(ours[0].message)
+        assert ops.backend("cpu") == "reference" and not ops.fused_available()
+        print("ok")
+        """,
+        VAEBENCH_DISABLE_FUSED="1",
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+_CAPABILITY_SCRIPT = """
+    import sys, torch
+    from vaebench.ops import build_info, gaussian_kl, importance_weights, log_mean_exp
+    assert build_info()["cpu_capability"] == sys.argv[2], build_info()
+    out = {}
+    for name, (op, args) in torch.load(sys.argv[1]).items():
+        a, b = (t.clone().requires_grad_() for t in args[:2]) if op == "kl" else (args[0].clone().requires_grad_(), args[1])
+        y = gaussian_kl(a, b, *args[2:]) if op == "kl" else log_mean_exp(a, b)
+        grads = torch.autograd.grad(y, (a, b) if op == "kl" else (a,), torch.ones_like(y))
+        out[name] = (y.detach(), *grads, *(importance_weights(*args) if op == "lme" else ()))
+    torch.save(out, sys.argv[1] + "." + sys.argv[2])
+"""
+
+
+@pytest.mark.skipif(not fused_available(), reason="compiled library not loaded (checked above when required)")
+def test_every_cpu_capability_agrees(tmp_path):
+    caps = [c.lower() for c in build_info()["cpu_capabilities"].split(",")]
+    gen = torch.Generator().manual_seed(0)
+    cases = {}
+    for dtype in (torch.float32, torch.float64):
+        for dim, shape in ((0, (333, 67)), (1, (67, 333))):
+            cases[f"lme-{dtype}-{dim}"] = ("lme", (20 * torch.randn(shape, dtype=dtype, generator=gen), dim))
+        dead = torch.randn(5, 3, dtype=dtype, generator=gen)
+        dead[:, 1] = -math.inf
+        cases[f"lme-dead-{dtype}"] = ("lme", (dead, 0))
+        mu, lv = (torch.randn(67, 37, dtype=dtype, generator=gen) for _ in range(2))
+        pm, pl = (torch.randn(37, dtype=dtype, generator=gen) for _ in range(2))
+        cases[f"kl-{dtype}"] = ("kl", (mu, lv))
+        cases[f"kl-prior-{dtype}"] = ("kl", (mu, lv, pm, pl))
+    path = tmp_path / "cases.pt"
+    torch.save(cases, path)
+    results = {}
+    for cap in caps:
+        proc = run_python(_CAPABILITY_SCRIPT, str(path), cap, VAEBENCH_CPU_CAPABILITY=cap)
+        assert proc.returncode == 0, f"{cap}: {proc.stderr[-2000:]}"
+        results[cap] = torch.load(f"{path}.{cap}")
+    for cap, res in results.items():
+        for name in cases:
+            for a, b in zip(results["default"][name], res[name]):
+                tol = 1e-12 if a.dtype == torch.float64 else 3e-6
+                torch.testing.assert_close(b, a, rtol=tol, atol=tol, msg=lambda m: f"{cap} vs default, {name}: {m}")

@@ -1,0 +1,244 @@
+"""vaebench.ops.log_mean_exp and importance_weights against their references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vaebench.ops import (
+    fused_available,
+    importance_weights,
+    importance_weights_reference,
+    log_mean_exp,
+    log_mean_exp_reference,
+)
+
+needs_fused = pytest.mark.skipif(
+    not fused_available(), reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)"
+)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+# (shape, dim): odd sizes, K = 1, reduced dim first, middle and last.
+CASES = [
+    ((1, 1), 0),
+    ((7, 1), 0),
+    ((1, 7), 0),
+    ((333, 7), 0),
+    ((7, 333), 0),
+    ((7, 333), 1),
+    ((333, 1), -1),
+    ((5, 37, 3), 1),
+    ((5, 3, 37), -1),
+    ((2, 3, 4, 5), -3),
+]
+
+
+def assert_close_lowprec(got: torch.Tensor, truth: torch.Tensor, same_precision_ref: torch.Tensor) -> None:
+    """STYLE.md's rule: error vs the float64 truth <= 2x that of the reference computed in the
+    same precision (plus one ulp of the values' scale, for when that error happens to be 0)."""
+    assert got.shape == truth.shape and got.dtype == same_precision_ref.dtype
+    got, ref = got.double(), same_precision_ref.double()
+    finite = torch.isfinite(truth)
+    assert torch.equal(torch.isfinite(got), finite) and torch.equal(got[~finite], truth[~finite])
+    err = (got - truth)[finite].abs().max() if finite.any() else torch.tensor(0.0)
+    err_ref = (ref - truth)[finite].abs().max() if finite.any() else torch.tensor(0.0)
+    scale = truth[finite].abs().max() if finite.any() else torch.tensor(1.0)
+    floor = torch.finfo(same_precision_ref.dtype).eps * max(float(scale), 1.0)
+    assert float(err) <= 2 * float(err_ref) + floor, (float(err), float(err_ref), floor)
+
+
+def lme_and_grad(fn, log_w: torch.Tensor, dim: int, grad_out: torch.Tensor):
+    x = log_w.detach().clone().requires_grad_()
+    y = fn(x, dim)
+    (g,) = torch.autograd.grad(y, x, grad_out.to(y.dtype))
+    return y.detach(), g
+
+
+@pytest.mark.parametrize("shape,dim", CASES)
+def test_matches_reference_float64(shape, dim):
+    gen = torch.Generator().manual_seed(0)
+    log_w = 10 * torch.randn(shape, dtype=torch.float64, generator=gen)
+    grad_out = torch.randn(log_mean_exp_reference(log_w, dim).shape, dtype=torch.float64, generator=gen)
+    y, g = lme_and_grad(log_mean_exp, log_w, dim, grad_out)
+    y_ref, g_ref = lme_and_grad(log_mean_exp_reference, log_w, dim, grad_out)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape,dim", CASES)
+def test_float32_within_twice_reference_error(shape, dim):
+    gen = torch.Generator().manual_seed(1)
+    log_w = 10 * torch.randn(shape, dtype=torch.float64, generator=gen)
+    grad_out = torch.randn(log_mean_exp_reference(log_w, dim).shape, dtype=torch.float64, generator=gen)
+    y64, g64 = lme_and_grad(log_mean_exp_reference, log_w, dim, grad_out)
+    y_ref, g_ref = lme_and_grad(log_mean_exp_reference, log_w.float(), dim, grad_out)
+    y, g = lme_and_grad(log_mean_exp, log_w.float(), dim, grad_out)
+    assert_close_lowprec(y, y64, y_ref)
+    assert_close_lowprec(g, g64, g_ref)
+
+
+@pytest.mark.parametrize("dim", [0, 1])
+def test_gradcheck(dim):
+    log_w = torch.randn(9, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: log_mean_exp(x, dim), (log_w,))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("K,spread", [(100_000, 1e4), (5000, 1e4), (3, 1e4), (100_000, 1.0)])
+def test_extreme_spread_and_large_k(dtype, K, spread):
+    gen = torch.Generator().manual_seed(2)
+    log_w = spread * torch.randn(K, 3, dtype=torch.float64, generator=gen)
+    log_w[:, 1] = torch.linspace(-spread, spread, K, dtype=torch.float64)  # max grows every step
+    for dim, x in ((0, log_w), (-1, log_w.T.contiguous())):
+        y64 = log_mean_exp_reference(x, dim)
+        y = log_mean_exp(x.to(dtype), dim)
+        assert torch.isfinite(y).all()
+        if dtype == torch.float64:
+            torch.testing.assert_close(y, y64, rtol=1e-13, atol=1e-11)
+        else:
+            assert_close_lowprec(y, y64, log_mean_exp_reference(x.to(dtype), dim))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_neg_inf_entries_and_all_neg_inf_slices(dtype):
+    log_w = torch.randn(6, 4, dtype=dtype)
+    log_w[:, 0] = -math.inf  # a dead slice
+    log_w[::2, 1] = -math.inf  # some dead entries
+    log_w[:5, 2] = -math.inf  # one live entry
+    x = log_w.clone().requires_grad_()
+    y = log_mean_exp(x, 0)
+    (g,) = torch.autograd.grad(y, x, torch.full_like(y, 2.0))
+    assert y[0] == -math.inf and torch.isfinite(y[1:]).all()
+    assert not torch.isnan(g).any() and (g[:, 0] == 0).all()
+    torch.testing.assert_close(y, log_mean_exp_reference(log_w, 0))
+    torch.testing.assert_close(g[:, 2], torch.tensor([0, 0, 0, 0, 0, 2], dtype=dtype))
+    w, ess = importance_weights(log_w, 0)
+    assert (w[:, 0] == 0).all() and ess[0] == 0 and ess[2] == 1
+    w_ref, ess_ref = importance_weights_reference(log_w, 0)
+    torch.testing.assert_close(w, w_ref)
+    torch.testing.assert_close(ess, ess_ref)
+
+
+def test_nan_propagates():
+    log_w = torch.randn(50, 3, dtype=torch.float64)
+    log_w[17, 1] = math.nan
+    y = log_mean_exp(log_w, 0)
+    assert torch.isnan(y[1]) and torch.isfinite(y[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_non_contiguous_input(dim):
+    base = torch.randn(40, 66, dtype=torch.float64)
+    for x in (base.T, base[:, ::3], base.T[1::2]):
+        assert not x.is_contiguous()
+        y, g = lme_and_grad(log_mean_exp, x, dim, torch.ones(log_mean_exp_reference(x, dim).shape, dtype=torch.float64))
+        y_ref, g_ref = lme_and_grad(log_mean_exp_reference, x, dim, torch.ones_like(y))
+        torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-14)
+        w, ess = importance_weights(x, dim)
+        w_ref, ess_ref = importance_weights_reference(x, dim)
+        torch.testing.assert_close(w, w_ref, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(ess, ess_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,dim", [((64, 333), 0), ((7, 5), 1), ((3, 333, 2), 1), ((1, 4), 0)])
+def test_importance_weights_match_reference(dtype, shape, dim):
+    log_w = 5 * torch.randn(shape, dtype=torch.float64)
+    w64, ess64 = importance_weights_reference(log_w, dim)
+    w_ref, ess_ref = importance_weights_reference(log_w.to(dtype), dim)
+    w, ess = importance_weights(log_w.to(dtype), dim)
+    assert w.shape == log_w.shape and ess.shape == log_mean_exp_reference(log_w, dim).shape
+    if dtype == torch.float64:
+        torch.testing.assert_close(w, w64, rtol=1e-12, atol=1e-15)
+        torch.testing.assert_close(ess, ess64, rtol=1e-12, atol=1e-12)
+    else:
+        assert_close_lowprec(w, w64, w_ref)
+        assert_close_lowprec(ess, ess64, ess_ref)
+    torch.testing.assert_close(w.sum(dim), torch.ones_like(ess))
+    assert (ess >= 1 - 1e-5).all() and (ess <= shape[dim] + 1e-3).all()
+
+
+def test_importance_weights_are_detached():
+    log_w = torch.randn(8, 3, requires_grad=True)
+    w, ess = importance_weights(log_w, 0)
+    assert not w.requires_grad and not ess.requires_grad
+
+
+def test_ess_of_equal_weights_is_k():
+    w, ess = importance_weights(torch.zeros(37, 2, dtype=torch.float64), 0)
+    torch.testing.assert_close(ess, torch.full((2,), 37.0, dtype=torch.float64))
+    torch.testing.assert_close(w, torch.full((37, 2), 1 / 37, dtype=torch.float64))
+
+
+def test_torch_compile_fullgraph():
+    def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+        w, ess = importance_weights(log_w, 0)
+        return log_mean_exp(log_w, 0).sum() + 0 * ess.sum()
+
+    log_w = torch.randn(16, 5, dtype=torch.float64, requires_grad=True)
+    compiled = torch.compile(iwae_bound, fullgraph=True, backend="aot_eager")
+    y = compiled(log_w)
+    (g,) = torch.autograd.grad(y, log_w)
+    y_ref = log_mean_exp_reference(log_w, 0).sum()
+    (g_ref,) = torch.autograd.grad(y_ref, log_w)
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(g, g_ref)
+
+
+@needs_fused
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_opcheck(dtype):
+    log_w = torch.randn(7, 5, dtype=dtype, requires_grad=True)
+    torch.library.opcheck(torch.ops.vaebench.log_mean_exp.default, (log_w, 1))
+    torch.library.opcheck(torch.ops.vaebench.log_mean_exp.default, (log_w.detach()[:, 1:], 0))
+    torch.library.opcheck(torch.ops.vaebench.importance_weights.default, (log_w.detach(), 0))
+    out = torch.ops.vaebench.log_mean_exp(log_w.detach(), 0)
+    torch.library.opcheck(torch.ops.vaebench.log_mean_exp_backward.default, (torch.randn_like(out), log_w.detach(), out, 0))
+
+
+@pytest.mark.parametrize(
+    "log_w,dim,error,match",
+    [
+        (torch.zeros(0, 3), 0, ValueError, r"log_w must hold K >= 1 log-weights along dim 0, got shape \[?\(?0, 3"),
+        (torch.zeros(4, 3), 2, IndexError, r"dim must be in \[-2, 1\] for log_w of shape .*got dim=2"),
+        (torch.zeros(4, 3, dtype=torch.int64), 0, TypeError, "log_w must be a floating-point tensor"),
+        (torch.tensor(1.0), 0, ValueError, "log_w must be .* with at least 1 dim"),
+    ],
+)
+def test_errors_name_the_argument(log_w, dim, error, match):
+    # The compiled ops raise RuntimeError subclasses (c10::Error); accept either family.
+    for fn in (log_mean_exp, importance_weights):
+        with pytest.raises((error, RuntimeError), match=match):
+            fn(log_w, dim)
+
+
+@needs_fused
+def test_cpu_half_is_refused_with_the_fix():
+    with pytest.raises(RuntimeError, match="on CPU log_w must be float32 or float64, got Half"):
+        log_mean_exp(torch.zeros(4, 3, dtype=torch.half), 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("shape,dim", [((5000, 333), 0), ((7, 100_000), 1), ((3, 64, 5), 1), ((1, 1), 0)])
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_matches_reference(dtype, shape, dim):
+    gen = torch.Generator().manual_seed(4)
+    log_w = 10 * torch.randn(shape, dtype=torch.float64, generator=gen)
+    log_w[..., 0] = -math.inf
+    grad_out = torch.randn(log_mean_exp_reference(log_w, dim).shape, dtype=torch.float64, generator=gen)
+    y64, g64 = lme_and_grad(log_mean_exp_reference, log_w, dim, grad_out)
+    x = log_w.to("cuda", dtype)
+    y_ref, g_ref = lme_and_grad(log_mean_exp_reference, x, dim, grad_out.cuda())
+    y, g = lme_and_grad(log_mean_exp, x, dim, grad_out.cuda())
+    assert_close_lowprec(y.cpu(), y64, y_ref.cpu())
+    assert_close_lowprec(g.cpu(), g64, g_ref.cpu())
+    w64, ess64 = importance_weights_reference(log_w, dim)
+    w_ref, ess_ref = importance_weights_reference(x, dim)
+    w, ess = importance_weights(x, dim)
+    assert_close_lowprec(w.cpu(), w64, w_ref.cpu())
+    assert_close_lowprec(ess.cpu(), ess64, ess_ref.cpu())
+
