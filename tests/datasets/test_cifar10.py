@@ -33,15 +33,19 @@ def test_cifar10_downloads_extracts_and_keeps_8bit(cifar_archive, tmp_path):
     assert s.sizes() == {"train": 20, "valid": 0, "test": 4}
     assert s.event_shape == (3, 32, 32) and s.likelihood == "discretized_logistic"
     train = np.concatenate([cifar_archive[f"data_batch_{i}"] for i in range(1, 6)])
-    np.testing.assert_array_equal(s.tensor("train").numpy(), train)
-    np.testing.assert_array_equal(s.tensor("test").numpy(), cifar_archive["test_batch"])
+    # 8-bit pixels k arrive as x = k / 255 (vaebench.models.likelihoods' convention).
+    np.testing.assert_array_equal(s.tensor("train").numpy(), train / 255.0)
+    np.testing.assert_array_equal(s.tensor("test").numpy(), cifar_archive["test_batch"] / 255.0)
     assert (tmp_path / "d" / "cifar10" / "cifar-10-batches-py" / "test_batch").is_file()
 
 
 def test_cifar10_num_valid_holds_out_the_last_training_images(cifar_archive, tmp_path):
     s = load("cifar10", data_dir=tmp_path / "d", num_valid=3)
     assert s.sizes() == {"train": 17, "valid": 3, "test": 4}
-    np.testing.assert_array_equal(s.tensor("valid").numpy(), cifar_archive["data_batch_5"][-3:])
+    # In float32 too, k = round(255 x) recovers every pixel exactly.
+    assert s.tensor("valid").dtype == torch.float32
+    valid_k = (s.tensor("valid") * 255).round().to(torch.uint8).numpy()
+    np.testing.assert_array_equal(valid_k, cifar_archive["data_batch_5"][-3:])
 
 
 def test_cifar10_reads_batches_without_the_archive(cifar_archive, tmp_path, monkeypatch):

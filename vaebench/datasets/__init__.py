@@ -6,9 +6,9 @@ embedded real digits that need no download, and synthetic data with exact log p(
     print(vaebench.datasets.card("mnist").render())
 
 Every split's items are float tensors of shape `card.event_shape`; `card.likelihood` says
-what they hold ("bernoulli": {0, 1}; "categorical256"/"discretized_logistic": the integers
-0..255; "gaussian": reals). A dataset is one module + `@register_dataset(CARD)`; the import
-below is its registry entry.
+what they hold ("bernoulli": {0, 1}; "categorical256"/"discretized_logistic": 8-bit pixels
+k = 0..255 scaled to x = k / 255, so k = round(255 x); "gaussian": reals). A dataset is one
+module + `@register_dataset(CARD)`; the import below is its registry entry.
 """
 
 from . import (  # noqa: F401 - each import registers its dataset

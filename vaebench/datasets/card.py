@@ -10,8 +10,9 @@ from typing import Any, Literal
 __all__ = ["DatasetCard", "FileSpec", "Likelihood"]
 
 #: The observation model a dataset's protocol prescribes.
-#: "bernoulli": x in {0, 1}; "categorical256" and "discretized_logistic": x holds the integer
-#: pixel values 0..255 (stored as floats); "gaussian": real-valued x.
+#: "bernoulli": x in {0, 1}; "categorical256" and "discretized_logistic": 8-bit pixels
+#: k = 0..255 scaled to x = k / 255 (k = round(255 x)), the convention of
+#: vaebench.models.likelihoods; "gaussian": real-valued x.
 Likelihood = Literal["bernoulli", "categorical256", "discretized_logistic", "gaussian"]
 
 
@@ -58,7 +59,7 @@ class DatasetCard:
         preprocessing: scaling and binarization, with the seeds.
         likelihood: the observation model the protocol prescribes.
         event_shape: the shape of one example, (C, H, W) for images.
-        values: what the stored numbers are (e.g. "{0, 1} float", "integers 0..255 as float").
+        values: what the stored numbers are (e.g. "{0, 1} float", "k / 255 for 8-bit k").
         files: the published files the loader reads (empty for embedded/synthetic data).
         source: "download" (read from the data directory, downloaded when possible),
             "embedded" (shipped inside an installed package), or "synthetic" (generated).

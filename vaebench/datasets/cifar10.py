@@ -1,5 +1,5 @@
 """CIFAR-10 as an 8-bit density-estimation benchmark: 50,000 train / 10,000 test, pixels
-kept as the integers 0..255 for a discretized logistic likelihood, reported in bits/dim =
+x = k / 255 for a discretized logistic likelihood over the 256 levels, reported in bits/dim =
 NLL / (3072 ln 2).
 
 References:
@@ -47,10 +47,11 @@ CARD = DatasetCard(
     sizes={"train": 50_000, "valid": 0, "test": 10_000},
     split_protocol="data_batch_1..5 in order are train, test_batch is test; the protocol has "
     "no validation set (num_valid= holds out the last N training images)",
-    preprocessing="none: pixels kept as the integers 0..255, channels first",
+    preprocessing="8-bit pixels k scaled to x = k / 255 (k = round(255 x)), channels first; "
+    "no dequantization (the likelihood is discrete)",
     likelihood="discretized_logistic",
     event_shape=(3, 32, 32),
-    values="integers 0..255 as float (a discretized logistic typically rescales to [-1, 1])",
+    values="k / 255 for the 8-bit pixel values k = 0..255",
     files=(ARCHIVE,),
     citation="Krizhevsky. Learning Multiple Layers of Features from Tiny Images. Tech. report "
     "2009. Protocol: Kingma et al. Improved Variational Inference with Inverse "
@@ -67,9 +68,14 @@ def _batch_specs() -> list[FileSpec]:
     ]
 
 
+def _scaled(pixels: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    """uint8 pixels k as x = k / 255, divided in float64 so each x is k / 255 rounded once."""
+    return torch.from_numpy(pixels.astype(np.float64) / 255.0).to(dtype)
+
+
 @register_dataset(CARD)
 def load_cifar10(ctx: LoadContext, *, num_valid: int = 0) -> DatasetSplits:
-    """CIFAR-10; items (3, 32, 32) holding integers 0..255 as floats.
+    """CIFAR-10; items (3, 32, 32) holding k / 255 for the pixel values k = 0..255.
 
     Reads `cifar10/cifar-10-batches-py/<batch>`; when a batch is missing, extracts it from
     `cifar10/cifar-10-python.tar.gz` (downloaded when allowed). Every batch's md5 is checked
@@ -95,11 +101,11 @@ def load_cifar10(ctx: LoadContext, *, num_valid: int = 0) -> DatasetSplits:
             raise ValueError(f"{batch_dir}: expected {n:,} {what} images, found {arr.shape[0]:,}")
     if not 0 <= num_valid < train.shape[0]:
         raise ValueError(f"num_valid must be in [0, {train.shape[0] - 1}], got {num_valid}")
-    train_t = torch.from_numpy(train).to(ctx.dtype)
+    train_t = _scaled(train, ctx.dtype)
     cut = train_t.shape[0] - num_valid
     return DatasetSplits(
         CARD,
         TensorSplit(train_t[:cut]),
         TensorSplit(train_t[cut:]),
-        TensorSplit(torch.from_numpy(test).to(ctx.dtype)),
+        TensorSplit(_scaled(test, ctx.dtype)),
     )

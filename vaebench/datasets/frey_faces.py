@@ -34,11 +34,11 @@ CARD = DatasetCard(
     sizes=dict(zip(("train", "valid", "test"), SIZES, strict=True)),
     split_protocol="images permuted by np.random.RandomState(123).permutation (split_seed=); "
     "the first 1,565 train, the next 200 valid, the last 200 test",
-    preprocessing="none: each column of 'ff' reshaped row-major to 28x20; values kept as the "
-    "integers 0..255 for the 256-way categorical likelihood",
+    preprocessing="each column of 'ff' reshaped row-major to 28x20; pixels k scaled to "
+    "x = k / 255 (k = round(255 x) is the class of the 256-way categorical likelihood)",
     likelihood="categorical256",
     event_shape=(1, 28, 20),
-    values="integers 0..255 as float (divide by 255 for [0, 1]; use .long() for class indices)",
+    values="k / 255 for the 8-bit pixel values k = 0..255",
     files=(FILE,),
     citation="Frey, Colmenarez, Huang. Mixtures of Local Linear Subspaces for Face "
     "Recognition. CVPR 1998. Protocol: van den Berg, Hasenclever, Tomczak, Welling. "
@@ -57,7 +57,7 @@ CARD = DatasetCard(
 
 @register_dataset(CARD)
 def load_frey_faces(ctx: LoadContext, *, split_seed: int = SPLIT_SEED) -> DatasetSplits:
-    """Frey Faces; items (1, 28, 20) holding integers 0..255 as floats."""
+    """Frey Faces; items (1, 28, 20) holding k / 255 for the pixel values k = 0..255."""
     paths = ensure_files(
         CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener
     )
@@ -75,7 +75,8 @@ def load_frey_faces(ctx: LoadContext, *, split_seed: int = SPLIT_SEED) -> Datase
             f"{paths[FILE.name]}: 'ff' must hold integer pixel values 0..255, got {ff.dtype} "
             f"in [{ff.min()}, {ff.max()}]"
         )
-    images = torch.from_numpy(np.ascontiguousarray(ff.T)).to(ctx.dtype).reshape(-1, 1, 28, 20)
+    pixels = np.ascontiguousarray(ff.T).astype(np.float64)
+    images = torch.from_numpy(pixels / 255.0).to(ctx.dtype).reshape(-1, 1, 28, 20)
     images = images[torch.from_numpy(np.random.RandomState(split_seed).permutation(NUM_IMAGES))]
     n_train, n_valid, n_test = SIZES
     if n_train + n_valid + n_test > NUM_IMAGES:

@@ -64,7 +64,7 @@ class DatasetSplits:
 
     Each split is a Dataset whose items are float tensors of shape `event_shape`:
     {0, 1} for "bernoulli" (the train split of a dynamically binarized dataset resamples at
-    every access), integer pixel values 0..255 for "categorical256"/"discretized_logistic",
+    every access), 8-bit pixels as x = k / 255 for "categorical256"/"discretized_logistic",
     real values for "gaussian". `ground_truth` is the generating model of synthetic data
     (exact log p(x)); None for real data.
     """
