@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from eval_toy_models import orthogonal_linear_gaussian
+
 from vaebench.evaluation import active_units
 
 

@@ -4,10 +4,14 @@ from dataclasses import dataclass
 import matplotlib
 import pytest
 import torch
+from eval_toy_models import IWAESurrogate, RainforthToy
 from torch import nn
 
-from eval_toy_models import IWAESurrogate, RainforthToy
-from vaebench.evaluation import gradient_stats, gradient_stats_sweep, plot_gradient_stats
+from vaebench.evaluation import (
+    gradient_stats,
+    gradient_stats_sweep,
+    plot_gradient_stats,
+)
 from vaebench.ops import importance_weights_reference
 
 matplotlib.use("Agg")

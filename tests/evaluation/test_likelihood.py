@@ -2,9 +2,9 @@ import math
 
 import pytest
 import torch
+from eval_toy_models import LinearGaussianVAE, orthogonal_linear_gaussian
 from torch.utils.data import TensorDataset
 
-from eval_toy_models import LinearGaussianVAE, orthogonal_linear_gaussian
 from vaebench.evaluation import estimate_log_likelihood
 
 
@@ -67,7 +67,7 @@ def test_seeded_reproducible_leaves_global_rng_alone(model_and_data):
 def test_dataset_and_iterable_inputs_match_tensor(model_and_data):
     model, x = model_and_data
     model.set_posterior(exact=True, var_scale=2.0)
-    kw = dict(num_samples=20, batch_size=16, seed=1, progress=False)
+    kw = {"num_samples": 20, "batch_size": 16, "seed": 1, "progress": False}
     ref = estimate_log_likelihood(model, x, **kw).log_px
     ds = TensorDataset(x, torch.zeros(40))
     assert torch.equal(estimate_log_likelihood(model, ds, **kw).log_px, ref)

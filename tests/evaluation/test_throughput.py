@@ -1,6 +1,6 @@
 import pytest
-
 from eval_toy_models import IWAESurrogate, RainforthToy
+
 from vaebench.evaluation import evaluation_throughput, train_step_throughput
 
 

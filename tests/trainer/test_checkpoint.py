@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from vaebench.trainer import CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from vaebench.trainer import (
+    CheckpointError,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 
 
 def test_round_trip_and_missing(tmp_path):

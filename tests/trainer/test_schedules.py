@@ -3,7 +3,13 @@ import math
 import pytest
 
 from vaebench.registry import UnknownNameError
-from vaebench.trainer import SCHEDULES, ConstantSchedule, IWAESchedule, kl_warmup_weight, lr_schedule
+from vaebench.trainer import (
+    SCHEDULES,
+    ConstantSchedule,
+    IWAESchedule,
+    kl_warmup_weight,
+    lr_schedule,
+)
 
 
 def test_iwae_schedule_stages_and_values():

@@ -3,7 +3,12 @@ units, gradient variance/SNR/ESS of estimators, throughput, and their plots."""
 
 from .active_units import ActiveUnitsResult, active_units
 from .batching import Data, iter_batches, num_examples, take_examples
-from .gradient_stats import GradientStats, GroupGradientStats, gradient_stats, gradient_stats_sweep
+from .gradient_stats import (
+    GradientStats,
+    GroupGradientStats,
+    gradient_stats,
+    gradient_stats_sweep,
+)
 from .likelihood import LikelihoodResult, estimate_log_likelihood
 from .log_weight_accumulator import LogWeightAccumulator
 from .metrics import BoundResult, bits_per_dim, evaluate_bounds

@@ -8,7 +8,6 @@ place that turns any of those into `(B, *event)` tensors.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sized
-from typing import Union
 
 import torch
 from torch import Tensor
@@ -16,7 +15,7 @@ from torch.utils.data import Dataset
 
 __all__ = ["Data", "check_batch", "iter_batches", "num_examples", "take_examples"]
 
-Data = Union[Tensor, Dataset, Iterable]
+Data = Tensor | Dataset | Iterable
 """A tensor (N, *event), a map-style Dataset, or an iterable of batches (B, *event)."""
 
 

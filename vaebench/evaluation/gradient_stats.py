@@ -19,7 +19,7 @@ from ..ops import importance_weights
 from .batching import check_batch
 from .model_contract import model_dtype, require
 
-__all__ = ["GroupGradientStats", "GradientStats", "gradient_stats", "gradient_stats_sweep"]
+__all__ = ["GradientStats", "GroupGradientStats", "gradient_stats", "gradient_stats_sweep"]
 
 
 @dataclass

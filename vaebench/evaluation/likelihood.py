@@ -13,7 +13,13 @@ from tqdm.auto import tqdm
 
 from .batching import Data, check_batch, iter_batches, num_examples
 from .log_weight_accumulator import LogWeightAccumulator
-from .model_contract import checked_log_weights, event_num_dims, model_device, model_dtype, require
+from .model_contract import (
+    checked_log_weights,
+    event_num_dims,
+    model_device,
+    model_dtype,
+    require,
+)
 
 __all__ = ["LikelihoodResult", "estimate_log_likelihood"]
 

@@ -1,10 +1,27 @@
 """Training: the loop with atomic checkpoints and exact resume, named learning-rate schedules
 (the IWAE protocol's among them), KL warm-up, and non-finite loss/gradient detection."""
 
-from .checkpoint import CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from .nonfinite import NonFiniteTrainingError, first_nonfinite_gradient, first_nonfinite_parameter
-from .schedules import SCHEDULES, ConstantSchedule, IWAESchedule, LRSchedule, kl_warmup_weight, lr_schedule
-from .trainer import Callback, Trainer, TrainConfig, TrainResult, train
+from .checkpoint import (
+    CheckpointError,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from .nonfinite import (
+    NonFiniteTrainingError,
+    first_nonfinite_gradient,
+    first_nonfinite_parameter,
+)
+from .schedules import (
+    SCHEDULES,
+    ConstantSchedule,
+    IWAESchedule,
+    LRSchedule,
+    kl_warmup_weight,
+    lr_schedule,
+)
+from .trainer import Callback, TrainConfig, Trainer, TrainResult, train
 
 NonFiniteError = NonFiniteTrainingError  # the name the CLI catches (vaebench.cli)
 

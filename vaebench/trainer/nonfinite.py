@@ -147,7 +147,7 @@ def diagnose_nonfinite(
                 estimator(model, x)
         except FloatingPointError as e:  # the posterior's detector names the flow layer
             flow_detail = str(e)
-        except Exception as e:  # diagnosis must not hide the original failure
+        except Exception as e:  # noqa: BLE001 - diagnosis must not hide the original failure
             flow_detail = f"(replaying the step raised {type(e).__name__}: {e})"
     if found:
         module = found[0].split(" ")[0]
@@ -203,5 +203,5 @@ def _bad_terms(
                 if g is not None and not torch.isfinite(g).all():
                     bad.append(t)
             return tuple(bad)
-    except Exception:  # a failing diagnosis must not replace the error being reported
+    except Exception:  # noqa: BLE001 - a failing diagnosis must not replace the error being reported
         return ()

@@ -65,7 +65,7 @@ class IWAESchedule(LRSchedule):
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         # stage i starts at (3^i - 1) / 2
-        i = int(math.floor(math.log(2 * epoch + 1, 3) + 1e-12))
+        i = math.floor(math.log(2 * epoch + 1, 3) + 1e-12)
         while (3 ** (i + 1) - 1) // 2 <= epoch:  # guard the float log at stage boundaries
             i += 1
         while (3**i - 1) // 2 > epoch:

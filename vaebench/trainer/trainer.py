@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,13 @@ from tqdm.auto import tqdm
 
 from ..evaluation.batching import Data, iter_batches, num_examples
 from ..evaluation.model_contract import model_dtype
-from .checkpoint import CheckpointError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from .nonfinite import NonFiniteTrainingError, diagnose_nonfinite
 from .schedules import LRSchedule, kl_warmup_weight, lr_schedule
 
