@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..ops import gaussian_kl
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 
@@ -21,8 +22,8 @@ class HouseholderFlow(AmortizedFlow):
         log|det| = 0 (each reflection is orthogonal)
 
     A reflection is its own inverse, so log q(z) = log q0(H_1 ... H_T z) is tractable and
-    `has_log_prob` is True (STL and DReG can use this family). The base covariance is
-    diagonal, so the flow yields the full covariance U diag(sigma^2) U^T, U = H_T ... H_1.
+    `has_log_prob` is True (STL and DReG can use this family). q is the Gaussian
+    N(U mu, U diag(sigma^2) U^T), U = H_T ... H_1, so KL(q || N(0, I)) is analytic too.
 
     Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B); v_t: (B, D).
 
@@ -52,6 +53,12 @@ class HouseholderFlow(AmortizedFlow):
         self, index: int, z: Tensor, params: list[Tensor]
     ) -> tuple[Tensor, Tensor]:
         return reflect(z, params[index]), z.new_zeros(z.shape[:-1])
+
+    def kl_to_prior(self, h: Tensor) -> Tensor:
+        """KL(q || N(0, I)) = KL(q0 || N(0, I)): U is orthogonal and N(0, I) is invariant
+        under it, so the flow changes neither term of the KL. Through the fused gaussian_kl."""
+        self.check_features(h)
+        return gaussian_kl(*self.base.params(h, self.family_name()))
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         self.check_features(h)
