@@ -104,3 +104,9 @@ def test_published_checksums_are_recorded():
     # The real files' checksums are in the module (tfds sha256 + size, torchvision md5).
     assert all(f.sha256 and f.md5 and f.size for f in mnist.FILES.values())
     assert mnist.FILES["train"].md5 == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+
+
+def test_card_on_the_splits_reports_the_loaded_sizes(mnist_files, tmp_path):
+    s = load("mnist", data_dir=tmp_path / "d", num_valid=4)
+    assert dict(s.card.sizes) == {"train": N_TRAIN - 4, "valid": 4, "test": N_TEST}
+    assert mnist.CARD.sizes["valid"] == 400  # the registry's card keeps the protocol's sizes

@@ -196,10 +196,6 @@ def load_linear_gaussian(
     model = LinearGaussian.random(obs_dim, latent_dim, noise_std, seed=model_seed)
     g = torch.Generator().manual_seed(ctx.seed)
     train, valid, test = (TensorSplit(model.sample(n, g)[0].to(ctx.dtype)) for n in counts)
-    # The card describes this draw: its shape and sizes follow the options.
-    card = replace(
-        CARD,
-        event_shape=(obs_dim,),
-        sizes=dict(zip(("train", "valid", "test"), counts, strict=True)),
-    )
+    # The card describes this draw: its event shape follows obs_dim (sizes: DatasetSplits).
+    card = replace(CARD, event_shape=(obs_dim,))
     return DatasetSplits(card, train, valid, test, ground_truth=model)

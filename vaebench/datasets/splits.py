@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
@@ -74,6 +74,12 @@ class DatasetSplits:
     valid: Dataset[Tensor]
     test: Dataset[Tensor]
     ground_truth: ExactLogLikelihood | None = None
+
+    def __post_init__(self) -> None:
+        # Options such as num_valid change the split sizes: the card describes what was loaded.
+        sizes = self.sizes()
+        if dict(self.card.sizes) != sizes:
+            object.__setattr__(self, "card", replace(self.card, sizes=sizes))
 
     @property
     def name(self) -> str:
