@@ -45,10 +45,10 @@ class LinearGaussianVAE(nn.Module):
     # --- closed forms ---------------------------------------------------------------
     def _m(self) -> Tensor:
         s2 = torch.exp(2 * self.log_s)
-        return self.W.T @ self.W + s2 * torch.eye(self.latent_dim, dtype=self.W.dtype)
+        return self.W.T @ self.W + s2 * torch.eye(self.latent_dim, dtype=self.W.dtype, device=self.W.device)
 
     def exact_log_px(self, x: Tensor) -> Tensor:
-        cov = self.W @ self.W.T + torch.exp(2 * self.log_s) * torch.eye(self.event_shape[0], dtype=self.W.dtype)
+        cov = self.W @ self.W.T + torch.exp(2 * self.log_s) * torch.eye(self.event_shape[0], dtype=self.W.dtype, device=self.W.device)
         r = x - self.b
         maha = (r * torch.linalg.solve(cov, r.T).T).sum(-1)
         return -0.5 * (self.event_shape[0] * LOG_2PI + torch.linalg.slogdet(cov)[1] + maha)
@@ -107,8 +107,9 @@ class LinearGaussianVAE(nn.Module):
     def sample_data(self, n: int, seed: int = 1) -> Tensor:
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            z = torch.randn(n, self.latent_dim, generator=g, dtype=self.W.dtype)
-            return z @ self.W.T + self.b + torch.exp(self.log_s) * torch.randn(n, self.event_shape[0], generator=g, dtype=self.W.dtype)
+            z = torch.randn(n, self.latent_dim, generator=g, dtype=self.W.dtype).to(self.W.device)
+            noise = torch.randn(n, self.event_shape[0], generator=g, dtype=self.W.dtype).to(self.W.device)
+            return z @ self.W.T + self.b + torch.exp(self.log_s) * noise
 
 
 def orthogonal_linear_gaussian(data_dim: int = 6, latent_dim: int = 3, seed: int = 0, **kw) -> LinearGaussianVAE:

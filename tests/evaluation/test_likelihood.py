@@ -138,3 +138,16 @@ def test_k5000_on_the_packaged_linear_gaussian_vae():
     assert ((r.log_px - exact).abs() <= 5 * r.mc_std + r.mc_std.square()).all()
     assert abs(r.mean_log_px - exact.mean().item()) <= 4 * r.mc_stderr + r.mc_std.square().mean().item()
     assert r.bits_per_dim is None  # a Gaussian density: no bits/dim
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_the_exact_value_and_leaves_cuda_rng_alone():
+    model = orthogonal_linear_gaussian(data_dim=10, latent_dim=3).cuda()
+    x = model.sample_data(16)
+    model.set_posterior(exact=True, var_scale=1.6)
+    state = torch.cuda.get_rng_state()
+    r = estimate_log_likelihood(model, x, num_samples=5000, chunk_size=500, progress=False)
+    assert torch.equal(torch.cuda.get_rng_state(), state)
+    exact = model.exact_log_px(x).detach().cpu()
+    assert ((r.log_px - exact).abs() <= 5 * r.mc_std + r.mc_std.square()).all()
