@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -255,3 +256,24 @@ def test_progress_bars_render(capsys):
     train(_model(), build_estimator("iwae", num_samples=2), _data(), _data(8), epochs=1, batch_size=20,
           progress=True)
     assert "epochs" in capsys.readouterr().err
+
+
+def test_nan_in_a_flow_names_the_flow_layer():
+    model = _model()  # planar, two flows; posterior.w amortizes each flow's w (D per flow)
+    with pytest.raises(NonFiniteTrainingError) as info:
+        train(model, build_estimator("iwae", num_samples=2), _data(), epochs=1, batch_size=8,
+              callbacks=[_PoisonBias("posterior.w.bias", index=4, at_step=2)], progress=False)
+    msg = str(info.value)
+    assert info.value.parameter == "posterior.w.bias"
+    # the posteriors' own detector, run in the replay, names the flow layer (0 or 1)
+    assert re.search(r"planar: layer [01] produced a non-finite", msg), msg
+
+
+class _PoisonBias(Callback):
+    def __init__(self, name, index, at_step):
+        self.name, self.index, self.at_step = name, index, at_step
+
+    def on_step_end(self, trainer, step, loss):
+        if step == self.at_step:
+            with torch.no_grad():
+                dict(trainer.model.named_parameters())[self.name][self.index] = math.nan
