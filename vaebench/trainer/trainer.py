@@ -135,8 +135,10 @@ class Trainer:
     validation bound improves), written atomically. Constructing a Trainer on a folder with a
     checkpoint resumes it: model, optimizer, RNG states (torch CPU/CUDA, numpy, random), the
     data's own RNG state where it has `state_dict`, epoch, step, curves and early-stopping
-    state, so the resumed run matches an uninterrupted one draw for draw. A finished run
-    (all epochs, early stop or max_steps) is loaded, not recomputed.
+    state, so the resumed run matches an uninterrupted one draw for draw. Data that draws its
+    own random numbers (dynamic binarization) resumes exactly only when it (or the dataset a
+    Subset wraps) has `state_dict()`/`load_state_dict()`; otherwise its draws restart from its
+    seed. A finished run (all epochs, early stop or max_steps) is loaded, not recomputed.
 
     A non-finite loss or gradient raises `NonFiniteTrainingError` naming the step, the first
     bad parameter/module and the estimator term; the last checkpoint stays the good one.
