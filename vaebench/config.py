@@ -42,7 +42,8 @@ class DatasetConfig:
     """Which data: a name from `vaebench.datasets.DATASETS` and how much of it."""
 
     name: str = "digits28"
-    data_dir: Optional[str] = None  # None: argument, then VAEBENCH_DATA_DIR, then ~/.cache/vaebench
+    data_dir: Optional[str] = None  # None: VAEBENCH_DATA_DIR, then ~/.cache/vaebench
+    download: bool = True  # fetch missing files from the original source (checksummed)
     train_size: Optional[int] = None  # None: the whole split; smoke/quick budgets cut it
     test_size: Optional[int] = None
     kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to vaebench.datasets.load

@@ -63,7 +63,7 @@ def load_data(cfg: DictConfig, seed: int) -> Data:
     from .. import datasets
 
     dc = cfg.dataset
-    splits = datasets.load(dc.name, data_dir=dc.data_dir, seed=seed, **_plain(dc.kwargs))
+    splits = datasets.load(dc.name, data_dir=dc.data_dir, download=dc.download, seed=seed, **_plain(dc.kwargs))
     notes: list[str] = []
     train = _cut(splits.train, dc.train_size, "train", notes)
     test = _cut(splits.test, dc.test_size, "test", notes)

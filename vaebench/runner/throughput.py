@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .resolve import ResolvedCell
     from .tasks import RunContext, TaskResult
 
-__all__ = ["OPS", "end_to_end_throughput", "op_throughput"]
+__all__ = ["OPS", "end_to_end_throughput", "median_seconds", "op_throughput"]
 
 
 def _reparameterize(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN202
@@ -78,7 +78,9 @@ def _loss(out: Tensor | tuple[Tensor, ...]) -> Tensor:
     return sum((o.sum() for o in out), torch.zeros(())) if isinstance(out, tuple) else out.sum()
 
 
-def _median_s(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Median wall time of `repeats` calls of `fn` after one warm-up call (CUDA synchronized)."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -124,7 +126,7 @@ def op_throughput(
             _loss(fn()).backward()  # type: ignore[arg-type]
 
         for mode, call in (("fwd", fn), ("fwd_bwd", fwd_bwd)):
-            s = _median_s(call, repeats, device)
+            s = median_seconds(call, repeats, device)
             times[provider, mode] = s
             out[f"{tag}/{provider}/{mode}_ms"] = Metric(1e3 * s, None, repeats)
         out[f"{tag}/{provider}/fwd_GBps"] = Metric(nbytes / times[provider, "fwd"] / 1e9, None, repeats)

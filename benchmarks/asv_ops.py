@@ -1,0 +1,64 @@
+"""asv benchmarks of the fused ops: time and peak memory, forward and forward+backward.
+
+Each op's inputs and its "reference" / "compiled" / "fused" calls come from its benchmark file
+(`bench_<op>.make_inputs`, `bench_<op>.CASES`) through the benchmarks' one setup factory
+(`common.setup`), with warm-up and compilation in `setup`, outside the timed region. An op
+whose benchmark file is not there yet has no asv class.
+
+    asv run -E existing --bench asv_ops
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+
+# The benchmark files import their helpers as `common` (they are scripts, not a package).
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import common  # noqa: E402
+
+OPS = ("reparameterize", "gaussian_kl", "log_mean_exp")
+THREADS = 2  # the kernels' CPU targets are stated for 2 threads
+
+
+class _Op:
+    """One op: params are (provider, mode, case name from the op's CASES)."""
+
+    op = ""
+    make_inputs = None
+    param_names = ["provider", "mode", "case"]
+    timeout = 300  # torch.compile compiles inside setup
+    cases: dict[str, tuple[int, ...]] = {}
+
+    def setup(self, provider: str, mode: str, case: str) -> None:
+        torch.set_num_threads(THREADS)
+        self.bench = common.setup(type(self).make_inputs, provider, mode, self.cases[case])
+
+    def time_op(self, provider: str, mode: str, case: str) -> None:
+        self.bench.call()
+
+    def peakmem_op(self, provider: str, mode: str, case: str) -> None:
+        self.bench.call()
+
+
+def _class_name(op: str) -> str:
+    return "".join(part.capitalize() for part in op.split("_"))
+
+
+for _op in OPS:
+    try:
+        _bench = importlib.import_module(f"bench_{_op}")
+    except ModuleNotFoundError:
+        continue
+    globals()[_class_name(_op)] = type(_class_name(_op), (_Op,), {
+        "op": _op,
+        "make_inputs": staticmethod(_bench.make_inputs),
+        "cases": dict(_bench.CASES),
+        "params": (list(common.PROVIDERS), ["fwd", "fwd_bwd"], list(_bench.CASES)),
+    })
