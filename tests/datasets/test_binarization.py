@@ -92,3 +92,21 @@ def test_dynamic_pickles_without_its_stream():
     assert copy._generator is None and copy.seed == 4
     assert torch.equal(copy[0], first)  # a fresh copy restarts the seeded stream
     assert torch.equal(copy.gray, ds.gray)
+
+
+def test_dynamic_binarization_state_round_trip_continues_the_stream():
+    ds = DynamicallyBinarized(torch.full((6, 50), 0.5), seed=3)
+    ds.sample(slice(None))
+    state = ds.state_dict()
+    expected = ds.sample(slice(None))
+    fresh = DynamicallyBinarized(torch.full((6, 50), 0.5), seed=3)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.sample(slice(None)), expected)
+    # A new dataset that did not load the state starts the stream over: different draws.
+    assert not torch.equal(DynamicallyBinarized(torch.full((6, 50), 0.5), seed=3).sample(slice(None)), expected)
+
+
+def test_dynamic_binarization_state_from_another_seed_is_refused():
+    state = DynamicallyBinarized(torch.full((2, 4), 0.5), seed=1).state_dict()
+    with pytest.raises(ValueError, match="seed 1"):
+        DynamicallyBinarized(torch.full((2, 4), 0.5), seed=2).load_state_dict(state)

@@ -77,6 +77,19 @@ class DynamicallyBinarized(Dataset[Tensor]):
         state["_generator"], state["_owner"] = None, None
         return state
 
+    def state_dict(self) -> dict[str, object]:
+        """The position of this process's binarization stream, so an interrupted training
+        run resumes with the draws it would have made (the trainer checkpoints it)."""
+        return {"seed": self.seed, "generator": self._rng().get_state()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        if state.get("seed") != self.seed:
+            raise ValueError(
+                f"DynamicallyBinarized.load_state_dict: state was saved with seed "
+                f"{state.get('seed')}, this dataset has seed {self.seed}"
+            )
+        self._rng().set_state(state["generator"])  # type: ignore[arg-type]
+
     def sample(self, index: Tensor | slice | int) -> Tensor:
         """A fresh binarization of gray[index] (index: an int, a slice or a 1-D LongTensor)."""
         gray = self.gray.index_select(0, index) if isinstance(index, Tensor) else self.gray[index]
