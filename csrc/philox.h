@@ -21,11 +21,12 @@
 
 #include <cstdint>
 
+#include <bit>
+#include <cmath>
+
 #if defined(__CUDACC__)
 #define VAEBENCH_HD __host__ __device__ __forceinline__
 #else
-#include <bit>
-#include <cmath>
 #define VAEBENCH_HD inline __attribute__((always_inline))
 #endif
 
@@ -149,7 +150,7 @@ VAEBENCH_HD void round_(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, 
 // Philox4x32 with 10 rounds: out = philox(counter = (c0, c1, c2, c3), key = (k0, k1)).
 VAEBENCH_HD void philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
                                uint32_t k1, uint32_t out[4]) {
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)
 #pragma unroll
 #else
 #pragma GCC unroll 10
