@@ -120,3 +120,14 @@ def test_sample_has_the_event_shape():
     model = VAE(MLPEncoder((12,), (8,)), DiagonalGaussian(8, 3), MLPDecoder(3, (12,)), BernoulliLikelihood(), (12,))
     s = model.sample(7)
     assert s.shape == (7, 12) and ((s >= 0) & (s <= 1)).all()
+
+
+def test_log_weights_and_kl_is_one_pass_of_the_same_quantities():
+    model, x = _model(), _x()
+    torch.manual_seed(5)
+    lw, kl = model.log_weights_and_kl(x, 3)
+    torch.manual_seed(5)
+    ref = model.log_weights(x, 3)
+    torch.testing.assert_close(lw.log_w, ref.log_w)
+    torch.testing.assert_close(kl, model.kl(x))
+    assert _model("planar").log_weights_and_kl(x, 2)[1] is None

@@ -20,7 +20,7 @@ class ELBO(Estimator):
 
         ELBO(x) = 1/K sum_k log p(x | z_k) - KL(q(z | x) || p(z)),   z_k ~ q(z | x)
 
-    Gradients are reparameterized. The KL is `VAE.kl` (available for the diagonal Gaussian
+    Gradients are reparameterized. The KL is `VAE.kl`, computed from the same encoder pass (available for the diagonal Gaussian
     with the standard-normal prior); models without it raise and point to 'elbo_mc'.
 
     Args:
@@ -41,13 +41,12 @@ class ELBO(Estimator):
         self.kl_weight = _finite_float(kl_weight, "elbo: kl_weight")
 
     def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        kl = model.kl(x)
+        lw, kl = model.log_weights_and_kl(x, self.num_samples)
         if kl is None:
             raise ValueError(
                 f"estimator 'elbo' needs an analytic KL(q || p), which {type(model).__name__} with the "
                 f"{type(model.posterior).__name__} family does not have: use 'elbo_mc' (Monte Carlo KL)"
             )
-        lw = model.log_weights(x, self.num_samples)
         reconstruction = lw.log_px_z.mean(0)
         bound = reconstruction - kl
         objective = reconstruction - self.kl_weight * kl

@@ -12,7 +12,13 @@ from ..posteriors.base import Posterior
 from .likelihoods import Likelihood
 from .mlp import MLP
 from .priors import StandardNormalPrior
-from .vae import VAE, call_with_stopped_params, require_log_prob, stopped_log_prob
+from .vae import (
+    VAE,
+    LogWeights,
+    call_with_stopped_params,
+    require_log_prob,
+    stopped_log_prob,
+)
 
 __all__ = ["GaussianConditional", "HierarchicalVAE"]
 
@@ -126,6 +132,9 @@ class HierarchicalVAE(VAE):
         z1, z2 = latents
         log_pz = self.prior.log_prob(z2) + self.conditional_prior.log_prob(z1, z2)
         return self.likelihood.log_prob(x, self.decode(z1)), log_pz
+
+    def log_weights_and_kl(self, x: Tensor, num_samples: int) -> tuple[LogWeights, Tensor | None]:
+        return self.log_weights(x, num_samples), None
 
     def kl(self, x: Tensor) -> Tensor | None:
         """None: the learned conditional prior p(z1 | z2) has no analytic KL; use 'elbo_mc'."""

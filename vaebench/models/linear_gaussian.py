@@ -123,6 +123,9 @@ class LinearGaussianVAE(VAE):
         latent_dim: d.
         init_std: the initial s.
         learn_std: learn s (a parameter of the likelihood) or keep it fixed.
+        posterior: another family on h = x instead of the affine one (then only `log_marginal`
+            and `exact_posterior` are closed-form).
+        likelihood: a GaussianLikelihood with one s, instead of the one init_std/learn_std make.
     """
 
     def __init__(

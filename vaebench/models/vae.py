@@ -237,6 +237,20 @@ class VAE(nn.Module):
             latents=latents,
         )
 
+    def log_weights_and_kl(self, x: Tensor, num_samples: int) -> tuple[LogWeights, Tensor | None]:
+        """`log_weights(x, K)` and `kl(x)` from one encoder pass (the analytic-KL ELBO's needs).
+
+        Shapes: x: (B, *event) -> LogWeights (K, B) terms, kl: (B,) or None.
+        """
+        self.check_input(x)
+        _check_num_samples(num_samples)
+        h = self.encode(x)
+        z, log_q = self.posterior.rsample_and_log_prob(h, num_samples)
+        kl = self.posterior.kl_to_prior(h) if getattr(self.prior, "is_standard_normal", False) else None
+        log_px_z, log_pz = self.log_joint(x, (z,))
+        weights = LogWeights(log_px_z + log_pz - log_q, log_px_z, log_pz, log_q, z, (z,))
+        return weights, kl
+
     # ---- analytic pieces --------------------------------------------------------------------
 
     def kl(self, x: Tensor) -> Tensor | None:
