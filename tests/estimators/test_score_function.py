@@ -46,8 +46,9 @@ def test_bound_equals_the_k_sample_elbo():
 
 
 def test_invalid_configurations_name_the_fix():
+    assert ScoreFunction(4).baseline == "leave_one_out" and ScoreFunction(1).baseline == "none"
     with pytest.raises(ValueError, match="num_samples >= 2 or baseline='none'"):
-        ScoreFunction(1)
+        ScoreFunction(1, baseline="leave_one_out")
     with pytest.raises(ValueError, match="baseline must be"):
         ScoreFunction(2, baseline="running")
     with pytest.raises(ValueError, match="estimator 'score_function' needs log q"):

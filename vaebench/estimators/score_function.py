@@ -27,8 +27,10 @@ class ScoreFunction(Estimator):
     and shows the raw estimator's variance. Needs a family with log_prob.
 
     Args:
-        num_samples: K (>= 2 with the leave-one-out baseline).
-        baseline: "leave_one_out" or "none".
+        num_samples: K.
+        baseline: "leave_one_out" (K >= 2), "none", or "auto" (the default: leave-one-out
+            for K >= 2, none for K = 1, so a sweep over K can include K = 1); the one in use
+            is `self.baseline`.
 
     Shapes: x: (B, *event) -> bound: (B,), log_w: (K, B).
 
@@ -42,10 +44,14 @@ class ScoreFunction(Estimator):
     name = "score_function"
     needs_log_prob = True
 
-    def __init__(self, num_samples: int = 2, baseline: Literal["leave_one_out", "none"] = "leave_one_out") -> None:
+    def __init__(
+        self, num_samples: int = 2, baseline: Literal["auto", "leave_one_out", "none"] = "auto"
+    ) -> None:
         super().__init__(num_samples)
-        if baseline not in ("leave_one_out", "none"):
-            raise ValueError(f"score_function: baseline must be 'leave_one_out' or 'none', got {baseline!r}")
+        if baseline not in ("auto", "leave_one_out", "none"):
+            raise ValueError(f"score_function: baseline must be 'auto', 'leave_one_out' or 'none', got {baseline!r}")
+        if baseline == "auto":
+            baseline = "leave_one_out" if num_samples >= 2 else "none"
         if baseline == "leave_one_out" and num_samples < 2:
             raise ValueError(
                 "score_function: the leave-one-out baseline needs num_samples >= 2, got "
