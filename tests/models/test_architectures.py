@@ -10,7 +10,7 @@ from vaebench.registry import UnknownNameError
 
 
 def test_registry_names():
-    assert MODELS.names() == ["conv32", "linear_gaussian", "mlp_burda", "mlp_burda_2layer"]
+    assert MODELS.names() == ["conv32", "linear_gaussian", "mlp_burda", "mlp_burda_2layer", "resnet28"]
 
 
 def test_mlp_burda_has_the_protocol_sizes_and_init():
@@ -43,6 +43,7 @@ def test_mlp_burda_2layer_has_the_protocol_sizes():
         ({"name": "mlp_burda_2layer", "latent_dims": (6, 3), "hidden": (16,), "hidden2": (8,)}, "bernoulli", (784,)),
         ({"name": "conv32", "latent_dim": 4}, "discretized_logistic", (3, 32, 32)),
         ({"name": "conv32", "latent_dim": 4}, "bernoulli", (1, 28, 28)),
+        ({"name": "resnet28", "latent_dim": 4, "channels": (4, 8), "blocks": 1, "feature_dim": 16}, "bernoulli", (1, 28, 28)),
         ({"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)}, "categorical256", (28, 20)),
         ({"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)}, "gaussian", (10,)),
     ],
@@ -76,6 +77,8 @@ def test_errors_name_the_problem():
         build_model("mlp_burda", event_shape=(784,), likelihood="bern")
     with pytest.raises(ValueError, match=r"event_shape must be \(C, H, W\) with H, W <= 32"):
         build_model("conv32", event_shape=(3, 64, 64))
+    with pytest.raises(ValueError, match=r"event_shape must be \(C, 28, 28\)"):
+        build_model("resnet28", event_shape=(3, 32, 32))
     with pytest.raises(ValueError, match="needs a 'name' key"):
         build_model({"latent_dim": 3}, event_shape=(784,))
     with pytest.raises(ValueError, match="unknown activation 'tan'"):

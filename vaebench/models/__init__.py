@@ -24,6 +24,7 @@ from .linear_gaussian import (
 )
 from .mlp import MLP, MLPDecoder, MLPEncoder, glorot_init
 from .priors import StandardNormalPrior
+from .resnet import ResidualBlock, ResNetDecoder, ResNetEncoder
 from .vae import (
     VAE,
     LogWeights,
@@ -51,6 +52,9 @@ __all__ = [
     "LogWeights",
     "MLPDecoder",
     "MLPEncoder",
+    "ResNetDecoder",
+    "ResNetEncoder",
+    "ResidualBlock",
     "StandardNormalPrior",
     "build_model",
     "call_with_stopped_params",

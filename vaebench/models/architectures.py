@@ -21,6 +21,7 @@ from .hierarchical import GaussianConditional, HierarchicalVAE
 from .likelihoods import LIKELIHOODS, GaussianLikelihood, Likelihood
 from .linear_gaussian import LinearGaussianVAE
 from .mlp import MLP, MLPDecoder, MLPEncoder
+from .resnet import ResNetDecoder, ResNetEncoder
 from .vae import VAE
 
 __all__ = ["MODELS", "PosteriorFactory", "build_model"]
@@ -98,6 +99,25 @@ def conv32(
     return VAE(encoder, make_posterior(feature_dim, latent_dim), decoder, likelihood, event_shape)
 
 
+@MODELS.register("resnet28", "residual conv encoder/decoder for (C, 28, 28) images, ELU (the IAF paper's MNIST setting)")
+def resnet28(
+    *,
+    event_shape: tuple[int, ...],
+    make_posterior: PosteriorFactory,
+    likelihood: Likelihood,
+    latent_dim: int = 32,
+    channels: Sequence[int] = (32, 64),
+    blocks: int = 2,
+    feature_dim: int = 256,
+) -> VAE:
+    """Stages at 14x14 and 7x7 with `blocks` residual blocks each; features h of size
+    feature_dim feed the posterior (IAF's context). Widths/depth are not the paper's verified
+    configuration."""
+    encoder = ResNetEncoder(event_shape, channels, blocks, feature_dim)
+    decoder = ResNetDecoder(latent_dim, event_shape, likelihood.num_params, tuple(reversed(channels)), blocks)
+    return VAE(encoder, make_posterior(feature_dim, latent_dim), decoder, likelihood, event_shape)
+
+
 @MODELS.register("linear_gaussian", "probabilistic PCA x = W z + b + s eps (exact log p(x)); identity encoder")
 def linear_gaussian(
     *,
@@ -163,7 +183,7 @@ def build_model(
     and a likelihood, all by registry name.
 
     Args:
-        model_cfg: "mlp_burda", "mlp_burda_2layer", "conv32", "linear_gaussian", or a mapping
+        model_cfg: "mlp_burda", "mlp_burda_2layer", "conv32", "resnet28", "linear_gaussian", or a mapping
             with "name" and that architecture's options (e.g. latent_dim).
         posterior, posterior_kwargs: the family in vaebench.posteriors.POSTERIORS and its options.
         event_shape: one example's shape, e.g. (784,) or (3, 32, 32).
