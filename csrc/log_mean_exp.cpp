@@ -125,8 +125,9 @@ void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out
     });
     return;
   }
-  // Columns of a [K, inner] slab: tiles of up to kMaxTile columns, enough tiles for the threads.
-  const int64_t want = 4 * at::get_num_threads();
+  // Columns of a [K, inner] slab: tiles as wide as the threads allow (up to kMaxTile), since
+  // each row of a tile is one contiguous read and wider reads stream better.
+  const int64_t want = at::get_num_threads();
   int64_t tile = (outer * inner + want - 1) / want;
   tile = std::clamp<int64_t>((tile + V - 1) / V * V, 4 * V, kMaxTile);
   tile = std::min(tile, inner);
