@@ -129,9 +129,13 @@ def per_row_snr(model: LinearGaussianVAE, A: Tensor, x: Tensor, estimator: Estim
 def snr(draws: Tensor) -> tuple[float, float]:
     """The SNR |E g| / std g averaged over coordinates, from draws: (R, P), and its standard
     error: per coordinate about sqrt((1 + SNR^2 / 2) / R) (the delta method for a Gaussian g),
-    divided by sqrt(P) for the average of P independent coordinates."""
+    divided by sqrt(P) for the average of P independent coordinates.
+
+    |E g| is estimated as sqrt(max(mean^2 - var / R, 0)): mean^2 overestimates (E g)^2 by
+    var / R, which would otherwise put a floor of about 0.8 / sqrt(R) under small SNRs."""
     rows, coords = draws.shape
-    per_coordinate = draws.mean(0).abs() / draws.std(0)
+    mean_sq = (draws.mean(0).square() - draws.var(0) / rows).clamp(min=0)
+    per_coordinate = mean_sq.sqrt() / draws.std(0)
     se = torch.sqrt((1 + per_coordinate.square() / 2) / rows).mean() / coords**0.5
     return per_coordinate.mean().item(), se.item()
 

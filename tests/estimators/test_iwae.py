@@ -83,8 +83,7 @@ def test_rainforth_snr_rates():
         enc.append(s_enc)
         se.append(se_enc)
         dec.append(s_dec)
-    # |mean| / std of a zero-mean coordinate is about 0.8 / sqrt(R): the SNR must stand clear.
-    assert enc[0] > 3 * 0.8 / math.sqrt(rows)
+    assert enc[-1] > 3 * se[-1]  # still measurable at the largest K
     for i in range(len(ks) - 1):
         assert enc[i + 1] < enc[i] - 3 * math.hypot(se[i], se[i + 1]), (enc, se)
     # Rates over K = 1 -> 16: the predicted slopes on a log-log scale are -1/2 (encoder)
