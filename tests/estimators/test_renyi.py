@@ -9,7 +9,15 @@ import torch
 
 from vaebench.estimators import ELBOMC, IWAE, Renyi
 
-from .ground_truth import flat_grad, make_data, make_model
+from .ground_truth import (
+    REPETITIONS,
+    Z_MAX,
+    estimator_grads,
+    flat_grad,
+    make_data,
+    make_model,
+    z_scores,
+)
 
 
 def _same_draws(estimator, model, x, seed=11):
@@ -60,3 +68,13 @@ def test_exact_posterior_gives_log_px_for_every_alpha():
 def test_alpha_out_of_range_names_the_fix(alpha):
     with pytest.raises(ValueError, match="alpha"):
         Renyi(2, alpha=alpha)
+
+
+def test_gradient_at_the_exact_posterior_is_unbiased_for_grad_log_px():
+    # L_alpha(theta) <= log p_theta(x) with equality at the exact posterior (held fixed), so
+    # the gradient's expectation is grad_theta log p(x) (and 0 for phi).
+    model = make_model(exact=True)
+    x = make_data(model, repeat=16)
+    target = flat_grad(model, -model.log_marginal(x).mean())
+    grads = estimator_grads(model, Renyi(4, alpha=0.5), x, REPETITIONS)
+    assert z_scores(grads, target).max() < Z_MAX
