@@ -1,0 +1,109 @@
+"""run_suite: one record per (cell, seed), reuse of finished runs, force, seeding, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from vaebench.config import RunConfig
+from vaebench.results import Metric, load_records
+from vaebench.runner import TASKS, ResolvedCell, RunContext, TaskResult, resolve_device, run_suite
+
+CALLS: list[tuple[str, int]] = []
+
+
+def _echo(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
+    """A task that reports what it was given: the config's epochs and a seeded random draw."""
+    CALLS.append((cell.cell, cell.seed))
+    (ctx.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    marker = ctx.run_dir / "checkpoints" / "seen"
+    resumed = marker.exists()
+    marker.touch()
+    draws = torch.rand(100).tolist()
+    return TaskResult(
+        metrics={"epochs": Metric(float(cell.config.train.epochs)), "draw": Metric.of(draws)},
+        curves={"loss": [3.0, 2.0]}, notes=["resumed"] if resumed else [], artifacts={},
+    )
+
+
+if "echo_test" not in TASKS:
+    TASKS.register("echo_test", "test task: echoes its config")(_echo)
+
+SUITE = {
+    "name": "echo", "version": 3, "task": "echo_test", "seeds": [0, 1], "metrics": ["epochs", "draw"],
+    "cells": [{"name": "a", "config": {"train": {"epochs": 2}}}, {"name": "b"}],
+    "budgets": {"smoke": {}},
+}
+
+
+def cfg(tmp: Path, **top: object) -> DictConfig:
+    c = OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": SUITE, "budget": {"name": "smoke"},
+                                                          "results_dir": str(tmp), "progress": False})
+    for k, v in top.items():
+        OmegaConf.update(c, k, v)
+    return c
+
+
+def quiet() -> Console:
+    return Console(file=open("/dev/null", "w"), width=200)  # noqa: SIM115
+
+
+def test_one_record_per_cell_and_seed(tmp_path: Path) -> None:
+    CALLS.clear()
+    records = run_suite(cfg(tmp_path), console=quiet())
+    assert sorted(CALLS) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    stored = load_records(tmp_path)
+    assert len(stored) == 4 and {r.suite_version for r in stored} == {3}
+    a0 = next(r for r in stored if (r.cell, r.seed) == ("a", 0))
+    assert a0.metrics["epochs"].mean == 2 and a0.config["train"]["epochs"] == 2 and a0.curves == {"loss": [3.0, 2.0]}
+    assert a0.environment["torch"] == torch.__version__ and a0.peak_memory_bytes and a0.wall_time_s >= 0
+    # seeded: the same seed draws the same numbers in another cell, another seed does not
+    draws = {(r.cell, r.seed): r.metrics["draw"].mean for r in records}
+    assert draws["a", 0] == draws["b", 0] != draws["a", 1]
+    assert (tmp_path / "tables" / "echo.md").is_file()
+
+
+def test_finished_runs_are_reused_and_force_recomputes(tmp_path: Path) -> None:
+    run_suite(cfg(tmp_path), console=quiet())
+    CALLS.clear()
+    run_suite(cfg(tmp_path), console=quiet())
+    assert CALLS == [], "a run with a record for its config hash is not recomputed"
+    run_suite(cfg(tmp_path, **{"train.epochs": 5}), ["train.epochs=5"], console=quiet())
+    assert sorted(CALLS) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)], "a changed config is a new run"
+    CALLS.clear()
+    records = run_suite(cfg(tmp_path, force=True, cells=["b"], seed=0), console=quiet())
+    assert CALLS == [("b", 0)]
+    assert "resumed" not in records[0].notes, "force starts from scratch (checkpoints removed)"
+    assert len(load_records(tmp_path)) == 9  # append-only
+
+
+def test_an_interrupted_run_finds_its_checkpoints(tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "echo"
+    records = run_suite(cfg(tmp_path, cells=["a"], seed=0), console=quiet())
+    # simulate an interruption: the record is lost, the run folder (checkpoints) stays
+    for p in (tmp_path / "records").rglob("*.json"):
+        p.unlink()
+    again = run_suite(cfg(tmp_path, cells=["a"], seed=0), console=quiet())
+    assert records[0].config_hash == again[0].config_hash and "resumed" in again[0].notes
+    assert len(list(run_dir.iterdir())) == 1
+
+
+def test_devices() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="device='gpu' is not a device"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device is visible"):
+            resolve_device("cuda")
+
+
+def test_unknown_task_is_named(tmp_path: Path) -> None:
+    c = cfg(tmp_path)
+    c.suite.task = "nope"
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        run_suite(c, console=quiet())

@@ -1,0 +1,80 @@
+"""The four tasks end to end on tiny configs: train_eval, gradients, kernels, exact."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from vaebench.config import RunConfig
+from vaebench.runner import run_suite
+
+TINY_MODEL = {"name": "mlp_burda", "kwargs": {"hidden": [16], "latent_dim": 3}}
+TINY_DATA = {"name": "digits8", "train_size": 40, "test_size": 8}
+
+
+def run(tmp: Path, task: str, common: dict, cells: list[dict]):  # noqa: ANN201
+    suite = {"name": f"t_{task}", "task": task, "common": common, "cells": cells, "budgets": {"smoke": {}}}
+    cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {
+        "suite": suite, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False,
+    })
+    return run_suite(cfg, console=Console(file=open("/dev/null", "w"), width=200))  # noqa: SIM115
+
+
+def test_train_eval_reports_every_metric_with_errors(tmp_path: Path) -> None:
+    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "estimator": {"name": "iwae", "num_samples": 2},
+              "train": {"epochs": 1, "batch_size": 20},
+              "eval": {"nll_samples": 20, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8}}
+    (rec,) = run(tmp_path, "train_eval", common, [{"name": "planar", "config": {"posterior": {"name": "planar"}}}])
+    for name in ("nll", "elbo", "kl", "reconstruction", "active_units", "train_time_s"):
+        assert name in rec.metrics and math.isfinite(rec.metrics[name].mean), name
+    assert rec.metrics["nll"].n == 8 and rec.metrics["nll"].se > 0
+    # NLL <= -ELBO up to Monte Carlo error: the importance-sampled bound is the tighter one
+    assert rec.metrics["nll"].mean <= -rec.metrics["elbo"].mean + 3 * rec.metrics["elbo"].se
+    assert any("K=20 importance samples" in n for n in rec.notes)
+    assert rec.curves and all(len(v) == 1 for v in rec.curves.values())
+
+
+def test_gradients_measure_both_groups_and_plot(tmp_path: Path) -> None:
+    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "train": {"epochs": 0},
+              "gradients": {"num_draws": 4, "batch_size": 4, "num_samples": [1, 3]}}
+    (rec,) = run(tmp_path, "gradients", common, [{"name": "dreg", "config": {"estimator": {"name": "dreg"}}}])
+    for k in (1, 3):
+        for group in ("encoder", "decoder"):
+            assert f"{group}_snr@K={k}" in rec.metrics and f"{group}_variance@K={k}" in rec.metrics
+    assert (tmp_path / rec.artifacts["plot"]).is_file()
+
+
+def test_kernels_time_every_provider(tmp_path: Path) -> None:
+    common = {"kernels": {"sizes": [[4, 8, 3]], "providers": ["reference", "fused"], "repeats": 2}}
+    (rec,) = run(tmp_path, "kernels", common, [{"name": "lme", "config": {"kernels": {"ops": ["log_mean_exp"]}}}])
+    for provider in ("reference", "fused"):
+        assert rec.metrics[f"4x8x3/{provider}/fwd_bwd_ms"].mean > 0
+    assert rec.metrics["4x8x3/fused_speedup_vs_reference/fwd"].mean > 0
+    assert any("backend" in n for n in rec.notes)
+
+
+def test_kernels_reject_unknown_ops(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown op 'frob'"):
+        run(tmp_path, "kernels", {"kernels": {"ops": ["frob"], "repeats": 1}}, [{"name": "x"}])
+
+
+def test_exact_bias_shrinks_with_k(tmp_path: Path) -> None:
+    common = {"dataset": {"name": "linear_gaussian", "train_size": 50, "test_size": 16},
+              "model": {"name": "linear_gaussian", "likelihood": "gaussian", "kwargs": {"exact_family": False}},
+              "train": {"epochs": 0}, "exact": {"num_draws": 64, "num_examples": 16, "num_samples": [1, 100]}}
+    (rec,) = run(tmp_path, "exact", common, [{"name": "iwae", "config": {"estimator": {"name": "iwae"}}}])
+    b1, b100 = rec.metrics["bias@K=1"], rec.metrics["bias@K=100"]
+    # lower bounds: bias <= 0 (within the error over examples) and IWAE's gap closes with K
+    assert b1.mean < 0 and b100.mean <= 3 * b100.se
+    assert b1.mean < b100.mean
+    assert rec.metrics["std@K=1"].mean > 0
+
+
+def test_exact_needs_a_closed_form_model(tmp_path: Path) -> None:
+    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "train": {"epochs": 0}, "estimator": {"name": "iwae"}}
+    with pytest.raises(ValueError, match="needs a model with a closed-form"):
+        run(tmp_path, "exact", common, [{"name": "x"}])
