@@ -128,6 +128,37 @@ def _register() -> None:
 
     torch.library.register_autograd("vaebench::gaussian_kl", backward, setup_context=setup_context)
 
+    # Second derivatives: the first-order formulas rebuilt from differentiable torch ops and
+    # differentiated with create_graph (rare in VAE training, so clarity over speed here).
+    def setup_context_bwd(ctx, inputs, output) -> None:  # noqa: ANN001
+        grad, mu, logvar, prior_mu, prior_logvar, prior_grad = inputs
+        ctx.save_for_backward(grad, mu, logvar, prior_mu, prior_logvar)
+
+    def backward_bwd(ctx, v_mu: Tensor, v_lv: Tensor, v_pm: Tensor, v_pl: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        saved = ctx.saved_tensors
+        with torch.enable_grad():
+            leaves = [None if t is None else t if t.requires_grad else t.detach().requires_grad_() for t in saved]
+            g, mu, lv, pm, pl = leaves
+            zero = torch.zeros((), dtype=mu.dtype, device=mu.device)
+            d = mu - (zero if pm is None else pm)
+            inv_var = torch.exp(-(zero if pl is None else pl))
+            g_mu = g.unsqueeze(-1) * d * inv_var
+            g_lv = 0.5 * g.unsqueeze(-1) * (torch.exp(lv - (zero if pl is None else pl)) - 1)
+            outs, vs = [g_mu, g_lv], [v_mu, v_lv]
+            if pm is not None and v_pm.numel() > 0:
+                outs.append((-g_mu).sum_to_size(pm.shape))
+                vs.append(v_pm)
+            if pl is not None and v_pl.numel() > 0:
+                outs.append((-(g_lv + 0.5 * d * g_mu)).sum_to_size(pl.shape))
+                vs.append(v_pl)
+            wrt = [t for t in leaves if t is not None]
+            grads = iter(torch.autograd.grad(outs, wrt, vs, create_graph=True, allow_unused=True))
+        return (*(None if t is None else next(grads) for t in leaves), None)
+
+    torch.library.register_autograd(
+        "vaebench::gaussian_kl_backward", backward_bwd, setup_context=setup_context_bwd
+    )
+
 
 if _FUSED_DEVICES:
     _register()

@@ -127,6 +127,26 @@ def _register() -> None:
 
     torch.library.register_autograd("vaebench::log_mean_exp", backward, setup_context=setup_context)
 
+    # Second derivatives: the backward computes grad_in = g * w with w = exp(log_w - out - log K).
+    # With v the incoming gradient: d/dg = sum_k v w, d/dlog_w = v g w, d/dout = -g sum_k v w.
+    # w comes from the backward op itself (g = 1), so every order stays differentiable.
+    def setup_context_bwd(ctx, inputs, output) -> None:  # noqa: ANN001
+        grad, log_w, out, dim = inputs
+        ctx.save_for_backward(grad, log_w, out)
+        ctx.dim = dim
+
+    def backward_bwd(ctx, v: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:  # noqa: ANN001
+        grad, log_w, out = ctx.saved_tensors
+        dim = ctx.dim
+        w = torch.ops.vaebench.log_mean_exp_backward(torch.ones_like(grad), log_w, out, dim)
+        vw = v * w
+        vw_sum = vw.sum(dim)
+        return vw_sum, vw * grad.unsqueeze(dim), -grad * vw_sum, None
+
+    torch.library.register_autograd(
+        "vaebench::log_mean_exp_backward", backward_bwd, setup_context=setup_context_bwd
+    )
+
 
 if _FUSED_DEVICES:
     _register()
