@@ -128,8 +128,8 @@ def test_extreme_logvar(dtype):
     seed = torch.tensor([1, 2])
     eps = kernel_eps(mu.shape, dtype, 4, seed)
     for path_gradient in (False, True):
-        got = run_and_grad(lambda m, lv: fused_op(m, lv, 4, seed, path_gradient), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
-        want = run_and_grad(lambda m, lv: reparameterize_reference(m, lv, eps, path_gradient), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
+        got = run_and_grad(lambda m, lv, pg=path_gradient: fused_op(m, lv, 4, seed, pg), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
+        want = run_and_grad(lambda m, lv, pg=path_gradient: reparameterize_reference(m, lv, eps, pg), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
         for a, b in zip(got, want):
             assert torch.isfinite(a).all()
             torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
@@ -162,10 +162,46 @@ def test_gradcheck(path_gradient):
     if path_gradient:
         # The STL gradient of log q is not the derivative of its value (that is the point of it;
         # test_values_and_gradients_match_reference checks it), so only z is checked here.
-        fn = lambda m, lv: fused_op(m, lv, 2, seed, True)[0]  # noqa: E731
+        fn = lambda m, lv: fused_op(m, lv, 2, seed, True)[0]
     else:
-        fn = lambda m, lv: fused_op(m, lv, 2, seed, False)  # noqa: E731 (a fixed seed: deterministic)
+        fn = lambda m, lv: fused_op(m, lv, 2, seed, False)
     assert torch.autograd.gradcheck(fn, (mu.requires_grad_(), logvar.requires_grad_()))
+
+
+@needs_fused
+@pytest.mark.parametrize("path_gradient", [False, True])
+def test_second_order(path_gradient):
+    """Double backward: gradgradcheck, and equal to autograd through the reference."""
+    mu, logvar = inputs((3,), 4, torch.float64)
+    seed = torch.tensor([13, 1])
+    eps = kernel_eps(mu.shape, torch.float64, 2, seed)
+    weights = torch.linspace(-1.0, 1.0, 2 * 3 * 4, dtype=torch.float64).reshape(2, 3, 4)
+
+    def scalar(fn, m, lv):
+        z, lq = fn(m, lv)
+        return (weights * z).sum() + (z.square().sum(-1) * lq).sum()
+
+    hvps = []
+    for fn in (
+        lambda m, lv: fused_op(m, lv, 2, seed, path_gradient),
+        lambda m, lv: reparameterize_reference(m, lv, eps, path_gradient),
+    ):
+        m, lv = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
+        g_m, g_lv = torch.autograd.grad(scalar(fn, m, lv), (m, lv), create_graph=True)
+        hvps.append(torch.autograd.grad((g_m * g_lv).sum(), (m, lv)))
+    for a, b in zip(*hvps):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    if path_gradient:
+        # The path-gradient backward's own derivative follows the reference's semantics (eps
+        # moves with z inside log q), not the derivative of the backward kernel's value, so
+        # only the comparison above applies.
+        return
+    gz = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    gl = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b, m, lv: torch.ops.vaebench.reparameterize_backward(a, b, m, lv, seed, 2, False),
+        (gz, gl, mu.clone().requires_grad_(), logvar.clone().requires_grad_()),
+    )
 
 
 @needs_fused
@@ -252,7 +288,7 @@ def test_every_cpu_capability_gives_the_same_bits():
     results = {}
     for cap in caps:
         env = {**os.environ, "VAEBENCH_CPU_CAPABILITY": cap, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, "-c", _CAPABILITY_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run([sys.executable, "-c", _CAPABILITY_SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False)
         assert proc.returncode == 0, proc.stderr
         results[cap] = json.loads(proc.stdout.strip().splitlines()[-1])
     ran = {r["capability"] for r in results.values()}
@@ -356,7 +392,7 @@ def test_reference_path_without_library():
         """
     )
     env = {**os.environ, "VAEBENCH_DISABLE_FUSED": "1"}
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 

@@ -141,7 +141,7 @@ def _register() -> None:
     ) -> tuple[Tensor, Tensor]:
         return mu.new_empty(mu.shape), mu.new_empty(mu.shape)
 
-    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
+    def setup_context(ctx, inputs, output) -> None:
         mu, logvar, num_samples, seed, path_gradient = inputs
         # Only mu, logvar and the seed: eps is recomputed, z and log_q are not needed.
         ctx.save_for_backward(mu, logvar, seed)
@@ -150,7 +150,7 @@ def _register() -> None:
         # An unused output's gradient stays None instead of a (K, *batch, D) tensor of zeros.
         ctx.set_materialize_grads(False)
 
-    def backward(ctx, grad_z: Tensor | None, grad_log_q: Tensor | None) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+    def backward(ctx, grad_z: Tensor | None, grad_log_q: Tensor | None) -> tuple[Tensor | None, ...]:
         mu, logvar, seed = ctx.saved_tensors
         if grad_z is None and grad_log_q is None:
             return None, None, None, None, None
@@ -160,6 +160,47 @@ def _register() -> None:
         return g_mu, g_lv, None, None, None
 
     torch.library.register_autograd("vaebench::reparameterize", backward, setup_context=setup_context)
+
+    def setup_context_bwd(ctx, inputs, output) -> None:  # noqa: ANN001
+        grad_z, grad_log_q, mu, logvar, seed, num_samples, path_gradient = inputs
+        ctx.save_for_backward(grad_z, grad_log_q, mu, logvar, seed)
+        ctx.num_samples = num_samples
+        ctx.path_gradient = path_gradient
+
+    def backward_bwd(ctx, v_mu: Tensor, v_lv: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        # Second order (gradient penalties, Hessian-vector products). The backward is
+        #   g_mu = sum_k gz - [path] 1/sigma sum_k gl eps
+        #   g_lv = sigma/2 sum_k gz eps - 1/2 sum_k gl [path: eps^2, else 1]
+        # and its vector-Jacobian product is written out below with differentiable torch ops.
+        # With `path_gradient`, log q is log N(z; mu0, sigma0) with (mu0, sigma0) held fixed and
+        # z = mu + sigma eps live (the reference's semantics): d eps/d mu = 1/sigma and
+        # d eps/d logvar = eps/2 inside log q. Exact to any order for the full gradient; for the
+        # path gradient the second order matches the reference (higher orders are not tested).
+        # eps is z for mu = 0, logvar = 0 (sigma = exp(0) = 1 exactly): the same stream,
+        # recomputed on any device.
+        grad_z, grad_log_q, mu, logvar, seed = ctx.saved_tensors
+        with torch.no_grad():
+            zeros = torch.zeros_like(mu)
+            eps = torch.ops.vaebench.reparameterize(zeros, zeros, ctx.num_samples, seed, False)[0]
+        sigma = torch.exp(0.5 * logvar)
+        d_gz = d_gl = d_mu = None
+        d_lv = torch.zeros_like(logvar)
+        if grad_z is not None:
+            d_gz = v_mu + 0.5 * sigma * eps * v_lv
+            d_lv = d_lv + 0.25 * sigma * (grad_z * eps).sum(0) * v_lv
+        if grad_log_q is not None:
+            if ctx.path_gradient:
+                w = grad_log_q.unsqueeze(-1)
+                d_gl = (-v_mu * eps / sigma - 0.5 * v_lv * eps.square()).sum(-1)
+                d_mu = -(w.sum(0) * v_mu / sigma.square() + 0.5 * (w * eps).sum(0) * v_lv / sigma)
+                d_lv = d_lv - 0.5 * (w * eps).sum(0) * v_mu / sigma - 0.5 * (w * eps.square()).sum(0) * v_lv
+            else:
+                d_gl = (-0.5 * v_lv).sum(-1).expand_as(grad_log_q)
+        return d_gz, d_gl, d_mu, d_lv, None, None, None
+
+    torch.library.register_autograd(
+        "vaebench::reparameterize_backward", backward_bwd, setup_context=setup_context_bwd
+    )
 
 
 if _FUSED_DEVICES:
