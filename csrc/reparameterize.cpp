@@ -41,6 +41,8 @@ constexpr int64_t kChunk = 1024;
 // Lanes of the fixed-order partial sums (sum over D): independent of the SIMD width, so all
 // capability copies add in the same order.
 constexpr int kLanes = 16;
+// Elements below which the per-(b, d) preparation (sigma, row constants) runs on one thread.
+constexpr int64_t kSerial = 1 << 16;
 
 template <typename T>
 T reduce_lanes(const T (&acc)[kLanes]) {
@@ -54,7 +56,9 @@ T reduce_lanes(const T (&acc)[kLanes]) {
 template <typename T>
 std::vector<T> sigmas(const T* lv, int64_t n) {
   std::vector<T> s(static_cast<size_t>(n));
-  at::parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
+  // Serial below kSerial elements: a parallel region costs more than it saves there (and on a
+  // busy machine each region's barrier can wait a whole scheduler slice).
+  at::parallel_for(0, n, kSerial, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) s[i] = ph::exp_(T(0.5) * lv[i]);
   });
   return s;
@@ -87,7 +91,7 @@ void forward_impl(const T* mu, const T* lv, ph::Key key, int64_t K, int64_t B, i
   const std::vector<T> sigma = sigmas(lv, B * D);
   // log q = -1/2 sum_D eps^2 + c_b,  c_b = -1/2 sum_D logvar - D log(2 pi) / 2
   std::vector<T> c(static_cast<size_t>(B));
-  at::parallel_for(0, B, std::max<int64_t>(1, 4096 / D), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, B, std::max<int64_t>(1, kSerial / D), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       T s = 0;
       for (int64_t d = 0; d < D; ++d) s += lv[b * D + d];
