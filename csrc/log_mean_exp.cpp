@@ -33,10 +33,13 @@ namespace {
 
 using at::vec::Vectorized;
 
-// Rows per block of float-precision accumulation before the float64 merge (error ~ sqrt(64) ulp).
-constexpr int64_t kBlock = 64;
+// Rows per block of input-precision accumulation before the float64 merge: the float32 rounding
+// error grows like sqrt(kBlock) ulp, not sqrt(K).
+constexpr int64_t kBlock = 128;
 // Columns per work item: the per-column states (4 arrays) stay in L1.
 constexpr int64_t kMaxTile = 512;
+// Rows whose entries update one register-held state before it goes back to L1.
+constexpr int64_t kRowsInRegs = 16;
 // Elements per parallel work item, so small problems stay on one thread.
 constexpr int64_t kGrain = 32768;
 
@@ -51,31 +54,40 @@ void column_lse(const T* x, int64_t rows, int64_t stride, int64_t cols, T* m, do
   std::fill(m, m + cols, lme::lowest<T>());
   std::fill(s, s + cols, 0.0);
   std::fill(sq, sq + cols, 0.0);
-  auto step = [&](int64_t j, const T* row, int64_t n) {
-    const Vec xv = Vec::loadu(row + j, n);
-    const Vec mv = Vec::loadu(ml + j, n);
-    const Vec sv = Vec::loadu(sl + j, n);
-    // e = exp(-|x - m|); x > m: s = s * e + 1 (rescale to the new max), else s = s + e.
-    const Vec e = (xv - mv).abs().neg().exp();
-    const Vec gt = xv > mv;
-    Vec::blendv(sv + e, at::vec::fmadd(sv, e, one), gt).store(sl + j, n);
-    if constexpr (kSq) {
-      const Vec qv = Vec::loadu(sql + j, n);
-      const Vec e2 = e * e;
-      Vec::blendv(qv + e2, at::vec::fmadd(qv, e2, one), gt).store(sql + j, n);
+  // Columns [j, j + n) of rows [r, r + nrows): the state stays in registers across the rows.
+  auto step = [&](int64_t j, int64_t n, int64_t r, int64_t nrows) {
+    Vec mv = Vec::loadu(ml + j, n);
+    Vec sv = Vec::loadu(sl + j, n);
+    Vec qv = kSq ? Vec::loadu(sql + j, n) : Vec(T(0));
+    for (int64_t i = 0; i < nrows; ++i) {
+      const Vec xv = Vec::loadu(x + (r + i) * stride + j, n);
+      // e = exp(min(x, m) - max(x, m)); x > m: s = s * e + 1 (rescale to the new max),
+      // else s = s + e.
+      const Vec hi = at::vec::maximum(mv, xv);
+      const Vec e = (at::vec::minimum(mv, xv) - hi).exp();
+      const Vec gt = xv > mv;
+      sv = Vec::blendv(sv + e, at::vec::fmadd(sv, e, one), gt);
+      if constexpr (kSq) {
+        const Vec e2 = e * e;
+        qv = Vec::blendv(qv + e2, at::vec::fmadd(qv, e2, one), gt);
+      }
+      mv = hi;
     }
-    at::vec::maximum(mv, xv).store(ml + j, n);
+    mv.store(ml + j, n);
+    sv.store(sl + j, n);
+    if constexpr (kSq) qv.store(sql + j, n);
   };
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
     const int64_t r1 = std::min(rows, r0 + kBlock);
     std::copy(m, m + cols, ml);
     std::fill(sl, sl + cols, T(0));
     if constexpr (kSq) std::fill(sql, sql + cols, T(0));
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* row = x + r * stride;
+    // kRowsInRegs rows at a time: a few concurrent row streams, state loaded once per group.
+    for (int64_t r = r0; r < r1; r += kRowsInRegs) {
+      const int64_t nrows = std::min(kRowsInRegs, r1 - r);
       int64_t j = 0;
-      for (; j + V <= cols; j += V) step(j, row, V);
-      if (j < cols) step(j, row, cols - j);
+      for (; j + V <= cols; j += V) step(j, V, r, nrows);
+      if (j < cols) step(j, cols - j, r, nrows);
     }
     // Merge the block into the float64 totals: total * exp(m_old - m_new) + block.
     for (int64_t j = 0; j < cols; ++j) {
