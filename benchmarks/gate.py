@@ -30,7 +30,7 @@ def load_config(path: Path) -> dict[str, Any]:
         raise SystemExit(f"gate: thresholds file {path} does not exist; pass --config PATH")
     cfg = yaml.safe_load(path.read_text())
     for i, check in enumerate(cfg.get("checks") or []):
-        missing = {"op", "size", "mode", "min_speedup"} - set(check)
+        missing = {"op", "case", "mode", "min_speedup"} - set(check)
         if missing:
             raise SystemExit(f"gate: {path}: check #{i} lacks {sorted(missing)}: {check}")
         if check["mode"] not in ("fwd", "fwd_bwd"):
@@ -40,30 +40,42 @@ def load_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def measure(check: dict[str, Any], cfg: dict[str, Any]) -> dict[str, float]:
-    """Median seconds of the reference and fused paths of one check.
+def bench_case(op: str, case: str) -> tuple[Any, tuple[int, ...]]:
+    """(make_inputs, size) of a named case in benchmarks/bench_<op>.py.
 
-    Inputs and calls come from the op's benchmark file (`bench_<op>.make_inputs`) through the
-    benchmarks' one setup factory (`common.setup`, warm-up outside timing); `common.time_calls`
-    alternates the two providers in rounds.
+    A bench file's CASES maps a name to a size, or to (make_inputs, size) where a case needs
+    its own input factory.
+    """
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    try:
+        bench = importlib.import_module(f"bench_{op}")
+    except ModuleNotFoundError as exc:
+        raise SystemExit(f"gate: no benchmark file for op '{op}' ({exc}); expected {HERE}/bench_{op}.py") from None
+    if case not in bench.CASES:
+        raise SystemExit(f"gate: bench_{op}.py has no case '{case}'; its cases: {', '.join(bench.CASES)}")
+    value = bench.CASES[case]
+    if isinstance(value, tuple) and value and callable(value[0]):
+        return value[0], tuple(value[1])
+    return bench.make_inputs, tuple(value)
+
+
+def measure(check: dict[str, Any], cfg: dict[str, Any]) -> tuple[tuple[int, ...], dict[str, float]]:
+    """The case's size and the median seconds of its reference and fused paths.
+
+    Inputs and calls come from the op's benchmark file through the benchmarks' one setup
+    factory (`common.setup`, warm-up outside timing); `common.time_calls` alternates the two
+    providers in rounds.
     """
     import torch
 
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
+    make_inputs, size = bench_case(check["op"], check["case"])
     import common
 
-    try:
-        bench = importlib.import_module(f"bench_{check['op']}")
-    except ModuleNotFoundError as exc:
-        raise SystemExit(f"gate: no benchmark file for op '{check['op']}' ({exc}); expected {HERE}/bench_{check['op']}.py") from None
     device = torch.device(cfg.get("device", "cpu"))
     dtype = getattr(torch, cfg.get("dtype", "float32"))
-    calls = {
-        p: common.setup(bench.make_inputs, p, check["mode"], tuple(check["size"]), dtype, device).call
-        for p in ("reference", "fused")
-    }
-    return common.time_calls(calls, int(cfg.get("repeats", 30)), int(cfg.get("rounds", 3)), device)
+    calls = {p: common.setup(make_inputs, p, check["mode"], size, dtype, device).call for p in ("reference", "fused")}
+    return size, common.time_calls(calls, int(cfg.get("repeats", 30)), int(cfg.get("rounds", 3)), device)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     rows, failures = [], []
     for check in cfg["checks"]:
-        t = measure(check, cfg)
+        shape, t = measure(check, cfg)
         speedup = t["reference"] / t["fused"]
         ok = speedup >= float(check["min_speedup"])
-        size = "x".join(map(str, check["size"]))
+        size = f"{check['case']} ({'x'.join(map(str, shape))})"
         rows.append({**check, "size": size, "reference_ms": 1e3 * t["reference"], "fused_ms": 1e3 * t["fused"],
                      "speedup": speedup, "ok": ok})
-        print(f"{'ok  ' if ok else 'FAIL'} {check['op']:<15} {size:<12} {check['mode']:<8} reference "
+        print(f"{'ok  ' if ok else 'FAIL'} {check['op']:<15} {size:<28} {check['mode']:<8} reference "
               f"{1e3 * t['reference']:8.3f} ms  fused {1e3 * t['fused']:8.3f} ms  speedup {speedup:5.2f}x "
               f"(min {float(check['min_speedup']):.2f}x)")
         if not ok:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-# The benchmark files import their helpers as `common` (they are scripts, not a package).
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+# The benchmark files (one folder up) are scripts that import their helpers as `common`.
+_BENCHMARKS = str(Path(__file__).resolve().parent.parent)
+if _BENCHMARKS not in sys.path:
+    sys.path.insert(0, _BENCHMARKS)
 
 import common  # noqa: E402
 
@@ -27,18 +27,25 @@ OPS = ("reparameterize", "gaussian_kl", "log_mean_exp")
 THREADS = 2  # the kernels' CPU targets are stated for 2 threads
 
 
+def _factory(bench: object, case: str) -> tuple[object, tuple[int, ...]]:
+    """A CASES entry is a size, or (make_inputs, size) for a case with its own inputs."""
+    value = bench.CASES[case]  # type: ignore[attr-defined]
+    if isinstance(value, tuple) and value and callable(value[0]):
+        return value[0], tuple(value[1])
+    return bench.make_inputs, tuple(value)  # type: ignore[attr-defined]
+
+
 class _Op:
     """One op: params are (provider, mode, case name from the op's CASES)."""
 
     op = ""
-    make_inputs = None
     param_names = ["provider", "mode", "case"]
     timeout = 300  # torch.compile compiles inside setup
-    cases: dict[str, tuple[int, ...]] = {}
 
     def setup(self, provider: str, mode: str, case: str) -> None:
         torch.set_num_threads(THREADS)
-        self.bench = common.setup(type(self).make_inputs, provider, mode, self.cases[case])
+        make_inputs, size = _factory(importlib.import_module(f"bench_{self.op}"), case)
+        self.bench = common.setup(make_inputs, provider, mode, size)
 
     def time_op(self, provider: str, mode: str, case: str) -> None:
         self.bench.call()
@@ -58,7 +65,5 @@ for _op in OPS:
         continue
     globals()[_class_name(_op)] = type(_class_name(_op), (_Op,), {
         "op": _op,
-        "make_inputs": staticmethod(_bench.make_inputs),
-        "cases": dict(_bench.CASES),
         "params": (list(common.PROVIDERS), ["fwd", "fwd_bwd"], list(_bench.CASES)),
     })

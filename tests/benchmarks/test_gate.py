@@ -33,8 +33,8 @@ def test_shipped_thresholds_are_valid() -> None:
 @pytest.mark.parametrize(
     ("checks", "match"),
     [
-        ("  - {op: log_mean_exp, size: [8, 4], mode: fwd}\n", "lacks \\['min_speedup'\\]"),
-        ("  - {op: log_mean_exp, size: [8, 4], mode: sideways, min_speedup: 1}\n", "mode must be"),
+        ("  - {op: log_mean_exp, case: train, mode: fwd}\n", "lacks \\['min_speedup'\\]"),
+        ("  - {op: log_mean_exp, case: train, mode: sideways, min_speedup: 1}\n", "mode must be"),
         ("  []\n", "has no checks"),
     ],
 )
@@ -46,14 +46,14 @@ def test_bad_threshold_files_are_named(tmp_path: Path, checks: str, match: str) 
 def test_gate_fails_below_and_passes_above_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gate = load_gate()
     # A speedup of a billion cannot be met: the gate must fail and name the op.
-    high = write(tmp_path, "  - {op: log_mean_exp, size: [16, 8], mode: fwd_bwd, min_speedup: 1.0e9}\n")
+    high = write(tmp_path, "  - {op: log_mean_exp, case: train, mode: fwd_bwd, min_speedup: 1.0e9}\n")
     out_json = tmp_path / "gate.json"
     assert gate.main(["--config", str(high), "--allow-reference", "--json", str(out_json)]) == 1
     err = capsys.readouterr().err
-    assert "log_mean_exp fwd_bwd at 16x8" in err and "below the gate's" in err
+    assert "log_mean_exp fwd_bwd at train (64x256)" in err and "below the gate's" in err
     record = json.loads(out_json.read_text())
     assert record["checks"][0]["ok"] is False and record["checks"][0]["speedup"] > 0
-    low = write(tmp_path, "  - {op: log_mean_exp, size: [16, 8], mode: fwd, min_speedup: 1.0e-9}\n")
+    low = write(tmp_path, "  - {op: log_mean_exp, case: train, mode: fwd, min_speedup: 1.0e-9}\n")
     assert gate.main(["--config", str(low), "--allow-reference"]) == 0
     assert "gate: ok" in capsys.readouterr().out
     # --report never fails
@@ -65,12 +65,15 @@ def test_gate_needs_the_fused_kernels(tmp_path: Path, capsys: pytest.CaptureFixt
     from vaebench import ops
 
     monkeypatch.setattr(ops, "backend", lambda device=None: "reference")
-    cfg = write(tmp_path, "  - {op: log_mean_exp, size: [16, 8], mode: fwd, min_speedup: 1.0e-9}\n")
+    cfg = write(tmp_path, "  - {op: log_mean_exp, case: train, mode: fwd, min_speedup: 1.0e-9}\n")
     assert gate.main(["--config", str(cfg)]) == 1
     assert "fused kernels are not in use" in capsys.readouterr().err
 
 
 def test_unknown_op_is_named(tmp_path: Path) -> None:
-    cfg = write(tmp_path, "  - {op: frobnicate, size: [4], mode: fwd, min_speedup: 1}\n")
+    cfg = write(tmp_path, "  - {op: frobnicate, case: target, mode: fwd, min_speedup: 1}\n")
     with pytest.raises(SystemExit, match="no benchmark file for op 'frobnicate'"):
+        load_gate().main(["--config", str(cfg), "--allow-reference"])
+    cfg = write(tmp_path, "  - {op: log_mean_exp, case: huge, mode: fwd, min_speedup: 1}\n")
+    with pytest.raises(SystemExit, match="has no case 'huge'; its cases: target"):
         load_gate().main(["--config", str(cfg), "--allow-reference"])

@@ -1,0 +1,1 @@
+"""The asv suite of vaebench (asv needs a package; the pytest-benchmark files beside it are scripts)."""
