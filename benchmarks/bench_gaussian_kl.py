@@ -68,7 +68,7 @@ def main() -> None:
     for k, v in result["seconds"].items():
         print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'][k]:6.2f} GB/s")
     for k, v in result.items():
-        if k.startswith("speedup"):
+        if k.startswith(("speedup", "best_speedup")) or k == "loadavg_1min":
             print(f"{k:40s} {v:6.2f}")
     if not args.no_record:
         print("recorded in", append_record("gaussian_kl", result))

@@ -64,6 +64,10 @@ def measure(size: tuple[int, int] = CASES["target"], threads: int = 2, repeats: 
     result["copy_gbps"] = copy_gbps
     result["fraction_of_copy_bandwidth/fwd_bwd"] = result["gbps"]["fused/fwd_bwd"] / copy_gbps
     result["fraction_of_copy_bandwidth/fwd"] = result["gbps"]["fused/fwd"] / copy_gbps
+    b = result["best_seconds"]
+    result["best_speedup_vs_logsumexp/fwd_bwd"] = b["torch.logsumexp/fwd_bwd"] / b["fused/fwd_bwd"]
+    # fwd+bwd must read log_w and write its gradient, as many bytes as the copy moves.
+    result["best_fraction_of_copy_bandwidth/fwd_bwd"] = b["copy"] / b["fused/fwd_bwd"]
     return result
 
 
@@ -78,7 +82,7 @@ def main() -> None:
     for k, v in result["seconds"].items():
         print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'].get(k, float('nan')):6.2f} GB/s")
     for k, v in result.items():
-        if k.startswith(("speedup", "fraction")) or k == "copy_gbps":
+        if k.startswith(("speedup", "best_speedup", "fraction", "best_fraction")) or k in ("copy_gbps", "loadavg_1min"):
             print(f"{k:40s} {v:6.2f}")
     if not args.no_record:
         print("recorded in", append_record("log_mean_exp", result))

@@ -13,6 +13,7 @@ The ratios are what a CI speed gate reads (`ratios()` returns them as a dict).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -97,9 +98,9 @@ def setup(
 
 
 def time_calls(calls: dict[str, Callable[[], object]], repeats: int = 20, rounds: int = 3,
-               device: torch.device | str = "cpu") -> dict[str, float]:
-    """Median seconds per call of each entry, alternating the entries in `rounds` rounds so
-    that all see the same machine noise."""
+               device: torch.device | str = "cpu") -> dict[str, list[float]]:
+    """Seconds of every call of each entry, alternating the entries in `rounds` rounds of
+    `repeats` calls so that all see the same machine noise."""
     device = torch.device(device)
     samples: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(rounds):
@@ -110,7 +111,7 @@ def time_calls(calls: dict[str, Callable[[], object]], repeats: int = 20, rounds
                 call()
                 _sync(device)
                 samples[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return samples
 
 
 def ratios(
@@ -124,24 +125,33 @@ def ratios(
     extra: dict[str, Callable[[], object]] | None = None,
 ) -> dict[str, object]:
     """Times every provider in both modes (plus `extra` calls, e.g. a same-size copy) in one
-    process and returns medians, GB/s and the speedups fused/reference and fused/compiled."""
+    process and returns medians, GB/s and the speedups fused/reference and fused/compiled.
+
+    On a shared machine the medians carry other processes' load; the speedups from the best
+    times ("best_speedup_*") are the steadier estimate of what the kernels can do."""
     if threads is not None:
         torch.set_num_threads(threads)
     benches = {
         f"{p}/{m}": setup(make_inputs, p, m, size, dtype, device) for m in ("fwd", "fwd_bwd") for p in PROVIDERS
     }
     calls = {k: b.call for k, b in benches.items()} | dict(extra or {})
-    seconds = time_calls(calls, repeats, rounds, device)
+    samples = time_calls(calls, repeats, rounds, device)
+    seconds = {k: statistics.median(v) for k, v in samples.items()}
+    best = {k: min(v) for k, v in samples.items()}
     result: dict[str, object] = {
         "size": list(size),
         "dtype": str(dtype).removeprefix("torch."),
         "threads": torch.get_num_threads(),
         "seconds": seconds,
+        "best_seconds": best,
+        "loadavg_1min": os.getloadavg()[0],
         "gbps": {k: benches[k].nbytes / seconds[k] / 1e9 for k in benches},
     }
     for m in ("fwd", "fwd_bwd"):
         result[f"speedup_vs_reference/{m}"] = seconds[f"reference/{m}"] / seconds[f"fused/{m}"]
         result[f"speedup_vs_compiled/{m}"] = seconds[f"compiled/{m}"] / seconds[f"fused/{m}"]
+        result[f"best_speedup_vs_reference/{m}"] = best[f"reference/{m}"] / best[f"fused/{m}"]
+        result[f"best_speedup_vs_compiled/{m}"] = best[f"compiled/{m}"] / best[f"fused/{m}"]
     return result
 
 
