@@ -135,6 +135,8 @@ void forward_impl(const T* mu, const T* lv, ph::Key key, int64_t K, int64_t B, i
 //   path:  d/dmu = sum_k gz - 1/sigma sum_k gl eps,
 //          d/dlogvar = sigma/2 sum_k gz eps - 1/2 sum_k gl eps^2
 // (path: log q reaches mu, logvar only through z, d log q / dz = -eps / sigma).
+// The sums over K run in double (float32 products are exact there): a K of thousands (IWAE,
+// evaluation) would otherwise lose digits to a sequential float32 sum.
 // gz: [K, B, D] or null; gl: [K, B] or null; mu, lv, gmu, glv: [B, D]
 template <typename T>
 void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path, int64_t K,
@@ -144,43 +146,45 @@ void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path
   at::parallel_for(0, B, std::max<int64_t>(1, kChunk / D), [&](int64_t b0, int64_t b1) {
     alignas(64) T buf[ph::normals_buffer_size<T>(kChunk)];
     // per element of the piece: sum gz, sum gz eps, sum gl eps, sum gl eps^2
-    std::vector<T> acc(static_cast<size_t>(4 * kChunk));
-    T* s_gz = acc.data();
-    T* s_gze = s_gz + kChunk;
-    T* s_gle = s_gze + kChunk;
-    T* s_gle2 = s_gle + kChunk;
+    using A = double;
+    std::vector<A> acc(static_cast<size_t>(4 * kChunk));
+    A* s_gz = acc.data();
+    A* s_gze = s_gz + kChunk;
+    A* s_gle = s_gze + kChunk;
+    A* s_gle2 = s_gle + kChunk;
     // Pieces: whole rows [b, b + nb) when D fits a chunk, else kChunk slices of one row. The
     // K samples of a piece are summed in order k = 0 .. K-1 whatever the thread split.
     const bool whole = D <= kChunk;
     const int64_t per = whole ? kChunk / D : 1;
     const int64_t dstep = whole ? D : kChunk;
-    std::vector<T> gl_sum(static_cast<size_t>(per));
+    std::vector<A> gl_sum(static_cast<size_t>(per));
     for (int64_t b = b0; b < b1; b += per) {
       const int64_t nb = std::min(per, b1 - b);
       for (int64_t d = 0; d < D; d += dstep) {
         const int64_t len = whole ? nb * D : std::min(kChunk, D - d);
         const int64_t n0 = b * D + d;
         const int64_t row_len = whole ? D : len;
-        std::fill(acc.begin(), acc.end(), T(0));
-        std::fill(gl_sum.begin(), gl_sum.end(), T(0));
+        std::fill(acc.begin(), acc.end(), A(0));
+        std::fill(gl_sum.begin(), gl_sum.end(), A(0));
         for (int64_t k = 0; k < K; ++k) {
           const T* e = ph::normals_cpu(key, static_cast<uint64_t>(k * N + n0), len, buf);
           if (gz != nullptr) {
             const T* g = gz + k * N + n0;
             for (int64_t j = 0; j < len; ++j) {
-              s_gz[j] += g[j];
-              s_gze[j] = ph::fma_(g[j], e[j], s_gze[j]);
+              s_gz[j] += static_cast<A>(g[j]);
+              s_gze[j] = ph::fma_(static_cast<A>(g[j]), static_cast<A>(e[j]), s_gze[j]);
             }
           }
           if (gl != nullptr) {
             for (int64_t i = 0; i < nb; ++i) {
-              const T w = gl[k * B + b + i];
+              const A w = static_cast<A>(gl[k * B + b + i]);
               gl_sum[i] += w;
               if (path) {
                 for (int64_t j = i * row_len; j < (i + 1) * row_len; ++j) {
-                  const T we = w * e[j];
+                  const A ej = static_cast<A>(e[j]);
+                  const A we = w * ej;
                   s_gle[j] += we;
-                  s_gle2[j] = ph::fma_(we, e[j], s_gle2[j]);
+                  s_gle2[j] = ph::fma_(we, ej, s_gle2[j]);
                 }
               }
             }
@@ -188,14 +192,14 @@ void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path
         }
         for (int64_t j = 0; j < len; ++j) {
           const int64_t n = n0 + j;
-          const T s = sigma[n];
-          const T gv_z = T(0.5) * s * s_gze[j];
+          const A s = static_cast<A>(sigma[n]);
+          const A gv_z = A(0.5) * s * s_gze[j];
           if (path) {
-            gmu[n] = s_gz[j] - s_gle[j] / s;
-            glv[n] = gv_z - T(0.5) * s_gle2[j];
+            gmu[n] = static_cast<T>(s_gz[j] - s_gle[j] / s);
+            glv[n] = static_cast<T>(gv_z - A(0.5) * s_gle2[j]);
           } else {
-            gmu[n] = s_gz[j];
-            glv[n] = gv_z - T(0.5) * gl_sum[j / row_len];
+            gmu[n] = static_cast<T>(s_gz[j]);
+            glv[n] = static_cast<T>(gv_z - A(0.5) * gl_sum[j / row_len]);
           }
         }
       }

@@ -92,7 +92,8 @@ __global__ void forward_kernel(const scalar_t* __restrict__ mu, const scalar_t* 
 }
 
 // One thread per P consecutive elements n of [B, D]; loops over the K samples (in order),
-// recomputing eps for flat indices k N + n (at most two Philox blocks per k):
+// recomputing eps for flat indices k N + n (at most two Philox blocks per k); the sums over K
+// run in double, as on the CPU (a K of thousands would lose digits in float32):
 //   full:  d/dmu = sum_k gz,                  d/dlogvar = sigma/2 sum_k gz eps - 1/2 sum_k gl
 //   path:  d/dmu = sum_k gz - 1/sigma sum_k gl eps,
 //          d/dlogvar = sigma/2 sum_k gz eps - 1/2 sum_k gl eps^2
@@ -109,7 +110,8 @@ __global__ void backward_kernel(const scalar_t* __restrict__ gz, const scalar_t*
   for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < groups;
        t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t n0 = t * P;
-    T s_gz[P] = {}, s_gze[P] = {}, s_gle[P] = {}, s_gle2[P] = {}, s_gl[P] = {};
+    using A = double;
+    A s_gz[P] = {}, s_gze[P] = {}, s_gle[P] = {}, s_gle2[P] = {}, s_gl[P] = {};
     for (int64_t k = 0; k < K; ++k) {
       const uint64_t first = static_cast<uint64_t>(k * N + n0);
       const uint64_t g = first / P;
@@ -132,17 +134,18 @@ __global__ void backward_kernel(const scalar_t* __restrict__ gz, const scalar_t*
           for (int q = 0; q < 2 * P; ++q) {  // a select instead of a dynamic index (registers)
             if (q == idx) e = q < P ? e0[q % P] : e1[q % P];
           }
+          const A ea = static_cast<A>(e);
           if (gz != nullptr) {
-            const T g_z = static_cast<T>(gz[k * N + n]);
+            const A g_z = static_cast<A>(static_cast<T>(gz[k * N + n]));
             s_gz[j] += g_z;
-            s_gze[j] = ph::fma_(g_z, e, s_gze[j]);
+            s_gze[j] = ph::fma_(g_z, ea, s_gze[j]);
           }
           if (gl != nullptr) {
-            const T w = static_cast<T>(gl[k * B + n / D]);
+            const A w = static_cast<A>(static_cast<T>(gl[k * B + n / D]));
             s_gl[j] += w;
-            const T we = w * e;
+            const A we = w * ea;
             s_gle[j] += we;
-            s_gle2[j] = ph::fma_(we, e, s_gle2[j]);
+            s_gle2[j] = ph::fma_(we, ea, s_gle2[j]);
           }
         }
       }
@@ -151,14 +154,14 @@ __global__ void backward_kernel(const scalar_t* __restrict__ gz, const scalar_t*
     for (int j = 0; j < P; ++j) {
       const int64_t n = n0 + j;
       if (n < N) {
-        const T s = ph::exp_(T(0.5) * static_cast<T>(logvar[n]));
-        const T gv_z = T(0.5) * s * s_gze[j];
+        const A s = static_cast<A>(ph::exp_(T(0.5) * static_cast<T>(logvar[n])));
+        const A gv_z = A(0.5) * s * s_gze[j];
         if (path) {
-          gmu[n] = static_cast<scalar_t>(s_gz[j] - s_gle[j] / s);
-          glv[n] = static_cast<scalar_t>(gv_z - T(0.5) * s_gle2[j]);
+          gmu[n] = static_cast<scalar_t>(static_cast<T>(s_gz[j] - s_gle[j] / s));
+          glv[n] = static_cast<scalar_t>(static_cast<T>(gv_z - A(0.5) * s_gle2[j]));
         } else {
-          gmu[n] = static_cast<scalar_t>(s_gz[j]);
-          glv[n] = static_cast<scalar_t>(gv_z - T(0.5) * s_gl[j]);
+          gmu[n] = static_cast<scalar_t>(static_cast<T>(s_gz[j]));
+          glv[n] = static_cast<scalar_t>(static_cast<T>(gv_z - A(0.5) * s_gl[j]));
         }
       }
     }
