@@ -17,6 +17,7 @@ import argparse
 import ctypes
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -32,7 +33,9 @@ CASES = {
 }
 
 
-def make_inputs(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN201
+def make_inputs(
+    size: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[Callable[..., tuple[torch.Tensor, torch.Tensor]], Callable[..., tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
     """mu, logvar: (B, D); the providers draw K samples each call."""
     K, B, D = size
     mu = torch.randn(B, D, dtype=dtype, device=device).requires_grad_()
@@ -81,7 +84,7 @@ def peak_memories(size: tuple[int, ...], dtype: torch.dtype = torch.float32) -> 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("mode", ["fwd", "fwd_bwd"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_reparameterize(benchmark, provider: str, mode: str, case: str) -> None:  # noqa: ANN001
+def test_reparameterize(benchmark: Any, provider: str, mode: str, case: str) -> None:
     torch.set_num_threads(2)
     bench = setup(make_inputs, provider, mode, CASES[case])
     benchmark.group = f"reparameterize {case} {mode}"
