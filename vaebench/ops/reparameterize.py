@@ -161,13 +161,13 @@ def _register() -> None:
 
     torch.library.register_autograd("vaebench::reparameterize", backward, setup_context=setup_context)
 
-    def setup_context_bwd(ctx, inputs, output) -> None:  # noqa: ANN001
+    def setup_context_bwd(ctx, inputs, output) -> None:
         grad_z, grad_log_q, mu, logvar, seed, num_samples, path_gradient = inputs
         ctx.save_for_backward(grad_z, grad_log_q, mu, logvar, seed)
         ctx.num_samples = num_samples
         ctx.path_gradient = path_gradient
 
-    def backward_bwd(ctx, v_mu: Tensor, v_lv: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+    def backward_bwd(ctx, v_mu: Tensor, v_lv: Tensor) -> tuple[Tensor | None, ...]:
         # Second order (gradient penalties, Hessian-vector products). The backward is
         #   g_mu = sum_k gz - [path] 1/sigma sum_k gl eps
         #   g_lv = sigma/2 sum_k gz eps - 1/2 sum_k gl [path: eps^2, else 1]
