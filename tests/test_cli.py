@@ -147,3 +147,10 @@ def test_submitit_local_launcher(tmp_path: Path, suite_dir: Path) -> None:
     assert main(args) == 0
     assert [r.seed for r in load_records(tmp_path)] == [3]
     assert list((tmp_path / "hydra" / "multirun").rglob(".submitit")), "submitit logs go under results_dir"
+
+
+def test_run_help_lists_the_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "vaebench run suite=NAME" in out
+    assert "suite: estimators, exact, flows, iaf, iwae, kernels" in out and "posterior:" in out and "budget: paper, quick, smoke" in out

@@ -132,11 +132,14 @@ def _run(args: list[str]) -> int:
         os.environ["HYDRA_FULL_ERROR"] = "1"
     with _friendly_errors():
         register_groups()
+    if any(a in ("--help", "-h") for a in args) and not any(a.startswith("suite=") for a in args):
+        args = [*args, "suite=iaf"]  # help composes a config; show it for a real suite
     entry = hydra.main(config_path="conf", config_name="config", version_base="1.3")(_hydra_task)
     saved = sys.argv
     sys.argv = ["vaebench run", *args]
     try:
-        entry()
+        with _friendly_errors():  # what Hydra does not report itself (e.g. during --help)
+            entry()
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
