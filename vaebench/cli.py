@@ -18,6 +18,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["main"]
 
@@ -107,7 +111,8 @@ def register_groups(extra_suite_dirs: Sequence[str] = ()) -> None:
             store.store(group=group, name=name, node={"name": name})
 
 
-def _hydra_task(cfg) -> object:  # type: ignore[no-untyped-def]
+def _hydra_task(cfg: DictConfig) -> object:
+    """The @hydra.main body: run the composed suite config (the command line's overrides win)."""
     from hydra.core.hydra_config import HydraConfig
 
     from .runner.run import run_suite
