@@ -58,3 +58,12 @@ def test_build_writes_tables_with_reference_rows(tmp_path: Path) -> None:
 
 def test_empty_results_give_no_boards(tmp_path: Path) -> None:
     assert build_leaderboard(tmp_path) == {}
+
+
+def test_html_embeds_the_runs_plots(tmp_path: Path) -> None:
+    r = rec("iwae_k5_l1", 0, 90.0)
+    r.artifacts = {"plot": "runs/iwae/iwae_k5_l1__abc/gradient_stats.png"}
+    write_record(r, tmp_path)
+    build_leaderboard(tmp_path)
+    page = (tmp_path / "tables" / "iwae.html").read_text()
+    assert '<img src="../runs/iwae/iwae_k5_l1__abc/gradient_stats.png"' in page

@@ -164,13 +164,15 @@ def _cmd_list(ns: argparse.Namespace) -> int:
     from .runner.suite import available_suites, load_suite
 
     console = Console()
+    if not console.is_terminal:  # pipes and logs: do not wrap into 80 columns
+        console = Console(width=200)
     table = Table(title="suites", show_lines=False)
     for col in ("name", "task", "budgets", "description"):
         table.add_column(col)
     for name, path in available_suites().items():
         try:
             suite = load_suite(path)
-            table.add_row(name, suite.task, ", ".join(suite.budgets), suite.description.strip().split("\n")[0])
+            table.add_row(name, suite.task, ", ".join(suite.budgets), " ".join(suite.description.split()))
         except Exception as exc:  # noqa: BLE001 - list what is broken instead of stopping
             table.add_row(name, "?", "?", f"[red]broken: {exc}[/red]")
     console.print(table)
