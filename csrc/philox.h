@@ -116,6 +116,19 @@ VAEBENCH_HD double f64_from_bits(uint64_t x) {
 #endif
 }
 
+// Exact conversions built from int32 -> float/double only: the correctly rounded float(x) of
+// a uint32 (one rounding of the exact hi 2^16 + lo), and double(x) of an int64 with |x| < 2^53
+// (exact). SIMD has no unsigned (AVX2) or 64-bit (AVX2, AVX-512F) integer conversions; these
+// forms vectorize everywhere and give the same bits as a plain cast.
+VAEBENCH_HD float u32_to_float(uint32_t x) {
+  return fma_(static_cast<float>(static_cast<int32_t>(x >> 16)), 65536.0f,
+              static_cast<float>(static_cast<int32_t>(x & 0xFFFFu)));
+}
+VAEBENCH_HD double i64_to_double(int64_t x) {
+  return fma_(static_cast<double>(static_cast<int32_t>(x >> 26)), 0x1p26,
+              static_cast<double>(static_cast<int32_t>(x & ((int64_t{1} << 26) - 1))));
+}
+
 // ---- Philox4x32-10 -------------------------------------------------------------------------
 constexpr uint32_t kMul0 = 0xD2511F53u;
 constexpr uint32_t kMul1 = 0xCD9E8D57u;
@@ -177,11 +190,12 @@ VAEBENCH_HD void block(const Key& key, uint64_t g, uint32_t out[4]) {
 // s = (m - 1) / (m + 1) = 2 s (1 + s^2/3 + s^4/5 + ...), |s| <= 0.172 (truncation < 1e-9).
 VAEBENCH_HD float log_unit(float u) {
   const uint32_t b = bits_(u);
-  int32_t e = static_cast<int32_t>(b >> 23) - 127;
-  float m = f32_from_bits((b & 0x007FFFFFu) | 0x3F800000u);  // [1, 2)
-  const bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  e = big ? e + 1 : e;
+  // m = 1.mant in [1, 2); m > sqrt(2) (as float: 0x3FB504F3) moves to m / 2 and e + 1, done on
+  // the integer fields (selects on floats do not vectorize for AVX2).
+  const uint32_t mant = b & 0x007FFFFFu;
+  const uint32_t big = static_cast<uint32_t>(mant > 0x003504F3u);
+  const int32_t e = static_cast<int32_t>(b >> 23) - 127 + static_cast<int32_t>(big);
+  const float m = f32_from_bits((mant | 0x3F800000u) - (big << 23));
   const float f = m - 1.0f;  // exact (Sterbenz)
   const float s = div_(f, 2.0f + f);
   const float s2 = s * s;
@@ -251,11 +265,11 @@ VAEBENCH_HD float exp_(float x) {
 // ---- float64 math: the same constructions with double-precision polynomials ----------------
 VAEBENCH_HD double log_unit(double u) {
   const uint64_t b = bits_(u);
-  int64_t e = static_cast<int64_t>(b >> 52) - 1023;
-  double m = f64_from_bits(static_cast<uint64_t>((b & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull));
-  const bool big = m > 1.4142135623730951;
-  m = big ? m * 0.5 : m;
-  e = big ? e + 1 : e;
+  // as for float: sqrt(2) as double is 0x3FF6A09E667F3BCD
+  const uint64_t mant = b & 0x000FFFFFFFFFFFFFull;
+  const uint64_t big = static_cast<uint64_t>(mant > 0x0006A09E667F3BCDull);
+  const int64_t e = static_cast<int64_t>(b >> 52) - 1023 + static_cast<int64_t>(big);
+  const double m = f64_from_bits(static_cast<uint64_t>((mant | 0x3FF0000000000000ull) - (big << 52)));
   const double f = m - 1.0;
   const double s = div_(f, 2.0 + f);
   const double s2 = s * s;
@@ -272,7 +286,7 @@ VAEBENCH_HD double log_unit(double u) {
   p = fma_(p, s2, 1.0 / 3.0);
   const double two_s = s + s;
   const double log_m = fma_(two_s * s2, p, two_s);
-  const double ef = static_cast<double>(e);
+  const double ef = static_cast<double>(static_cast<int32_t>(e));
   // fdlibm's ln2_hi has 32 significant bits: e * hi is exact for |e| < 2^21.
   return fma_(ef, 6.93147180369123816490e-01, fma_(ef, 1.90821492927058770002e-10, log_m));
 }
@@ -280,8 +294,8 @@ VAEBENCH_HD double log_unit(double u) {
 // (sin, cos) of 2 pi a / 2^53 for a 53-bit integer a.
 VAEBENCH_HD void sincos_2pi(uint64_t a, double& sn, double& cs) {
   const int64_t q = static_cast<int64_t>((a + (1ull << 50)) >> 51);  // 0..4
-  const int64_t ti = static_cast<int64_t>(a) - (q << 51);
-  const double t = static_cast<double>(ti) * 0x1p-53;
+  const int64_t ti = static_cast<int64_t>(a) - (q << 51);  // [-2^50, 2^50]
+  const double t = i64_to_double(ti) * 0x1p-53;
   const double t2 = t * t;
   double sp = 0x1.aaec32af93359p-4;
   sp = fma_(sp, t2, -0x1.6fadb9f155744p-1);
@@ -342,7 +356,7 @@ VAEBENCH_HD double exp_(double x) {
 // angle from 24 bits: (n0, n1) = sqrt(-2 log u) (cos, sin)(2 pi (x1 >> 8) 2^-24); same for
 // (x2, x3) -> (n2, n3).
 VAEBENCH_HD float uniform_open(uint32_t x) {
-  return fma_(static_cast<float>(x), 0x1p-32f, 0x1p-33f);
+  return fma_(u32_to_float(x), 0x1p-32f, 0x1p-33f);
 }
 
 VAEBENCH_HD void normals(const uint32_t x[4], float out[4]) {
@@ -362,7 +376,7 @@ VAEBENCH_HD void normals(const uint32_t x[4], float out[4]) {
 VAEBENCH_HD void normals(const uint32_t x[4], double out[2]) {
   const uint64_t a = (static_cast<uint64_t>(x[0]) << 21) | (x[1] >> 11);
   const uint64_t b = (static_cast<uint64_t>(x[2]) << 21) | (x[3] >> 11);
-  const double r = sqrt_(-2.0 * log_unit(static_cast<double>(a + 1) * 0x1p-53));
+  const double r = sqrt_(-2.0 * log_unit(i64_to_double(static_cast<int64_t>(a + 1)) * 0x1p-53));
   double s, c;
   sincos_2pi(b, s, c);
   out[0] = r * c;
