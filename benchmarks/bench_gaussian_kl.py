@@ -54,6 +54,14 @@ def test_gaussian_kl(benchmark, provider: str, mode: str, case: str) -> None:  #
     benchmark(bench.call)
 
 
+def measure(size: tuple[int, int] = CASES["target"][1], threads: int = 2, repeats: int = 20,
+            prior: bool = False) -> dict[str, object]:
+    """Ratios of the fused op against the reference and torch.compile of it (see common.ratios)."""
+    result = ratios(make_inputs_prior if prior else make_inputs, size, threads=threads, repeats=repeats)
+    result["prior"] = "shared" if prior else "standard normal"
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, nargs=2, default=CASES["target"][1], metavar=("B", "D"))
@@ -62,9 +70,7 @@ def main() -> None:
     parser.add_argument("--prior", action="store_true", help="a learned prior shared by the batch")
     parser.add_argument("--no-record", action="store_true", help="do not append to results/benchmarks")
     args = parser.parse_args()
-    factory = make_inputs_prior if args.prior else make_inputs
-    result = ratios(factory, tuple(args.size), threads=args.threads, repeats=args.repeats)
-    result["prior"] = "shared" if args.prior else "standard normal"
+    result = measure(tuple(args.size), args.threads, args.repeats, args.prior)
     for k, v in result["seconds"].items():
         print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'][k]:6.2f} GB/s")
     for k, v in result.items():
