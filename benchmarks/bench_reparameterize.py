@@ -109,7 +109,7 @@ def main() -> None:
     for k, v in result["seconds"].items():
         print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'][k]:6.2f} GB/s")
     for k, v in result.items():
-        if k.startswith("speedup"):
+        if k.startswith(("speedup", "best_speedup")) or k == "loadavg_1min":
             print(f"{k:40s} {v:6.2f}")
     for p, b in result.get("peak_bytes/fwd_bwd", {}).items():
         print(f"peak memory fwd+bwd {p:12s} {b / 2**20 if b is not None else float('nan'):8.2f} MiB")
