@@ -41,14 +41,14 @@ def suite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def run(suite_dir: Path):  # noqa: ANN201
+def run(suite_dir: Path):
     def go(tmp: Path, *args: str) -> int:
         return main(["run", *TINY, f"results_dir={tmp}", f"suite_dirs=[{suite_dir}]", *args])
 
     return go
 
 
-def test_run_writes_records_tables_and_caches(tmp_path: Path, capsys: pytest.CaptureFixture[str], run) -> None:  # noqa: ANN001
+def test_run_writes_records_tables_and_caches(tmp_path: Path, capsys: pytest.CaptureFixture[str], run) -> None:
     assert run(tmp_path) == 0
     out = capsys.readouterr().out
     records = load_records(tmp_path)
@@ -105,7 +105,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     env = dict(os.environ, VAEBENCH_DEBUG="1", PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [sys.executable, "-m", "vaebench.cli", "run", "suite=exact", "budget=smoke", "cells=[zz]", f"results_dir={tmp_path}"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=env, timeout=120, check=False,
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
 
@@ -124,7 +124,7 @@ def test_list_datasets_env(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown dataset 'nope'" in capsys.readouterr().err
 
 
-def test_leaderboard_and_compare_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], run) -> None:  # noqa: ANN001
+def test_leaderboard_and_compare_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], run) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert run(a, "cells=[diagonal]") == 0
     assert run(b, "cells=[diagonal]", "train.epochs=2") == 0

@@ -18,7 +18,7 @@ def test_environment_names_versions_devices_and_backend() -> None:
         assert env["ops_load_error"]
 
 
-def test_git_commit_of_the_checkout_and_outside(tmp_path) -> None:  # noqa: ANN001
+def test_git_commit_of_the_checkout_and_outside(tmp_path) -> None:
     commit = git_commit()
     assert commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit)
     assert git_commit(tmp_path) is None

@@ -188,7 +188,6 @@ def _cmd_list(ns: argparse.Namespace) -> int:
 
 def _cmd_datasets(ns: argparse.Namespace) -> int:
     from .runner.adapters import dataset_card
-
     from .runner.registries import registries
 
     names = ns.names or registries()["dataset"].names()
@@ -203,7 +202,7 @@ def _cmd_leaderboard(ns: argparse.Namespace) -> int:
     from .leaderboard import build_leaderboard
 
     written = build_leaderboard(ns.results, out_dir=ns.out, suites=ns.suite or None)
-    for suite, board in written.items():
+    for board in written.values():
         print(board.markdown)
         print(f"written: {', '.join(str(p) for p in board.paths)}\n")
     if not written:

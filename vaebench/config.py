@@ -33,6 +33,7 @@ __all__ = [
     "register_configs",
 ]
 
+# ruff: noqa: UP006, UP035, UP045
 # OmegaConf's structured configs need typing.List/Dict/Optional (PEP 604 unions are not read
 # by omegaconf 2.3), hence the older spelling in this module only.
 

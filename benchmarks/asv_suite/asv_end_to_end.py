@@ -26,7 +26,7 @@ def _model(posterior: str = "diagonal") -> tuple[torch.nn.Module, torch.Tensor]:
 
 class TrainStep:
     params = (["diagonal", "iaf"], [1, 5, 50])
-    param_names = ["posterior", "num_samples"]
+    param_names = ["posterior", "num_samples"]  # noqa: RUF012 - asv reads class attributes
     timeout = 120
 
     def setup(self, posterior: str, num_samples: int) -> None:

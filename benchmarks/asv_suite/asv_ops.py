@@ -21,7 +21,7 @@ _BENCHMARKS = str(Path(__file__).resolve().parent.parent)
 if _BENCHMARKS not in sys.path:
     sys.path.insert(0, _BENCHMARKS)
 
-import common  # noqa: E402
+import common
 
 OPS = ("reparameterize", "gaussian_kl", "log_mean_exp")
 THREADS = 2  # the kernels' CPU targets are stated for 2 threads
@@ -39,7 +39,7 @@ class _Op:
     """One op: params are (provider, mode, case name from the op's CASES)."""
 
     op = ""
-    param_names = ["provider", "mode", "case"]
+    param_names = ["provider", "mode", "case"]  # noqa: RUF012 - asv reads class attributes
     timeout = 300  # torch.compile compiles inside setup
 
     def setup(self, provider: str, mode: str, case: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def load_gate():  # noqa: ANN201
+def load_gate():
     spec = importlib.util.spec_from_file_location("vaebench_gate", BENCH / "gate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]

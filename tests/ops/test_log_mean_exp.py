@@ -186,6 +186,14 @@ def test_ess_of_equal_weights_is_k():
     torch.testing.assert_close(w, torch.full((37, 2), 1 / 37, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_reference_ess_of_16bit_weights_is_float32(dtype):
+    # K above float16's largest value, and weights whose squares underflow in float16.
+    w, ess = importance_weights_reference(torch.zeros(70_000, 2, dtype=dtype), 0)
+    assert w.dtype == dtype and ess.dtype == torch.float32
+    torch.testing.assert_close(ess, torch.full((2,), 70_000.0), rtol=1e-2, atol=0)
+
+
 def test_torch_compile_fullgraph():
     def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
         w, ess = importance_weights(log_w, 0)

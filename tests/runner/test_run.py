@@ -49,7 +49,7 @@ def cfg(tmp: Path, **top: object) -> DictConfig:
 
 
 def quiet() -> Console:
-    return Console(file=open("/dev/null", "w"), width=200)  # noqa: SIM115
+    return Console(file=open("/dev/null", "w"), width=200)
 
 
 def test_one_record_per_cell_and_seed(tmp_path: Path) -> None:

@@ -16,12 +16,12 @@ TINY_MODEL = {"name": "mlp_burda", "kwargs": {"hidden": [16], "latent_dim": 3}}
 TINY_DATA = {"name": "digits8", "train_size": 40, "test_size": 8}
 
 
-def run(tmp: Path, task: str, common: dict, cells: list[dict]):  # noqa: ANN201
+def run(tmp: Path, task: str, common: dict, cells: list[dict]):
     suite = {"name": f"t_{task}", "task": task, "common": common, "cells": cells, "budgets": {"smoke": {}}}
     cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {
         "suite": suite, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False,
     })
-    return run_suite(cfg, console=Console(file=open("/dev/null", "w"), width=200))  # noqa: SIM115
+    return run_suite(cfg, console=Console(file=open("/dev/null", "w"), width=200))
 
 
 def test_train_eval_reports_every_metric_with_errors(tmp_path: Path) -> None:

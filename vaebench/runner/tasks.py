@@ -155,7 +155,7 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     # The bias is measured against the exact log p(x) of the model being evaluated (its own
     # closed form), which after training differs from the data's generating model.
     exact_log_px = getattr(model, "log_marginal", None)
-    if not callable(exact_log_px):
+    if exact_log_px is None:
         raise ValueError(
             f"suite '{cell.suite}' cell '{cell.cell}': task 'exact' needs a model with a closed-form "
             f"log p(x) (log_marginal), got model '{cfg.model.name}'; use model=linear_gaussian"
@@ -177,6 +177,6 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         metrics[f"std@K={k}"] = Metric.of(std.tolist())
     return TaskResult(metrics, curves, [
         *data.notes,
-        f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
-        f"errors over {x.shape[0]} test examples",
+        (f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
+         f"errors over {x.shape[0]} test examples"),
     ], {})

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["OPS", "end_to_end_throughput", "median_seconds", "op_throughput"]
 
 
-def _reparameterize(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN202
+def _reparameterize(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
     from .. import ops
 
     k, b, d = size
@@ -43,7 +43,7 @@ def _reparameterize(size: tuple[int, ...], dtype: torch.dtype, device: torch.dev
     return {"reference": reference, "fused": fused}, (mu, logvar), nbytes
 
 
-def _gaussian_kl(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN202
+def _gaussian_kl(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
     from .. import ops
 
     k, b, d = size
@@ -54,7 +54,7 @@ def _gaussian_kl(size: tuple[int, ...], dtype: torch.dtype, device: torch.device
     return fns, (mu, logvar), (2 * n * d + n) * mu.element_size()
 
 
-def _log_mean_exp(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN202
+def _log_mean_exp(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
     from .. import ops
 
     k, b = size[0], size[1]
