@@ -41,17 +41,18 @@ __device__ inline void warp_merge(acc_t& m, acc_t& s, acc_t& sq) {
 // Writes out = lse - shift (rounded to T), the residual lo, and ESS = s^2 / sq.
 template <typename T, typename acc_t>
 __device__ inline void finish(acc_t m, acc_t s, acc_t sq, double shift, int64_t i, T* out, T* lo,
-                              T* ess) {
+                              acc_t* ess) {
   const double v = static_cast<double>(m) + log(static_cast<double>(s)) - shift;
   out[i] = static_cast<T>(v);
   if (lo != nullptr) lo[i] = static_cast<T>(isfinite(v) ? v - static_cast<double>(out[i]) : 0.0);
-  if (ess != nullptr) ess[i] = static_cast<T>(lme::ess_from(s, sq));
+  if (ess != nullptr) ess[i] = lme::ess_from(s, sq);
 }
 
-// x: [outer, K]; out, lo, ess: [outer]. One block per row.
+// x: [outer, K]; out, lo: [outer]; ess: [outer] in acc_t (a count up to K overflows float16).
+// One block per row.
 template <typename T, typename acc_t>
 __global__ void lse_rows_kernel(const T* __restrict__ x, int64_t K, double shift, T* out, T* lo,
-                                T* ess) {
+                                acc_t* ess) {
   const int64_t o = blockIdx.x;
   const T* row = x + o * K;
   acc_t m = lme::lowest<acc_t>(), s = 0, sq = 0;
@@ -107,7 +108,7 @@ __global__ void lse_cols_kernel(const T* __restrict__ x, int64_t K, int64_t inne
 
 template <typename T, typename acc_t>
 __global__ void lse_merge_kernel(const acc_t* partial, int64_t splits, int64_t n_cols,
-                                 double shift, T* out, T* lo, T* ess) {
+                                 double shift, T* out, T* lo, acc_t* ess) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= n_cols) return;
   acc_t m = lme::lowest<acc_t>(), s = 0, sq = 0;
@@ -152,7 +153,7 @@ void lse_forward(const at::Tensor& x, const lme::ReductionShape& r, double shift
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* op = out.mutable_data_ptr<scalar_t>();
     scalar_t* lp = lo != nullptr ? lo->mutable_data_ptr<scalar_t>() : nullptr;
-    scalar_t* ep = ess != nullptr ? ess->mutable_data_ptr<scalar_t>() : nullptr;
+    acc_t* ep = ess != nullptr ? ess->mutable_data_ptr<acc_t>() : nullptr;
     if (r.inner == 1) {
       // grid.x is limited to 2^31 - 1 rows, far above any batch.
       lse_rows_kernel<scalar_t, acc_t><<<r.outer, kRowThreads, 0, stream>>>(xp, r.K, shift, op, lp, ep);
@@ -218,7 +219,16 @@ at::Tensor log_mean_exp_backward_cuda(const at::Tensor& grad, const at::Tensor& 
   const c10::cuda::CUDAGuard guard(log_w.device());
   const at::Tensor x = log_w.contiguous(), g = grad.contiguous(), o = out.contiguous();
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
-  if (w.numel() > 0) weights(x, r, o, nullptr, std::log(static_cast<double>(r.K)), &g, w);
+  if (w.numel() == 0) return w;
+  if (log_w.element_size() < 4) {
+    // float16/bfloat16: `out` rounded to 11 (8) bits would put ~1e-3 (1e-2) relative error
+    // on every weight; one more read of log_w rebuilds lse as hi + lo instead.
+    at::Tensor lse = at::empty(o.sizes(), o.options()), lse_lo = at::empty(o.sizes(), o.options());
+    lse_forward(x, r, 0.0, lse, &lse_lo, nullptr);
+    weights(x, r, lse, &lse_lo, 0.0, &g, w);
+  } else {
+    weights(x, r, o, nullptr, std::log(static_cast<double>(r.K)), &g, w);
+  }
   return w;
 }
 
@@ -229,7 +239,8 @@ std::tuple<at::Tensor, at::Tensor> importance_weights_cuda(const at::Tensor& log
   const auto sizes = lme::reduced_sizes(log_w, r.dim);
   at::Tensor lse = at::empty(sizes, log_w.options());
   at::Tensor lse_lo = at::empty(sizes, log_w.options());
-  at::Tensor ess = at::empty(sizes, log_w.options());
+  // ESS in float32 for 16-bit inputs: a count up to K overflows float16 beyond 65504.
+  at::Tensor ess = at::empty(sizes, log_w.options().dtype(at::toOpMathType(log_w.scalar_type())));
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() > 0) {
     lse_forward(x, r, 0.0, lse, &lse_lo, &ess);

@@ -62,7 +62,8 @@ def importance_weights(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
         dim: the sample dim.
 
     Returns:
-        w: like log_w, and ess: log_w without `dim`.
+        w: like log_w, and ess: log_w without `dim`, in float32 for float16/bfloat16 log_w (a
+        count up to K overflows float16 beyond 65504).
 
     References:
         Doubly Reparameterized Gradient Estimators for Monte Carlo Objectives, Tucker, Lawson,
@@ -114,7 +115,8 @@ def _register() -> None:
     @torch.library.register_fake("vaebench::importance_weights")
     def _(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
         _check_log_w("importance_weights", log_w, dim)
-        return log_w.new_empty(log_w.shape), log_w.new_empty(_reduced(log_w, dim))
+        ess_dtype = torch.float32 if log_w.dtype in (torch.float16, torch.bfloat16) else log_w.dtype
+        return log_w.new_empty(log_w.shape), log_w.new_empty(_reduced(log_w, dim), dtype=ess_dtype)
 
     def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
         log_w, dim = inputs

@@ -87,12 +87,16 @@ def importance_weights_reference(log_w: Tensor, dim: int = 0) -> tuple[Tensor, T
 
     An all -inf slice has no weights: w = 0 and ESS = 0 there (and a zero gradient: its entries
     are swapped for zeros before the softmax, which would give NaN there).
-    Shapes: log_w: (..., K, ...) -> w: like log_w, ess: log_w without `dim`.
+    Shapes: log_w: (..., K, ...) -> w: like log_w, ess: log_w without `dim` (float32 for
+    float16/bfloat16 log_w).
     """
     dead = torch.isneginf(log_w).all(dim=dim, keepdim=True)
     w = torch.softmax(torch.where(dead, torch.zeros_like(log_w), log_w), dim=dim)
     w = torch.where(dead, torch.zeros_like(w), w)
-    sq = w.square().sum(dim=dim)
+    # ESS is a count up to K: float32 for 16-bit weights (float16 overflows beyond 65504 and
+    # its w^2 underflows for w < 2.4e-4).
+    wide = w.float() if w.dtype in (torch.float16, torch.bfloat16) else w
+    sq = wide.square().sum(dim=dim)
     ess = torch.where(sq > 0, 1.0 / sq, torch.zeros_like(sq))
     return w, ess
 
