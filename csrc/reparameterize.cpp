@@ -141,70 +141,109 @@ void forward_impl(const T* mu, const T* lv, ph::Key key, int64_t K, int64_t B, i
 template <typename T>
 void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path, int64_t K,
                    int64_t B, int64_t D, T* gmu, T* glv) {
+  using A = double;
   const std::vector<T> sigma = sigmas(lv, B * D);
   const int64_t N = B * D;
-  at::parallel_for(0, B, std::max<int64_t>(1, kChunk / D), [&](int64_t b0, int64_t b1) {
+  // Pieces: whole rows [r, r + per) when D fits a chunk, else kChunk slices of one row.
+  const bool whole = D <= kChunk;
+  const int64_t per = whole ? kChunk / D : 1;
+  const int64_t slices = whole ? 1 : (D + kChunk - 1) / kChunk;
+  const int64_t pieces = whole ? (B + per - 1) / per : B * slices;
+  // Few pieces (small B, large K: IWAE) would leave threads idle, so K is also split, into a
+  // number of chunks that depends on the shapes only: partial sums go to a workspace and are
+  // added in chunk order, so the result does not depend on the thread count.
+  int64_t kchunks = std::min<int64_t>((K + 15) / 16, std::max<int64_t>(1, 64 / pieces));
+  if (kchunks > 1 && kchunks * 5 * N * static_cast<int64_t>(sizeof(A)) > (int64_t{64} << 20)) {
+    kchunks = 1;  // the workspace would not be worth its memory
+  }
+  const int64_t kstep = (K + kchunks - 1) / kchunks;
+  kchunks = (K + kstep - 1) / kstep;
+  // workspace: [kchunks, 5, N] sums of gz, gz eps, gl eps, gl eps^2, gl (per element)
+  std::vector<A> part(kchunks > 1 ? static_cast<size_t>(kchunks * 5 * N) : 0);
+
+  // out <- the backward from the five sums of one element n
+  auto finish = [&](int64_t n, A sum_gz, A sum_gze, A sum_gle, A sum_gle2, A sum_gl) {
+    const A s = static_cast<A>(sigma[n]);
+    const A gv_z = A(0.5) * s * sum_gze;
+    if (path) {
+      gmu[n] = static_cast<T>(sum_gz - sum_gle / s);
+      glv[n] = static_cast<T>(gv_z - A(0.5) * sum_gle2);
+    } else {
+      gmu[n] = static_cast<T>(sum_gz);
+      glv[n] = static_cast<T>(gv_z - A(0.5) * sum_gl);
+    }
+  };
+
+  at::parallel_for(0, pieces * kchunks, 1, [&](int64_t t0, int64_t t1) {
     alignas(64) T buf[ph::normals_buffer_size<T>(kChunk)];
-    // per element of the piece: sum gz, sum gz eps, sum gl eps, sum gl eps^2
-    using A = double;
+    // per element of the piece: sum gz, sum gz eps, sum gl eps, sum gl eps^2; sum gl per row
     std::vector<A> acc(static_cast<size_t>(4 * kChunk));
     A* s_gz = acc.data();
     A* s_gze = s_gz + kChunk;
     A* s_gle = s_gze + kChunk;
     A* s_gle2 = s_gle + kChunk;
-    // Pieces: whole rows [b, b + nb) when D fits a chunk, else kChunk slices of one row. The
-    // K samples of a piece are summed in order k = 0 .. K-1 whatever the thread split.
-    const bool whole = D <= kChunk;
-    const int64_t per = whole ? kChunk / D : 1;
-    const int64_t dstep = whole ? D : kChunk;
     std::vector<A> gl_sum(static_cast<size_t>(per));
-    for (int64_t b = b0; b < b1; b += per) {
-      const int64_t nb = std::min(per, b1 - b);
-      for (int64_t d = 0; d < D; d += dstep) {
-        const int64_t len = whole ? nb * D : std::min(kChunk, D - d);
-        const int64_t n0 = b * D + d;
-        const int64_t row_len = whole ? D : len;
-        std::fill(acc.begin(), acc.end(), A(0));
-        std::fill(gl_sum.begin(), gl_sum.end(), A(0));
-        for (int64_t k = 0; k < K; ++k) {
-          const T* e = ph::normals_cpu(key, static_cast<uint64_t>(k * N + n0), len, buf);
-          if (gz != nullptr) {
-            const T* g = gz + k * N + n0;
-            for (int64_t j = 0; j < len; ++j) {
-              s_gz[j] += static_cast<A>(g[j]);
-              s_gze[j] = ph::fma_(static_cast<A>(g[j]), static_cast<A>(e[j]), s_gze[j]);
-            }
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t piece = task / kchunks, kc = task % kchunks;
+      const int64_t b = whole ? piece * per : piece / slices;
+      const int64_t d = whole ? 0 : (piece % slices) * kChunk;
+      const int64_t nb = whole ? std::min(per, B - b) : 1;
+      const int64_t len = whole ? nb * D : std::min(kChunk, D - d);
+      const int64_t row_len = whole ? D : len;
+      const int64_t n0 = b * D + d;
+      std::fill(acc.begin(), acc.end(), A(0));
+      std::fill(gl_sum.begin(), gl_sum.end(), A(0));
+      for (int64_t k = kc * kstep; k < std::min(K, (kc + 1) * kstep); ++k) {
+        const T* e = ph::normals_cpu(key, static_cast<uint64_t>(k * N + n0), len, buf);
+        if (gz != nullptr) {
+          const T* g = gz + k * N + n0;
+          for (int64_t j = 0; j < len; ++j) {
+            s_gz[j] += static_cast<A>(g[j]);
+            s_gze[j] = ph::fma_(static_cast<A>(g[j]), static_cast<A>(e[j]), s_gze[j]);
           }
-          if (gl != nullptr) {
-            for (int64_t i = 0; i < nb; ++i) {
-              const A w = static_cast<A>(gl[k * B + b + i]);
-              gl_sum[i] += w;
-              if (path) {
-                for (int64_t j = i * row_len; j < (i + 1) * row_len; ++j) {
-                  const A ej = static_cast<A>(e[j]);
-                  const A we = w * ej;
-                  s_gle[j] += we;
-                  s_gle2[j] = ph::fma_(we, ej, s_gle2[j]);
-                }
+        }
+        if (gl != nullptr) {
+          for (int64_t i = 0; i < nb; ++i) {
+            const A w = static_cast<A>(gl[k * B + b + i]);
+            gl_sum[i] += w;
+            if (path) {
+              for (int64_t j = i * row_len; j < (i + 1) * row_len; ++j) {
+                const A ej = static_cast<A>(e[j]);
+                const A we = w * ej;
+                s_gle[j] += we;
+                s_gle2[j] = ph::fma_(we, ej, s_gle2[j]);
               }
             }
           }
         }
+      }
+      if (kchunks == 1) {
         for (int64_t j = 0; j < len; ++j) {
-          const int64_t n = n0 + j;
-          const A s = static_cast<A>(sigma[n]);
-          const A gv_z = A(0.5) * s * s_gze[j];
-          if (path) {
-            gmu[n] = static_cast<T>(s_gz[j] - s_gle[j] / s);
-            glv[n] = static_cast<T>(gv_z - A(0.5) * s_gle2[j]);
-          } else {
-            gmu[n] = static_cast<T>(s_gz[j]);
-            glv[n] = static_cast<T>(gv_z - A(0.5) * gl_sum[j / row_len]);
-          }
+          finish(n0 + j, s_gz[j], s_gze[j], s_gle[j], s_gle2[j], gl_sum[j / row_len]);
+        }
+      } else {
+        A* w = part.data() + kc * 5 * N + n0;
+        for (int64_t j = 0; j < len; ++j) {
+          w[j] = s_gz[j];
+          w[N + j] = s_gze[j];
+          w[2 * N + j] = s_gle[j];
+          w[3 * N + j] = s_gle2[j];
+          w[4 * N + j] = gl_sum[j / row_len];
         }
       }
     }
   });
+  if (kchunks > 1) {
+    at::parallel_for(0, N, 4096, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        A v[5] = {};
+        for (int64_t kc = 0; kc < kchunks; ++kc) {
+          for (int q = 0; q < 5; ++q) v[q] += part[(kc * 5 + q) * N + n];
+        }
+        finish(n, v[0], v[1], v[2], v[3], v[4]);
+      }
+    });
+  }
 }
 
 }  // namespace

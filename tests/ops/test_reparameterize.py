@@ -310,15 +310,16 @@ def test_every_cpu_capability_gives_the_same_bits():
 
 
 @needs_fused
-def test_thread_count_does_not_change_the_bits():
-    mu, logvar = inputs((64,), 33, torch.float32)
+@pytest.mark.parametrize("k,b,d", [(16, 64, 33), (200, 3, 33)])  # the second splits K in the backward
+def test_thread_count_does_not_change_the_bits(k, b, d):
+    mu, logvar = inputs((b,), d, torch.float32)
     seed = torch.tensor([8, 8])
     before = torch.get_num_threads()
     digests = []
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            digests.append(_digest(run_and_grad(lambda m, lv: fused_op(m, lv, 16, seed, True), mu, logvar, torch.ones(16, 64, 33), torch.ones(16, 64))))
+            digests.append(_digest(run_and_grad(lambda m, lv: fused_op(m, lv, k, seed, True), mu, logvar, torch.ones(k, b, d), torch.ones(k, b))))
     finally:
         torch.set_num_threads(before)
     assert digests[0] == digests[1]
