@@ -67,3 +67,14 @@ def test_html_embeds_the_runs_plots(tmp_path: Path) -> None:
     build_leaderboard(tmp_path)
     page = (tmp_path / "tables" / "iwae.html").read_text()
     assert '<img src="../runs/iwae/iwae_k5_l1__abc/gradient_stats.png"' in page
+
+
+def test_metrics_named_by_k_are_plotted(tmp_path: Path) -> None:
+    for cell, snr in (("iwae", [0.5, 0.3]), ("dreg", [0.5, 0.7])):
+        r = rec(cell, 0, 1.0, suite="estimators")
+        r.metrics = {f"encoder_snr@K={k}": Metric(v, 0.01, 10) for k, v in zip((1, 5), snr)}
+        write_record(r, tmp_path)
+    board = build_leaderboard(tmp_path)["estimators"]
+    png = tmp_path / "tables" / "estimators_vs_K.png"
+    assert png in board.paths and png.stat().st_size > 1000
+    assert 'src="estimators_vs_K.png"' in (tmp_path / "tables" / "estimators.html").read_text()

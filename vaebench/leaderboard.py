@@ -5,7 +5,8 @@
 
 Published numbers from the suite file (`references:`, from REFERENCES.md) are added as
 reference rows, marked V (checked against released code) or unverified. Tables are written to
-RESULTS/tables/<suite>.{md,html,tex,csv}: generated, never edited.
+RESULTS/tables/<suite>.{md,html,tex,csv} (and <suite>_vs_K.png where metrics are named
+`name@K=k`): generated, never edited.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 
 from .results import RunRecord, atomic_write_text, load_records
 
-__all__ = ["Board", "aggregate", "build_leaderboard", "records_frame", "reference_frame"]
+__all__ = ["Board", "aggregate", "build_leaderboard", "plot_vs_k", "records_frame", "reference_frame"]
 
 _KEYS = ["suite", "suite_version", "budget", "dataset", "cell"]
 
@@ -105,6 +106,38 @@ def _plots(records: Sequence[RunRecord], suite: str) -> list[str]:
     return sorted({a for r in records if r.suite == suite for k, a in r.artifacts.items() if k.startswith("plot")})
 
 
+def plot_vs_k(agg: pd.DataFrame, path: Path) -> Path | None:
+    """One panel per metric named `<name>@K=<k>` (SNR, variance, bias, ...): mean ± se vs K per cell.
+
+    Returns the written PNG, or None when the suite has no such metrics.
+    """
+    parsed = agg["metric"].str.extract(r"^(?P<base>.+)@K=(?P<k>\d+)$")
+    rows = agg.assign(base=parsed["base"], k=pd.to_numeric(parsed["k"])).dropna(subset=["base"])
+    if rows.empty:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bases = sorted(set(rows["base"]))
+    fig, axes = plt.subplots(1, len(bases), figsize=(4 * len(bases), 3.2), squeeze=False)
+    for ax, base in zip(axes[0], bases):
+        for cell, part in rows[rows["base"] == base].groupby("cell"):
+            part = part.sort_values("k")
+            ax.errorbar(part["k"], part["mean"], yerr=part["se"].fillna(0.0), marker="o", capsize=2, label=str(cell))
+        ax.set_xscale("log")
+        ax.set_xlabel("K")
+        ax.set_title(base)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def build_leaderboard(
     results_dir: str | os.PathLike[str] = "results",
     *,
@@ -139,6 +172,11 @@ def build_leaderboard(
             md += [f"## {ref_title}\n", refs.to_markdown(index=False), ""]
             tex += [f"% {ref_title}", refs.to_latex(index=False, caption="published reference numbers", escape=True)]
             htm += [f"<h2>{html.escape(ref_title)}</h2>", refs.to_html(index=False, escape=True)]
+        vs_k = plot_vs_k(sub, out / f"{suite}_vs_K.png")
+        if vs_k is not None:
+            htm.append(f'<figure><img src="{html.escape(vs_k.name)}" width="960"><figcaption>metrics vs K, every cell'
+                       "</figcaption></figure>")
+            md += [f"![metrics vs K]({vs_k.name})", ""]
         for plot in _plots(records, suite):
             rel = os.path.relpath(results_dir / plot, out)
             htm.append(f'<figure><img src="{html.escape(rel)}" width="640"><figcaption>{html.escape(plot)}</figcaption></figure>')
@@ -151,5 +189,7 @@ def build_leaderboard(
             atomic_write_text(out / f"{suite}.tex", "\n".join(tex) + "\n"),
             atomic_write_text(out / f"{suite}.csv", csv.to_csv(index=False)),
         ]
+        if vs_k is not None:
+            paths.append(vs_k)
         boards[suite] = Board(suite, sub.reset_index(drop=True), markdown, paths)
     return boards
