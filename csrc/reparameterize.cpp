@@ -152,7 +152,9 @@ void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path
   // Few pieces (small B, large K: IWAE) would leave threads idle, so K is also split, into a
   // number of chunks that depends on the shapes only: partial sums go to a workspace and are
   // added in chunk order, so the result does not depend on the thread count.
-  int64_t kchunks = std::min<int64_t>((K + 15) / 16, std::max<int64_t>(1, 64 / pieces));
+  constexpr int64_t kMinTasks = 16;  // enough for the machines' thread counts we target
+  int64_t kchunks =
+      pieces >= kMinTasks ? 1 : std::min<int64_t>((K + 15) / 16, (kMinTasks + pieces - 1) / pieces);
   if (kchunks > 1 && kchunks * 5 * N * static_cast<int64_t>(sizeof(A)) > (int64_t{64} << 20)) {
     kchunks = 1;  // the workspace would not be worth its memory
   }
