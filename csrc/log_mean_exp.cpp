@@ -276,14 +276,8 @@ at::Tensor log_mean_exp_cpu(const at::Tensor& log_w, int64_t dim) {
 at::Tensor log_mean_exp_backward_cpu(const at::Tensor& grad, const at::Tensor& log_w,
                                      const at::Tensor& out, int64_t dim) {
   constexpr std::string_view op = "log_mean_exp_backward";
-  const auto r = lme::check_reduction(op, log_w, dim);
+  const auto r = lme::check_backward(op, grad, log_w, out, dim);
   checks::cpu_dtype(op, log_w, "log_w");
-  const auto want = lme::reduced_sizes(log_w, r.dim);
-  TORCH_CHECK(grad.sizes() == at::IntArrayRef(want) && out.sizes() == at::IntArrayRef(want),
-              "vaebench.", op, ": grad and out must have the shape of log_w without dim ", dim,
-              " ", at::IntArrayRef(want), ", got ", grad.sizes(), " and ", out.sizes());
-  checks::same_dtype(op, grad, "grad", log_w, "log_w");
-  checks::same_dtype(op, out, "out", log_w, "log_w");
   const at::Tensor x = log_w.contiguous();
   const at::Tensor g = grad.contiguous();
   const at::Tensor o = out.contiguous();

@@ -103,6 +103,23 @@ inline std::vector<int64_t> reduced_sizes(const at::Tensor& log_w, int64_t dim) 
   sizes.erase(sizes.begin() + dim);
   return sizes;
 }
+
+// Checks the backward's inputs: grad and out shaped like log_w without `dim`, same dtype and
+// device as log_w.
+inline ReductionShape check_backward(std::string_view op, const at::Tensor& grad,
+                                     const at::Tensor& log_w, const at::Tensor& out, int64_t dim) {
+  const ReductionShape r = check_reduction(op, log_w, dim);
+  const std::vector<int64_t> want = reduced_sizes(log_w, r.dim);
+  TORCH_CHECK(grad.sizes() == at::IntArrayRef(want) && out.sizes() == at::IntArrayRef(want),
+              "vaebench.", op, ": grad and out must have the shape of log_w without dim ", dim,
+              " ", at::IntArrayRef(want), ", got ", grad.sizes(), " and ", out.sizes());
+  checks::same_dtype(op, grad, "grad", log_w, "log_w");
+  checks::same_dtype(op, out, "out", log_w, "log_w");
+  checks::same_device(op, grad, "grad", log_w, "log_w");
+  checks::same_device(op, out, "out", log_w, "log_w");
+  return r;
+}
+
 #endif
 
 }  // namespace vaebench::lme
