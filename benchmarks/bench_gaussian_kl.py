@@ -19,14 +19,14 @@ from common import PROVIDERS, append_record, ratios, setup
 from vaebench.ops import gaussian_kl, gaussian_kl_reference
 
 
-def make_inputs(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN201
+def make_inputs(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
     """Standard normal prior: mu, logvar (B, D)."""
     B, D = size
     mu, logvar = (torch.randn(B, D, dtype=dtype, device=device).requires_grad_() for _ in range(2))
     return gaussian_kl_reference, gaussian_kl, [mu, logvar]
 
 
-def make_inputs_prior(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN201
+def make_inputs_prior(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
     """A learned prior shared by the batch: mu, logvar (B, D); prior_mu, prior_logvar (D,)."""
     B, D = size
     mu, logvar = (torch.randn(B, D, dtype=dtype, device=device).requires_grad_() for _ in range(2))
@@ -45,7 +45,7 @@ CASES = {
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("mode", ["fwd", "fwd_bwd"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_gaussian_kl(benchmark, provider: str, mode: str, case: str) -> None:  # noqa: ANN001
+def test_gaussian_kl(benchmark, provider: str, mode: str, case: str) -> None:
     torch.set_num_threads(2)
     factory, size = CASES[case]
     bench = setup(factory, provider, mode, size)
@@ -54,10 +54,19 @@ def test_gaussian_kl(benchmark, provider: str, mode: str, case: str) -> None:  #
     benchmark(bench.call)
 
 
-def measure(size: tuple[int, int] = CASES["target"][1], threads: int = 2, repeats: int = 20,
-            prior: bool = False) -> dict[str, object]:
+def measure(
+    size: tuple[int, int] = CASES["target"][1],
+    threads: int = 2,
+    repeats: int = 20,
+    prior: bool = False,
+) -> dict[str, object]:
     """Ratios of the fused op against the reference and torch.compile of it (see common.ratios)."""
-    result = ratios(make_inputs_prior if prior else make_inputs, size, threads=threads, repeats=repeats)
+    result = ratios(
+        make_inputs_prior if prior else make_inputs,
+        size,
+        threads=threads,
+        repeats=repeats,
+    )
     result["prior"] = "shared" if prior else "standard normal"
     return result
 

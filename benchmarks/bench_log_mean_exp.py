@@ -27,16 +27,20 @@ from vaebench.ops import log_mean_exp, log_mean_exp_reference
 CASES = {"target": (5000, 1024), "train": (64, 256), "eval": (5000, 100)}
 
 
-def make_inputs(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):  # noqa: ANN201
+def make_inputs(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
     K, B = size
     log_w = (10 * torch.randn(K, B, dtype=dtype, device=device)).requires_grad_()
-    return (lambda x: log_mean_exp_reference(x, 0)), (lambda x: log_mean_exp(x, 0)), [log_w]
+    return (
+        (lambda x: log_mean_exp_reference(x, 0)),
+        (lambda x: log_mean_exp(x, 0)),
+        [log_w],
+    )
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("mode", ["fwd", "fwd_bwd"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_log_mean_exp(benchmark, provider: str, mode: str, case: str) -> None:  # noqa: ANN001
+def test_log_mean_exp(benchmark, provider: str, mode: str, case: str) -> None:
     torch.set_num_threads(2)
     bench = setup(make_inputs, provider, mode, CASES[case])
     benchmark.group = f"log_mean_exp {case} {mode}"

@@ -33,7 +33,10 @@ RESULTS = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
 
 # (reference_fn, fused_fn, inputs): the functions take the inputs positionally; inputs that
 # require grad are the ones differentiated in fwd_bwd.
-MakeInputs = Callable[[tuple[int, ...], torch.dtype, torch.device], tuple[Callable, Callable, Sequence[Tensor]]]
+MakeInputs = Callable[
+    [tuple[int, ...], torch.dtype, torch.device],
+    tuple[Callable, Callable, Sequence[Tensor]],
+]
 
 
 @dataclass
@@ -97,8 +100,12 @@ def setup(
     return Bench(call, inputs, nbytes)
 
 
-def time_calls(calls: dict[str, Callable[[], object]], repeats: int = 20, rounds: int = 3,
-               device: torch.device | str = "cpu") -> dict[str, list[float]]:
+def time_calls(
+    calls: dict[str, Callable[[], object]],
+    repeats: int = 20,
+    rounds: int = 3,
+    device: torch.device | str = "cpu",
+) -> dict[str, list[float]]:
     """Seconds of every call of each entry, alternating the entries in `rounds` rounds of
     `repeats` calls so that all see the same machine noise."""
     device = torch.device(device)
@@ -131,9 +138,7 @@ def ratios(
     times ("best_speedup_*") are the steadier estimate of what the kernels can do."""
     if threads is not None:
         torch.set_num_threads(threads)
-    benches = {
-        f"{p}/{m}": setup(make_inputs, p, m, size, dtype, device) for m in ("fwd", "fwd_bwd") for p in PROVIDERS
-    }
+    benches = {f"{p}/{m}": setup(make_inputs, p, m, size, dtype, device) for m in ("fwd", "fwd_bwd") for p in PROVIDERS}
     calls = {k: b.call for k, b in benches.items()} | dict(extra or {})
     samples = time_calls(calls, repeats, rounds, device)
     seconds = {k: statistics.median(v) for k, v in samples.items()}
@@ -161,7 +166,12 @@ def append_record(op: str, result: dict[str, object]) -> Path:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{op}.jsonl"
-    record = {"op": op, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result, "environment": environment("cpu")}
+    record = {
+        "op": op,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **result,
+        "environment": environment("cpu"),
+    }
     with path.open("a") as f:
         f.write(json.dumps(record, default=str) + "\n")
     return path

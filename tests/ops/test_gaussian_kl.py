@@ -10,7 +10,8 @@ from vaebench.ops import fused_available, gaussian_kl, gaussian_kl_reference
 from .test_log_mean_exp import assert_close_lowprec
 
 needs_fused = pytest.mark.skipif(
-    not fused_available(), reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)"
+    not fused_available(),
+    reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)",
 )
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -20,6 +21,7 @@ def _seed() -> None:
     # Every draw reproducible: the low-precision rule compares maxima of rounding errors, whose
     # tails vary from draw to draw (on average the fused error equals the reference's).
     torch.manual_seed(0)
+
 
 # (batch shape, D, prior_mu shape, prior_logvar shape); None = standard normal half.
 CASES = [
@@ -98,7 +100,9 @@ def test_grads_only_where_asked():
     pl.requires_grad_()
     kl = gaussian_kl(mu, lv, pm, pl)
     g_mu, g_pl = torch.autograd.grad(kl.sum(), (mu, pl))
-    _, (g_mu_ref, _, _, g_pl_ref) = kl_and_grads(gaussian_kl_reference, (mu, lv, pm, pl), torch.ones(6, dtype=torch.float64))
+    _, (g_mu_ref, _, _, g_pl_ref) = kl_and_grads(
+        gaussian_kl_reference, (mu, lv, pm, pl), torch.ones(6, dtype=torch.float64)
+    )
     torch.testing.assert_close(g_mu, g_mu_ref)
     torch.testing.assert_close(g_pl, g_pl_ref)
 
@@ -109,7 +113,13 @@ def test_extreme_logvar(dtype):
     mu = torch.randn(16, 9, dtype=torch.float64, generator=gen)
     lv = torch.empty(16, 9, dtype=torch.float64).uniform_(-80, 80, generator=gen)
     lv[0, :2] = torch.tensor([-80.0, 80.0])
-    for prior in ((None, None), (torch.zeros(9, dtype=torch.float64), torch.full((9,), 5.0, dtype=torch.float64))):
+    for prior in (
+        (None, None),
+        (
+            torch.zeros(9, dtype=torch.float64),
+            torch.full((9,), 5.0, dtype=torch.float64),
+        ),
+    ):
         inputs = (mu, lv, *prior)
         cast = [None if t is None else t.to(dtype) for t in inputs]
         grad_out = torch.rand(16, dtype=torch.float64, generator=gen) + 0.5
@@ -127,7 +137,10 @@ def test_extreme_logvar(dtype):
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
     mu, lv, pm, pl = make((5,), 8, (8,), (8,), seed=5)
-    torch.testing.assert_close(gaussian_kl(pm.expand(5, 8), pl.expand(5, 8), pm, pl), torch.zeros(5, dtype=torch.float64))
+    torch.testing.assert_close(
+        gaussian_kl(pm.expand(5, 8), pl.expand(5, 8), pm, pl),
+        torch.zeros(5, dtype=torch.float64),
+    )
     assert (gaussian_kl(mu, lv, pm, pl) > 0).all()
 
 
@@ -169,20 +182,58 @@ def test_opcheck(pm, pl):
     args = tuple(None if t is None else t.requires_grad_() for t in (mu, lv, p_mu, p_lv))
     torch.library.opcheck(torch.ops.vaebench.gaussian_kl.default, args)
     detached = tuple(None if t is None else t.detach() for t in args)
-    torch.library.opcheck(torch.ops.vaebench.gaussian_kl_backward.default, (torch.randn(3, dtype=torch.float64), *detached, True))
+    torch.library.opcheck(
+        torch.ops.vaebench.gaussian_kl_backward.default,
+        (torch.randn(3, dtype=torch.float64), *detached, True),
+    )
 
 
 @pytest.mark.parametrize(
     "args,error,match",
     [
-        ((torch.zeros(4, 3), torch.zeros(4, 5)), ValueError, r"logvar must have the shape of mu, got \[?\(?4, 5"),
-        ((torch.zeros(4, 3), torch.zeros(4, 3), torch.zeros(4)), ValueError, "prior_mu must end in the latent dim D=3"),
-        ((torch.zeros(4, 3), torch.zeros(4, 3), None, torch.zeros(2, 3)), ValueError, "prior_logvar must broadcast to mu's shape"),
-        ((torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.float64)), TypeError, "logvar must have the dtype of mu"),
-        ((torch.zeros(4, 3, dtype=torch.int32), torch.zeros(4, 3, dtype=torch.int32)), TypeError, "mu must be a floating-point tensor"),
-        ((torch.zeros(4, 0), torch.zeros(4, 0)), ValueError, "mu must hold D >= 1 latent dims"),
-        ((torch.tensor(0.0), torch.tensor(0.0)), ValueError, r"mu must be \(\*batch, D\) with at least 1 dim"),
-        ((torch.zeros(4, 3), torch.zeros(4, 3), torch.zeros(3, dtype=torch.float64)), TypeError, "prior_mu must have the dtype of mu"),
+        (
+            (torch.zeros(4, 3), torch.zeros(4, 5)),
+            ValueError,
+            r"logvar must have the shape of mu, got \[?\(?4, 5",
+        ),
+        (
+            (torch.zeros(4, 3), torch.zeros(4, 3), torch.zeros(4)),
+            ValueError,
+            "prior_mu must end in the latent dim D=3",
+        ),
+        (
+            (torch.zeros(4, 3), torch.zeros(4, 3), None, torch.zeros(2, 3)),
+            ValueError,
+            "prior_logvar must broadcast to mu's shape",
+        ),
+        (
+            (torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.float64)),
+            TypeError,
+            "logvar must have the dtype of mu",
+        ),
+        (
+            (
+                torch.zeros(4, 3, dtype=torch.int32),
+                torch.zeros(4, 3, dtype=torch.int32),
+            ),
+            TypeError,
+            "mu must be a floating-point tensor",
+        ),
+        (
+            (torch.zeros(4, 0), torch.zeros(4, 0)),
+            ValueError,
+            "mu must hold D >= 1 latent dims",
+        ),
+        (
+            (torch.tensor(0.0), torch.tensor(0.0)),
+            ValueError,
+            r"mu must be \(\*batch, D\) with at least 1 dim",
+        ),
+        (
+            (torch.zeros(4, 3), torch.zeros(4, 3), torch.zeros(3, dtype=torch.float64)),
+            TypeError,
+            "prior_mu must have the dtype of mu",
+        ),
     ],
 )
 def test_errors_name_the_argument(args, error, match):
@@ -199,7 +250,14 @@ def test_cpu_half_is_refused():
 @pytest.mark.cuda
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
-@pytest.mark.parametrize("batch,D,pm,pl", [((4096,), 256, None, None), ((333,), 7, (7,), (1, 7)), ((5, 3), 33, (5, 1, 33), (33,))])
+@pytest.mark.parametrize(
+    "batch,D,pm,pl",
+    [
+        ((4096,), 256, None, None),
+        ((333,), 7, (7,), (1, 7)),
+        ((5, 3), 33, (5, 1, 33), (33,)),
+    ],
+)
 def test_cuda_matches_reference(dtype, batch, D, pm, pl):
     inputs = make(batch, D, pm, pl, seed=8)
     grad_out = torch.randn(batch, dtype=torch.float64, generator=torch.Generator().manual_seed(10))

@@ -16,7 +16,8 @@ from vaebench.ops import (
 )
 
 needs_fused = pytest.mark.skipif(
-    not fused_available(), reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)"
+    not fused_available(),
+    reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)",
 )
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -26,6 +27,7 @@ def _seed() -> None:
     # Every draw reproducible: the low-precision rule compares maxima of rounding errors, whose
     # tails vary from draw to draw (on average the fused error equals the reference's).
     torch.manual_seed(0)
+
 
 # (shape, dim): odd sizes, K = 1, reduced dim first, middle and last.
 CASES = [
@@ -146,7 +148,12 @@ def test_non_contiguous_input(dim):
     base = torch.randn(40, 66, dtype=torch.float64)
     for x in (base.T, base[:, ::3], base.T[1::2]):
         assert not x.is_contiguous()
-        y, g = lme_and_grad(log_mean_exp, x, dim, torch.ones(log_mean_exp_reference(x, dim).shape, dtype=torch.float64))
+        y, g = lme_and_grad(
+            log_mean_exp,
+            x,
+            dim,
+            torch.ones(log_mean_exp_reference(x, dim).shape, dtype=torch.float64),
+        )
         y_ref, g_ref = lme_and_grad(log_mean_exp_reference, x, dim, torch.ones_like(y))
         torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-14)
@@ -196,7 +203,7 @@ def test_reference_ess_of_16bit_weights_is_float32(dtype):
 
 def test_torch_compile_fullgraph():
     def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
-        w, ess = importance_weights(log_w, 0)
+        _, ess = importance_weights(log_w, 0)
         return log_mean_exp(log_w, 0).sum() + 0 * ess.sum()
 
     log_w = torch.randn(16, 5, dtype=torch.float64, requires_grad=True)
@@ -217,15 +224,33 @@ def test_opcheck(dtype):
     torch.library.opcheck(torch.ops.vaebench.log_mean_exp.default, (log_w.detach()[:, 1:], 0))
     torch.library.opcheck(torch.ops.vaebench.importance_weights.default, (log_w.detach(), 0))
     out = torch.ops.vaebench.log_mean_exp(log_w.detach(), 0)
-    torch.library.opcheck(torch.ops.vaebench.log_mean_exp_backward.default, (torch.randn_like(out), log_w.detach(), out, 0))
+    torch.library.opcheck(
+        torch.ops.vaebench.log_mean_exp_backward.default,
+        (torch.randn_like(out), log_w.detach(), out, 0),
+    )
 
 
 @pytest.mark.parametrize(
     "log_w,dim,error,match",
     [
-        (torch.zeros(0, 3), 0, ValueError, r"log_w must hold K >= 1 log-weights along dim 0, got shape \[?\(?0, 3"),
-        (torch.zeros(4, 3), 2, IndexError, r"dim must be in \[-2, 1\] for log_w of shape .*got dim=2"),
-        (torch.zeros(4, 3, dtype=torch.int64), 0, TypeError, "log_w must be a floating-point tensor"),
+        (
+            torch.zeros(0, 3),
+            0,
+            ValueError,
+            r"log_w must hold K >= 1 log-weights along dim 0, got shape \[?\(?0, 3",
+        ),
+        (
+            torch.zeros(4, 3),
+            2,
+            IndexError,
+            r"dim must be in \[-2, 1\] for log_w of shape .*got dim=2",
+        ),
+        (
+            torch.zeros(4, 3, dtype=torch.int64),
+            0,
+            TypeError,
+            "log_w must be a floating-point tensor",
+        ),
         (torch.tensor(1.0), 0, ValueError, "log_w must be .* with at least 1 dim"),
     ],
 )
@@ -262,4 +287,3 @@ def test_cuda_matches_reference(dtype, shape, dim):
     w, ess = importance_weights(x, dim)
     assert_close_lowprec(w.cpu(), w64, w_ref.cpu())
     assert_close_lowprec(ess.cpu(), ess64, ess_ref.cpu())
-

@@ -51,10 +51,19 @@ def gaussian_kl(
 
 
 def _check_inputs(
-    op: str, mu: Tensor, logvar: Tensor, prior_mu: Tensor | None, prior_logvar: Tensor | None
+    op: str,
+    mu: Tensor,
+    logvar: Tensor,
+    prior_mu: Tensor | None,
+    prior_logvar: Tensor | None,
 ) -> None:
     """The fused kernels' input checks (csrc/gaussian_kl.h), for the reference path."""
-    for name, t in (("mu", mu), ("logvar", logvar), ("prior_mu", prior_mu), ("prior_logvar", prior_logvar)):
+    for name, t in (
+        ("mu", mu),
+        ("logvar", logvar),
+        ("prior_mu", prior_mu),
+        ("prior_logvar", prior_logvar),
+    ):
         if t is None:
             continue
         if not t.is_floating_point():
@@ -90,7 +99,12 @@ def _register() -> None:
     """Fake kernels (shapes for torch.compile) and autograd for the compiled ops."""
 
     @torch.library.register_fake("vaebench::gaussian_kl")
-    def _(mu: Tensor, logvar: Tensor, prior_mu: Tensor | None = None, prior_logvar: Tensor | None = None) -> Tensor:
+    def _(
+        mu: Tensor,
+        logvar: Tensor,
+        prior_mu: Tensor | None = None,
+        prior_logvar: Tensor | None = None,
+    ) -> Tensor:
         _check_inputs("gaussian_kl", mu, logvar, prior_mu, prior_logvar)
         return mu.new_empty(mu.shape[:-1])
 
@@ -113,11 +127,11 @@ def _register() -> None:
             mu.new_empty(prior_shape(prior_logvar)),
         )
 
-    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
+    def setup_context(ctx, inputs, output) -> None:
         mu, logvar, prior_mu, prior_logvar = inputs
         ctx.save_for_backward(mu, logvar, prior_mu, prior_logvar)
 
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         mu, logvar, prior_mu, prior_logvar = ctx.saved_tensors
         # needs_input_grad can be shorter than the schema when trailing priors were defaulted.
         need = [i < len(ctx.needs_input_grad) and ctx.needs_input_grad[i] for i in range(4)]
@@ -130,11 +144,11 @@ def _register() -> None:
 
     # Second derivatives: the first-order formulas rebuilt from differentiable torch ops and
     # differentiated with create_graph (rare in VAE training, so clarity over speed here).
-    def setup_context_bwd(ctx, inputs, output) -> None:  # noqa: ANN001
-        grad, mu, logvar, prior_mu, prior_logvar, prior_grad = inputs
+    def setup_context_bwd(ctx, inputs, output) -> None:
+        grad, mu, logvar, prior_mu, prior_logvar, _ = inputs
         ctx.save_for_backward(grad, mu, logvar, prior_mu, prior_logvar)
 
-    def backward_bwd(ctx, v_mu: Tensor, v_lv: Tensor, v_pm: Tensor, v_pl: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+    def backward_bwd(ctx, v_mu: Tensor, v_lv: Tensor, v_pm: Tensor, v_pl: Tensor) -> tuple[Tensor | None, ...]:
         saved = ctx.saved_tensors
         with torch.enable_grad():
             leaves = [None if t is None else t if t.requires_grad else t.detach().requires_grad_() for t in saved]
@@ -155,9 +169,7 @@ def _register() -> None:
             grads = iter(torch.autograd.grad(outs, wrt, vs, create_graph=True, allow_unused=True))
         return (*(None if t is None else next(grads) for t in leaves), None)
 
-    torch.library.register_autograd(
-        "vaebench::gaussian_kl_backward", backward_bwd, setup_context=setup_context_bwd
-    )
+    torch.library.register_autograd("vaebench::gaussian_kl_backward", backward_bwd, setup_context=setup_context_bwd)
 
 
 if _FUSED_DEVICES:

@@ -81,7 +81,9 @@ def _check_log_w(op: str, log_w: Tensor, dim: int) -> None:
     if not log_w.is_floating_point():
         raise TypeError(f"vaebench.{op}: log_w must be a floating-point tensor, got {log_w.dtype}")
     if log_w.dim() < 1:
-        raise ValueError(f"vaebench.{op}: log_w must be (..., K, ...) with at least 1 dim(s), got shape {tuple(log_w.shape)}")
+        raise ValueError(
+            f"vaebench.{op}: log_w must be (..., K, ...) with at least 1 dim(s), got shape {tuple(log_w.shape)}"
+        )
     nd = log_w.dim()
     if not -nd <= dim < nd:
         raise IndexError(
@@ -118,12 +120,12 @@ def _register() -> None:
         ess_dtype = torch.float32 if log_w.dtype in (torch.float16, torch.bfloat16) else log_w.dtype
         return log_w.new_empty(log_w.shape), log_w.new_empty(_reduced(log_w, dim), dtype=ess_dtype)
 
-    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001 (torch.library protocol)
+    def setup_context(ctx, inputs, output) -> None:
         log_w, dim = inputs
         ctx.save_for_backward(log_w, output)
         ctx.dim = dim
 
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         log_w, out = ctx.saved_tensors
         return torch.ops.vaebench.log_mean_exp_backward(grad, log_w, out, ctx.dim), None
 
@@ -132,12 +134,12 @@ def _register() -> None:
     # Second derivatives: the backward computes grad_in = g * w with w = exp(log_w - out - log K).
     # With v the incoming gradient: d/dg = sum_k v w, d/dlog_w = v g w, d/dout = -g sum_k v w.
     # w comes from the backward op itself (g = 1), so every order stays differentiable.
-    def setup_context_bwd(ctx, inputs, output) -> None:  # noqa: ANN001
+    def setup_context_bwd(ctx, inputs, output) -> None:
         grad, log_w, out, dim = inputs
         ctx.save_for_backward(grad, log_w, out)
         ctx.dim = dim
 
-    def backward_bwd(ctx, v: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:  # noqa: ANN001
+    def backward_bwd(ctx, v: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
         grad, log_w, out = ctx.saved_tensors
         dim = ctx.dim
         w = torch.ops.vaebench.log_mean_exp_backward(torch.ones_like(grad), log_w, out, dim)
@@ -145,9 +147,7 @@ def _register() -> None:
         vw_sum = vw.sum(dim)
         return vw_sum, vw * grad.unsqueeze(dim), -grad * vw_sum, None
 
-    torch.library.register_autograd(
-        "vaebench::log_mean_exp_backward", backward_bwd, setup_context=setup_context_bwd
-    )
+    torch.library.register_autograd("vaebench::log_mean_exp_backward", backward_bwd, setup_context=setup_context_bwd)
 
 
 if _FUSED_DEVICES:
