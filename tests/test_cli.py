@@ -154,3 +154,15 @@ def test_run_help_lists_the_groups(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "vaebench run suite=NAME" in out
     assert "suite: estimators, exact, flows, iaf, iwae, kernels" in out and "posterior:" in out and "budget: paper, quick, smoke" in out
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import vaebench.runner.run as run_module
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "run_suite", interrupted)
+    assert main(["run", "suite=exact", "budget=smoke", f"results_dir={tmp_path}"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "resume" in err and "Traceback" not in err

@@ -273,6 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:
             code = exc.code
             return code if isinstance(code, int) else (0 if code is None else 1)
+        except KeyboardInterrupt:
+            if _debug():
+                raise
+            print("vaebench: interrupted. Run the same command again to resume: finished runs are kept "
+                  "(records) and an unfinished one restarts from its last checkpoint.", file=sys.stderr)
+            return 130
     parser = _parser()
     try:
         ns = parser.parse_args(args)
