@@ -60,6 +60,7 @@ def test_one_record_per_cell_and_seed(tmp_path: Path) -> None:
     assert len(stored) == 4 and {r.suite_version for r in stored} == {3}
     a0 = next(r for r in stored if (r.cell, r.seed) == ("a", 0))
     assert a0.metrics["epochs"].mean == 2 and a0.config["train"]["epochs"] == 2 and a0.curves == {"loss": [3.0, 2.0]}
+    assert "suite" not in a0.config, "the suite is recorded by name and version, not as a copy"
     assert a0.environment["torch"] == torch.__version__ and a0.peak_memory_bytes and a0.wall_time_s >= 0
     # seeded: the same seed draws the same numbers in another cell, another seed does not
     draws = {(r.cell, r.seed): r.metrics["draw"].mean for r in records}

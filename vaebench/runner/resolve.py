@@ -43,8 +43,10 @@ class ResolvedCell:
     config_hash: str
 
     def plain_config(self) -> dict[str, Any]:
+        """The run's config as plain data, without the suite file (recorded by name and version)."""
         out = OmegaConf.to_container(self.config, resolve=True)
         assert isinstance(out, dict)
+        out.pop("suite", None)
         return out
 
 
