@@ -124,3 +124,33 @@ def test_every_cpu_capability_agrees(tmp_path):
                     atol=tol,
                     msg=lambda m, cap=cap, name=name: f"{cap} vs default, {name}: {m}",
                 )
+
+
+def test_library_is_found_in_the_installed_distribution_when_the_checkout_has_none(tmp_path, monkeypatch):
+    # `pip install .` then `python -m pytest` from the repository root imports the checkout,
+    # which has no _C.so; the installed distribution's library must be found instead.
+    import importlib.metadata
+
+    from vaebench.ops import library
+
+    site = tmp_path / "site-packages"
+    (site / "vaebench").mkdir(parents=True)
+    so = site / "vaebench" / "_C.so"
+    so.write_bytes(b"")
+
+    class FakeDistribution:
+        files = [importlib.metadata.PackagePath("vaebench/__init__.py"), importlib.metadata.PackagePath("vaebench/_C.so")]
+
+        def locate_file(self, path):
+            return site / path
+
+    monkeypatch.delenv("VAEBENCH_LIBRARY", raising=False)
+    monkeypatch.setattr(library, "_PACKAGE_DIR", tmp_path / "checkout")
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: FakeDistribution())
+    assert library.library_path() == so
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    assert library.library_path() is None

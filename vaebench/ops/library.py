@@ -5,10 +5,16 @@ The library `vaebench/_C.so` registers the ops under `torch.ops.vaebench`. If it
 vaebench` still works: every op falls back to its pure-PyTorch reference and one warning says
 so. `VAEBENCH_LIBRARY=/path/to/_C.so` loads a library from elsewhere (development builds);
 `VAEBENCH_DISABLE_FUSED=1` forces the reference path.
+
+Where it looks: `VAEBENCH_LIBRARY`, then beside the imported package, then in the installed
+vaebench distribution. The last one matters when Python imports the source checkout in place
+of the installed package (running `python -m pytest` from the repository root after
+`pip install .` puts the checkout first on sys.path): the checkout has no library of its own.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import warnings
@@ -39,7 +45,21 @@ def library_path() -> Path | None:
     if env:
         return Path(env)
     candidates = sorted(_PACKAGE_DIR.glob("_C*.so"))
-    return candidates[0] if candidates else None
+    return candidates[0] if candidates else _installed_library()
+
+
+def _installed_library() -> Path | None:
+    """The library of the installed vaebench distribution, if there is one."""
+    try:
+        dist = importlib.metadata.distribution("vaebench")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if file.parts[:-1] == ("vaebench",) and file.name.startswith("_C") and file.suffix == ".so":
+            path = Path(str(dist.locate_file(file)))
+            if path.exists():
+                return path
+    return None
 
 
 @cache
