@@ -183,6 +183,20 @@ def test_path_gradient_is_log_prob_stopped_at_the_sample(name):
             torch.testing.assert_close(g, g_ref)
 
 
+@pytest.mark.parametrize("name", WITH_LOG_PROB)
+def test_path_gradient_through_z_says_whether_a_hook_on_z_sees_it(name):
+    """DReG's one-pass form scales dL/dz with a hook; that is only right where log q's path
+    derivative flows through the returned z. A hook zeroing dL/dz must then kill the whole
+    path gradient of log q; where the family says it does not flow through z, it must not."""
+    posterior = build(name)
+    h = torch.randn(B, H)
+    z, log_q = posterior.rsample_and_log_prob(h, K, path_gradient=True)
+    z.register_hook(lambda g: None if g is None else torch.zeros_like(g))
+    grads = torch.autograd.grad(log_q.sum(), list(posterior.parameters()), allow_unused=True)
+    reached = any(g is not None and bool(g.abs().sum() > 0) for g in grads)
+    assert reached is not posterior.path_gradient_through_z(z)
+
+
 @pytest.mark.parametrize(
     "name", [n for n in FAMILIES if build(n).kl_to_prior(torch.zeros(1, H)) is not None]
 )

@@ -33,8 +33,9 @@ class DReG(Estimator):
 
     Args:
         num_samples: K.
-        single_pass: use the hook where the model has one latent layer (False always takes
-            the two-pass form; both give the same gradient).
+        single_pass: use the hook where the model has one latent layer and the family's stopped
+            log q flows through z (`Posterior.path_gradient_through_z`); False always takes
+            the two-pass form. Both give the same gradient.
 
     Shapes: x: (B, *event) -> bound: (B,), log_w: (K, B).
 
@@ -55,7 +56,9 @@ class DReG(Estimator):
         lw = model.log_weights(x, self.num_samples, stop_q_params=True)
         w, _ = importance_weights(lw.log_w.detach(), 0)  # (K, B), sums to 1 over K
         z = lw.latents[0] if lw.latents else lw.z
-        if self.single_pass and len(lw.latents) <= 1:
+        # The hook sees log q's path derivative only where it flows through z in the graph; the
+        # fused diagonal kernel computes it internally, so that family takes the two-pass form.
+        if self.single_pass and len(lw.latents) <= 1 and model.posterior.path_gradient_through_z(z):
             if z.requires_grad:
                 z.register_hook(lambda grad: grad * w.unsqueeze(-1))
             grad_term = (w * lw.log_w).sum(0)

@@ -68,7 +68,7 @@ def reparameterize(
         Inference, Roeder, Wu, Duvenaud, 2017, arXiv 1703.09194.
     """
     _check_inputs(mu, logvar, num_samples)
-    if mu.device.type not in _FUSED_DEVICES or not _fused_dtype(mu):
+    if not runs_fused(mu):
         eps = torch.randn((num_samples, *mu.shape), dtype=mu.dtype, device=mu.device, generator=generator)
         return reparameterize_reference(mu, logvar, eps, path_gradient)
     seed = draw_seed(generator)
@@ -84,6 +84,17 @@ def draw_seed(generator: torch.Generator | None = None) -> Tensor:
     device = generator.device if generator is not None else torch.device("cpu")
     seed = torch.randint(_INT64_MIN, _INT64_MAX, (2,), dtype=torch.int64, device=device, generator=generator)
     return seed.cpu()
+
+
+def runs_fused(mu: Tensor) -> bool:
+    """True when `reparameterize(mu, ...)` runs the compiled kernel, False for the reference.
+
+    The difference matters to gradient hooks: with `path_gradient=True` the kernel computes
+    log q's path derivative inside its backward, so it reaches mu and logvar without passing
+    through the returned z in the autograd graph (a hook on z does not see it); the reference
+    routes it through z.
+    """
+    return mu.device.type in _FUSED_DEVICES and _fused_dtype(mu)
 
 
 def _fused_dtype(mu: Tensor) -> bool:

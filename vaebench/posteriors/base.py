@@ -81,6 +81,14 @@ class Posterior(nn.Module, ABC):
         """Analytic KL(q(z | h) || N(0, I)) with shape (B,), or None where there is none."""
         return None
 
+    def path_gradient_through_z(self, like: Tensor) -> bool:
+        """Whether, with `path_gradient=True`, log q's gradient reaches the parameters through
+        the returned z in the autograd graph (so a hook on z scales it, as DReG's one-pass form
+        needs). True for families that evaluate the stopped log q from z; a fused kernel that
+        computes the path derivative internally (the diagonal Gaussian's) is not. `like`: a tensor
+        with the dtype and device of the samples (the choice of kernel depends on them)."""
+        return True
+
     def sample_from_noise(self, eps: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         """z = T_h(eps) and log q(z | h) = log N(eps; 0, I) - log|det dT_h/deps|.
 

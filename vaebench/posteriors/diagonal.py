@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
 from ..ops import gaussian_kl, reparameterize
+from ..ops.reparameterize import runs_fused
 from ..ops.reference import reparameterize_reference
 from .base import POSTERIORS, Posterior
 from .nonfinite import check_finite
@@ -60,6 +61,9 @@ class DiagonalGaussian(Posterior):
         self.check_features(h)
         mu, logvar = self.params(h)
         return reparameterize(mu, logvar, num_samples, path_gradient=path_gradient)
+
+    def path_gradient_through_z(self, like: Tensor) -> bool:
+        return not runs_fused(like)
 
     def sample_from_noise(self, eps: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
         self.check_features(h)
