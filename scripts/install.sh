@@ -5,7 +5,7 @@
 #   VAEBENCH_CUDA=ON bash scripts/install.sh   # fail unless the CUDA kernels are built
 #
 # Environment knobs: VENV (folder), PYTHON (interpreter for a new venv), TORCH_SPEC (the torch
-# to install when the venv has none; default "torch>=2.11,<2.15"), EXTRAS (default "test,bench"),
+# to install when the venv has none; default "torch>=2.11,<2.15"), EXTRAS (default "test,bench,slurm"),
 # VAEBENCH_CUDA (AUTO|ON|OFF), VAEBENCH_CUDA_ARCHS (default 90), CUDA_HOME (toolkit root).
 #
 # Why not a plain `pip install .`: the extension must be built against the torch it will run
@@ -17,7 +17,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${VENV:-$here/.venv}"
 python="${PYTHON:-python3}"
 torch_spec="${TORCH_SPEC:-torch>=2.11,<2.15}"
-extras="${EXTRAS:-test,bench}"
+extras="${EXTRAS:-test,bench,slurm}"
 
 if [[ ! -x "$venv/bin/python" ]]; then
   echo "vaebench: creating virtual environment $venv"

