@@ -97,8 +97,8 @@ class TrainConfig:
 @dataclass
 class TrainResult:
     """What a run produced. `curves` has one entry per epoch under each key:
-    epoch, steps, train_bound (mean estimator bound over the epoch's minibatches, with the
-    KL weight in force), valid_bound (NaN without validation data), lr, kl_weight (at the
+    epoch, steps, train_bound (mean estimator bound over the epoch's minibatches; the
+    unweighted bound even during KL warm-up, which only scales the surrogate), valid_bound (NaN without validation data), lr, kl_weight (at the
     epoch's end), seconds (the epoch's wall time), examples_per_second."""
 
     curves: dict[str, list[float]]
