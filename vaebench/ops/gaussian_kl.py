@@ -44,8 +44,10 @@ def gaussian_kl(
     References:
         Auto-Encoding Variational Bayes, Kingma, Welling, 2013, arXiv 1312.6114 (appendix B).
     """
+    # Checked here for both paths, so a mistake raises the same error type (TypeError or
+    # ValueError naming the argument) whether or not the compiled kernels are loaded.
+    _check_inputs("gaussian_kl", mu, logvar, prior_mu, prior_logvar)
     if mu.device.type not in _FUSED_DEVICES:
-        _check_inputs("gaussian_kl", mu, logvar, prior_mu, prior_logvar)
         return gaussian_kl_reference(mu, logvar, prior_mu, prior_logvar)
     return torch.ops.vaebench.gaussian_kl(mu, logvar, prior_mu, prior_logvar)
 
@@ -57,7 +59,7 @@ def _check_inputs(
     prior_mu: Tensor | None,
     prior_logvar: Tensor | None,
 ) -> None:
-    """The fused kernels' input checks (csrc/gaussian_kl.h), for the reference path."""
+    """The fused kernels' input checks (csrc/gaussian_kl.h), in Python for both paths."""
     for name, t in (
         ("mu", mu),
         ("logvar", logvar),

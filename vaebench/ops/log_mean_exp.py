@@ -40,8 +40,8 @@ def log_mean_exp(log_w: Tensor, dim: int = 0) -> Tensor:
     References:
         Importance Weighted Autoencoders, Burda, Grosse, Salakhutdinov, 2015, arXiv 1509.00519.
     """
+    _check_log_w("log_mean_exp", log_w, dim)  # both paths: the same error types with or without the kernels
     if log_w.device.type not in _FUSED_DEVICES:
-        _check_log_w("log_mean_exp", log_w, dim)
         return log_mean_exp_reference(log_w, dim)
     return torch.ops.vaebench.log_mean_exp(log_w, dim)
 
@@ -70,14 +70,14 @@ def importance_weights(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
         Gu, Maddison, 2018, arXiv 1810.04152.
     """
     log_w = log_w.detach()
+    _check_log_w("importance_weights", log_w, dim)  # both paths: the same error types with or without the kernels
     if log_w.device.type not in _FUSED_DEVICES:
-        _check_log_w("importance_weights", log_w, dim)
         return importance_weights_reference(log_w, dim)
     return torch.ops.vaebench.importance_weights(log_w, dim)
 
 
 def _check_log_w(op: str, log_w: Tensor, dim: int) -> None:
-    """The fused kernels' input checks (csrc/log_mean_exp.h), for the reference path."""
+    """The fused kernels' input checks (csrc/log_mean_exp.h), in Python for both paths."""
     if not log_w.is_floating_point():
         raise TypeError(f"vaebench.{op}: log_w must be a floating-point tensor, got {log_w.dtype}")
     if log_w.dim() < 1:
