@@ -237,7 +237,7 @@ def test_opcheck(pm, pl):
     ],
 )
 def test_errors_name_the_argument(args, error, match):
-    with pytest.raises((error, RuntimeError), match=match):
+    with pytest.raises(error, match=match):  # the same type on the fused and the reference path
         gaussian_kl(*args)
 
 
