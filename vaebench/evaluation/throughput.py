@@ -14,7 +14,7 @@ from .batching import check_batch
 from .likelihood import estimate_log_likelihood
 from .model_contract import model_dtype
 
-__all__ = ["Throughput", "evaluation_throughput", "train_step_throughput"]
+__all__ = ["Throughput", "evaluation_throughput", "time_calls", "train_step_throughput"]
 
 
 @dataclass
@@ -42,7 +42,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> list[float]:
+def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
+    """Sorted wall times (s) of `repeats` calls of `fn` after `warmup` untimed calls, CUDA
+    synchronized around each timed call so that asynchronous kernels are counted."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     for _ in range(warmup):
@@ -80,7 +82,7 @@ def train_step_throughput(
         if optimizer is not None:
             optimizer.step()
 
-    times = _time(step, x.device, warmup, repeats)
+    times = time_calls(step, x.device, warmup, repeats)
     model.zero_grad(set_to_none=True)
     return Throughput(
         what="train_step",
@@ -109,7 +111,7 @@ def evaluation_throughput(
             model, x, num_samples=num_samples, chunk_size=chunk_size, batch_size=x.shape[0], progress=False
         )
 
-    times = _time(run, x.device, warmup, repeats)
+    times = time_calls(run, x.device, warmup, repeats)
     return Throughput(
         what="evaluation",
         batch_size=x.shape[0],

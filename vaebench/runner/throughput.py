@@ -9,13 +9,13 @@ setup outside the timed region; achieved bandwidth counts each input and output 
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from ..evaluation.throughput import time_calls
 from ..results import Metric
 
 if TYPE_CHECKING:
@@ -80,20 +80,7 @@ def _loss(out: Tensor | tuple[Tensor, ...]) -> Tensor:
 
 def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
     """Median wall time of `repeats` calls of `fn` after one warm-up call (CUDA synchronized)."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    fn()  # warm up (and compile)
-    times = []
-    for _ in range(max(1, repeats)):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(time_calls(fn, device, warmup=1, repeats=max(1, repeats)))
 
 
 def op_throughput(
