@@ -5,10 +5,9 @@
 // accumulated in blocks of kBlock rows in the input precision and merged into float64 totals,
 // so the float32 rounding error grows with kBlock, not with K.
 //
-// exp is ATen's exp_u20 (float32: a polynomial with <= 20 ulp error, ~1.5x faster than SLEEF's
-// 1-ulp exp here; float64 falls back to exp): the arguments are <= 0 differences whose own
-// rounding (an ulp of lse) dominates, and tests/ops hold the float32 results to twice the error
-// of torch's float32 logsumexp.
+// exp is csrc/vec_exp.h's exp_nonpositive (float32: ~1.2 ulp, about 60% of the instructions of
+// ATen's exp_u20), since the arguments are always <= 0 differences; tests/ops hold the float32
+// results to twice the error of torch's float32 logsumexp.
 //
 // This file is compiled once per CPU capability (csrc/cpu_capability.h); the DEFAULT copy also
 // registers the ops.
@@ -20,10 +19,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "cpu_capability.h"
 #include "log_mean_exp.h"
+#include "vec_exp.h"
 
 VAEBENCH_DECLARE_CPU_KERNEL(void, log_mean_exp_forward_kernel, const at::Tensor& log_w,
                             const vaebench::lme::ReductionShape& r, double shift, at::Tensor& out,
@@ -45,61 +48,87 @@ constexpr int64_t kBlock = 128;
 constexpr int64_t kMaxTile = 512;
 // Rows whose entries update one register-held state before it goes back to L1.
 constexpr int64_t kRowsInRegs = 16;
+// Rows at least this long are walked one at a time (K / V entries per lane); shorter ones are
+// transposed V rows at a time.
+constexpr int64_t kLongRow = 128;
 // Elements per parallel work item, so small problems stay on one thread.
 constexpr int64_t kGrain = 32768;
 
-// Online log-sum-exp of each column of x: [rows, cols] (row stride `stride`) into m, s, sq
+// Log-sum-exp of each column of x: [rows, cols] (row stride `stride`) into m, s, sq
 // (sum exp(x) = s * exp(m), sum exp(2x) = sq * exp(2m)). ml, sl, sql: [cols] scratch.
+//
+// Per group of kRowsInRegs rows of V columns, in registers: the group's max first, the running
+// sums rescaled by exp(m_old - m_new) only when some lane's max grew (rare after the first
+// rows), then one exp(x - m) and one add per entry. Ties and NaN need no care on this path:
+// m starts at the lowest finite value, so -inf entries give exp(-inf) = 0; a NaN entry makes
+// its column's sum NaN (exp_nonpositive passes NaN), and a +inf entry makes the max +inf; such
+// columns (a non-finite max or sum) are redone by the caller with the scalar online step.
 template <typename T, bool kSq>
 void column_lse(const T* x, int64_t rows, int64_t stride, int64_t cols, T* m, double* s,
                 double* sq, T* ml, T* sl, T* sql) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
-  const Vec one(T(1));
+  const Vec zero(T(0));
   std::fill(m, m + cols, lme::lowest<T>());
   std::fill(s, s + cols, 0.0);
   std::fill(sq, sq + cols, 0.0);
   // Columns [j, j + n) of rows [r, r + nrows): the state stays in registers across the rows.
-  auto step = [&](int64_t j, int64_t n, int64_t r, int64_t nrows) {
+  // n and nrows come as std::integral_constant in the common case (full vectors, full groups)
+  // so that the loops unroll and xs lives in registers.
+  auto step = [&](int64_t j, auto n, int64_t r, auto nrows) {
     Vec mv = Vec::loadu(ml + j, n);
     Vec sv = Vec::loadu(sl + j, n);
-    Vec qv = kSq ? Vec::loadu(sql + j, n) : Vec(T(0));
+    Vec qv = kSq ? Vec::loadu(sql + j, n) : zero;
+    Vec xs[kRowsInRegs];
+    Vec hi = mv;
+#pragma GCC unroll 16
     for (int64_t i = 0; i < nrows; ++i) {
-      const Vec xv = Vec::loadu(x + (r + i) * stride + j, n);
-      // e = exp(min(x, m) - max(x, m)); x > m: s = s * e + 1 (rescale to the new max),
-      // else s = s + e.
-      const Vec hi = at::vec::maximum(mv, xv);
-      const Vec e = (at::vec::minimum(mv, xv) - hi).exp_u20();
-      const Vec gt = xv > mv;
-      sv = Vec::blendv(sv + e, at::vec::fmadd(sv, e, one), gt);
-      if constexpr (kSq) {
-        const Vec e2 = e * e;
-        qv = Vec::blendv(qv + e2, at::vec::fmadd(qv, e2, one), gt);
-      }
+      xs[i] = Vec::loadu(x + (r + i) * stride + j, n);
+      hi = at::vec::clamp_min(xs[i], hi);  // max; a NaN may drop out here, see above
+    }
+    // (hi > mv) is all-zero bits, i.e. every lane "zero", unless some max grew.
+    if ((hi > mv).zero_mask() != (1 << V) - 1) {
+      const Vec f = exp_nonpositive(mv - hi);  // rescale the sums to the new max
+      sv = sv * f;
+      if constexpr (kSq) qv = qv * f * f;
       mv = hi;
+    }
+#pragma GCC unroll 16
+    for (int64_t i = 0; i < nrows; ++i) {
+      const Vec e = exp_nonpositive(xs[i] - mv);
+      sv = sv + e;
+      if constexpr (kSq) qv = at::vec::fmadd(e, e, qv);
     }
     mv.store(ml + j, n);
     sv.store(sl + j, n);
     if constexpr (kSq) qv.store(sql + j, n);
   };
+  const std::integral_constant<int64_t, V> full_vec;
+  const std::integral_constant<int64_t, kRowsInRegs> full_group;
   for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
     const int64_t r1 = std::min(rows, r0 + kBlock);
     std::copy(m, m + cols, ml);
     std::fill(sl, sl + cols, T(0));
     if constexpr (kSq) std::fill(sql, sql + cols, T(0));
-    // kRowsInRegs rows at a time: a few concurrent row streams, state loaded once per group.
-    for (int64_t r = r0; r < r1; r += kRowsInRegs) {
-      const int64_t nrows = std::min(kRowsInRegs, r1 - r);
+    int64_t r = r0;
+    for (; r + kRowsInRegs <= r1; r += kRowsInRegs) {
       int64_t j = 0;
-      for (; j + V <= cols; j += V) step(j, V, r, nrows);
-      if (j < cols) step(j, cols - j, r, nrows);
+      for (; j + V <= cols; j += V) step(j, full_vec, r, full_group);
+      if (j < cols) step(j, cols - j, r, full_group);
+    }
+    if (r < r1) {
+      int64_t j = 0;
+      for (; j + V <= cols; j += V) step(j, full_vec, r, r1 - r);
+      if (j < cols) step(j, cols - j, r, r1 - r);
     }
     // Merge the block into the float64 totals: total * exp(m_old - m_new) + block.
     for (int64_t j = 0; j < cols; ++j) {
       if (ml[j] != m[j]) {
-        const double f = std::exp(static_cast<double>(m[j]) - static_cast<double>(ml[j]));
-        s[j] *= f;
-        sq[j] *= f * f;
+        if (s[j] != 0.0) {  // nothing to rescale in the first block (or after only -inf)
+          const double f = std::exp(static_cast<double>(m[j]) - static_cast<double>(ml[j]));
+          s[j] *= f;
+          sq[j] *= f * f;
+        }
         m[j] = ml[j];
       }
       s[j] += sl[j];
@@ -108,36 +137,131 @@ void column_lse(const T* x, int64_t rows, int64_t stride, int64_t cols, T* m, do
   }
 }
 
-// out = lse - shift rounded to T; out_lo (optional) = the rounding residual, so that a later
-// pass can rebuild lse in float64 (importance_weights).
+// The scalar online step over one column (rows entries, `stride` apart): exact for any
+// mix of NaN and infinities, used for the columns column_lse leaves non-finite.
+template <typename T>
+void column_lse_scalar(const T* x, int64_t rows, int64_t stride, double& m, double& s,
+                       double& sq) {
+  m = lme::lowest<double>();
+  s = 0.0;
+  sq = 0.0;
+  for (int64_t k = 0; k < rows; ++k) lme::online_add<double>(m, s, sq, x[k * stride]);
+}
+
+// Merges n lane states (m_l, s_l, sq_l) into one, in float64:
+//   S = sum_l s_l exp(m_l - M), SQ = sum_l sq_l exp(2 (m_l - M)), M = max_l m_l.
+// A NaN lane max is skipped by the max but makes S NaN (the caller then redoes the row).
+template <typename T>
+void merge_lanes(const T* m, const double* s, const double* sq, int64_t n, T& M, double& S,
+                 double& SQ) {
+  using DVec = Vectorized<double>;
+  constexpr int64_t DV = DVec::size();
+  M = lme::lowest<T>();
+  for (int64_t l = 0; l < n; ++l) M = std::max(M, m[l]);
+  DVec sv(0.0), qv(0.0);
+  for (int64_t l = 0; l < n; l += DV) {
+    const int64_t c = std::min<int64_t>(DV, n - l);
+    double md[DV];
+    for (int64_t i = 0; i < c; ++i) md[i] = m[l + i];
+    const DVec f = (DVec::loadu(md, c) - DVec(M)).exp();
+    sv = at::vec::fmadd(DVec::loadu(s + l, c), f, sv);  // loadu(.., c) zero-fills the rest
+    qv = at::vec::fmadd(DVec::loadu(sq + l, c), f * f, qv);
+  }
+  double sa[DV], qa[DV];
+  sv.store(sa);
+  qv.store(qa);
+  S = std::accumulate(sa, sa + DV, 0.0);
+  SQ = std::accumulate(qa, qa + DV, 0.0);
+}
+
+// Where forward_impl writes: out = lse - shift rounded to T; out_lo (optional) = the rounding
+// residual, so that a later pass can rebuild lse in float64 (importance_weights); ess
+// (optional, with kSq).
+template <typename T>
+struct Outputs {
+  T* out;
+  T* out_lo;
+  T* ess;
+  double shift;
+};
+
+// Writes outputs [i0, i0 + n) from n column states (m, s, sq), with log in vectors of float64.
+// Column i's entries are at col(i)[k * k_stride], k < K: a non-finite state (a NaN or +inf
+// entry, see column_lse) is redone from them by the scalar step.
+template <typename T, bool kSq, typename Col>
+void finish_columns(const T* m, const double* s, const double* sq, int64_t n, Col col, int64_t K,
+                    int64_t k_stride, const Outputs<T>& o, int64_t i0) {
+  using DVec = Vectorized<double>;
+  constexpr int64_t DV = DVec::size();
+  for (int64_t c0 = 0; c0 < n; c0 += DV) {
+    const int64_t c = std::min<int64_t>(DV, n - c0);
+    double M[DV], S[DV], SQ[DV], lse[DV];
+    for (int64_t i = 0; i < c; ++i) {
+      M[i] = m[c0 + i];
+      S[i] = s[c0 + i];
+      SQ[i] = sq[c0 + i];
+      if (!std::isfinite(M[i]) || !std::isfinite(S[i])) {
+        column_lse_scalar(col(c0 + i), K, k_stride, M[i], S[i], SQ[i]);
+      }
+    }
+    (DVec::loadu(M, c) + DVec::loadu(S, c).log() - DVec(o.shift)).store(lse, c);
+    for (int64_t i = 0; i < c; ++i) {
+      const int64_t at = i0 + c0 + i;
+      o.out[at] = static_cast<T>(lse[i]);
+      if (o.out_lo != nullptr) {
+        o.out_lo[at] = std::isfinite(lse[i]) ? static_cast<T>(lse[i] - o.out[at]) : T(0);
+      }
+      if constexpr (kSq) o.ess[at] = static_cast<T>(lme::ess_from(M[i], S[i], SQ[i]));
+    }
+  }
+}
+
+// log_w: [outer, K, inner] -> outputs [outer, inner], in one of three walks.
 template <typename T, bool kSq>
-void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out, T* out_lo,
-                  T* ess) {
+void forward_impl(const T* x, const lme::ReductionShape& r, const Outputs<T>& o) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   const int64_t K = r.K, inner = r.inner, outer = r.outer;
-  auto put = [&](int64_t i, double v) {
-    out[i] = static_cast<T>(v);
-    if (out_lo != nullptr) out_lo[i] = std::isfinite(v) ? static_cast<T>(v - out[i]) : T(0);
-  };
-  if (inner == 1) {
-    // Contiguous rows of K: the V lanes are V interleaved columns of a [K / V, V] view, merged
-    // at the end with the K % V leftover entries.
+  if (inner == 1 && K >= kLongRow) {
+    // Long contiguous rows: the V lanes are V interleaved columns of a [K / V, V] view; the
+    // K % V leftover entries, padded with -inf, are one more row of V lanes; the 2V lane states
+    // are merged at the end.
     const int64_t grain = std::max<int64_t>(1, kGrain / K);
     at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
+      T m[2 * V], ml[V], sl[V], sql[V], tail[V];
+      double s[2 * V], sq[2 * V];
+      const int64_t nvec = K / V, rest = K - nvec * V;
+      for (int64_t i = b; i < e; ++i) {
+        const T* row = x + i * K;
+        column_lse<T, kSq>(row, nvec, V, V, m, s, sq, ml, sl, sql);
+        std::fill(tail, tail + V, -std::numeric_limits<T>::infinity());
+        std::copy(row + nvec * V, row + K, tail);
+        column_lse<T, kSq>(tail, 1, V, V, m + V, s + V, sq + V, ml, sl, sql);
+        T M;
+        double S, SQ;
+        merge_lanes(m, s, sq, rest > 0 ? 2 * V : V, M, S, SQ);
+        finish_columns<T, kSq>(&M, &S, &SQ, 1, [&](int64_t) { return row; }, K, 1, o, i);
+      }
+    });
+    return;
+  }
+  if (inner == 1) {
+    // Short contiguous rows: V rows at a time are transposed into a [K, V] buffer, whose
+    // columns are then the rows (a vector per row would leave most lanes idle).
+    const int64_t grain = std::max<int64_t>(V, kGrain / K);
+    at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
+      std::vector<T> buf(K * V);
       T m[V], ml[V], sl[V], sql[V];
       double s[V], sq[V];
-      for (int64_t o = b; o < e; ++o) {
-        const T* row = x + o * K;
-        double M = lme::lowest<double>(), S = 0.0, SQ = 0.0;
-        const int64_t nvec = K / V;
-        if (nvec > 0) {
-          column_lse<T, kSq>(row, nvec, V, V, m, s, sq, ml, sl, sql);
-          for (int64_t l = 0; l < V; ++l) lme::online_merge<double>(M, S, SQ, m[l], s[l], sq[l]);
+      for (int64_t i0 = b; i0 < e; i0 += V) {
+        const int64_t n = std::min<int64_t>(V, e - i0);
+        for (int64_t j = 0; j < n; ++j) {
+          const T* row = x + (i0 + j) * K;
+          for (int64_t k = 0; k < K; ++k) buf[k * V + j] = row[k];
         }
-        for (int64_t k = nvec * V; k < K; ++k) lme::online_add<double>(M, S, SQ, row[k]);
-        put(o, M + std::log(S) - shift);
-        if constexpr (kSq) ess[o] = static_cast<T>(lme::ess_from(S, SQ));
+        column_lse<T, kSq>(buf.data(), K, V, n, m, s, sq, ml, sl, sql);
+        finish_columns<T, kSq>(m, s, sq, n, [&](int64_t j) { return x + (i0 + j) * K; }, K, 1, o,
+                               i0);
       }
     });
     return;
@@ -154,17 +278,13 @@ void forward_impl(const T* x, const lme::ReductionShape& r, double shift, T* out
     std::vector<T> m(tile), ml(tile), sl(tile), sql(tile);
     std::vector<double> s(tile), sq(tile);
     for (int64_t item = b; item < e; ++item) {
-      const int64_t o = item / ntiles, j0 = (item % ntiles) * tile;
+      const int64_t oi = item / ntiles, j0 = (item % ntiles) * tile;
       const int64_t cols = std::min(tile, inner - j0);
-      column_lse<T, kSq>(x + o * K * inner + j0, K, inner, cols, m.data(), s.data(), sq.data(),
-                         ml.data(), sl.data(), sql.data());
-      for (int64_t j = 0; j < cols; ++j) {
-        put(o * inner + j0 + j, static_cast<double>(m[j]) + std::log(s[j]) - shift);
-      }
-      if constexpr (kSq) {
-        T* o_ess = ess + o * inner + j0;
-        for (int64_t j = 0; j < cols; ++j) o_ess[j] = static_cast<T>(lme::ess_from(s[j], sq[j]));
-      }
+      const T* slab = x + oi * K * inner + j0;
+      column_lse<T, kSq>(slab, K, inner, cols, m.data(), s.data(), sq.data(), ml.data(),
+                         sl.data(), sql.data());
+      finish_columns<T, kSq>(m.data(), s.data(), sq.data(), cols,
+                             [&](int64_t j) { return slab + j; }, K, inner, o, oi * inner + j0);
     }
   });
 }
@@ -195,8 +315,8 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const
         const T* xr = x + o * K;
         T* wr = w + o * K;
         int64_t k = 0;
-        for (; k + V <= K; k += V) (((Vec::loadu(xr + k) - hv) - lv).exp_u20() * gv).store(wr + k);
-        if (k < K) (((Vec::loadu(xr + k, K - k) - hv) - lv).exp_u20() * gv).store(wr + k, K - k);
+        for (; k + V <= K; k += V) (exp_nonpositive((Vec::loadu(xr + k) - hv) - lv) * gv).store(wr + k);
+        if (k < K) (exp_nonpositive((Vec::loadu(xr + k, K - k) - hv) - lv) * gv).store(wr + k, K - k);
       }
     });
     return;
@@ -211,7 +331,7 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const
       const T* gr = grad != nullptr ? grad + o * inner : nullptr;
       T* wr = w + i * inner;
       auto step = [&](int64_t j, int64_t n) {
-        Vec v = ((Vec::loadu(xr + j, n) - Vec::loadu(hr + j, n)) - Vec::loadu(lr + j, n)).exp_u20();
+        Vec v = exp_nonpositive((Vec::loadu(xr + j, n) - Vec::loadu(hr + j, n)) - Vec::loadu(lr + j, n));
         if (gr != nullptr) v = v * Vec::loadu(gr + j, n);
         v.store(wr + j, n);
       };
@@ -231,10 +351,12 @@ void log_mean_exp_forward_kernel(const at::Tensor& log_w, const lme::ReductionSh
     const scalar_t* x = log_w.const_data_ptr<scalar_t>();
     scalar_t* o = out.mutable_data_ptr<scalar_t>();
     scalar_t* lo = out_lo != nullptr ? out_lo->mutable_data_ptr<scalar_t>() : nullptr;
+    const Outputs<scalar_t> outs{o, lo, ess != nullptr ? ess->mutable_data_ptr<scalar_t>() : nullptr,
+                                 shift};
     if (ess != nullptr) {
-      forward_impl<scalar_t, true>(x, r, shift, o, lo, ess->mutable_data_ptr<scalar_t>());
+      forward_impl<scalar_t, true>(x, r, outs);
     } else {
-      forward_impl<scalar_t, false>(x, r, shift, o, lo, nullptr);
+      forward_impl<scalar_t, false>(x, r, outs);
     }
   });
 }

@@ -58,18 +58,22 @@ C10_HOST_DEVICE inline void online_merge(acc_t& m, acc_t& s, acc_t& sq, acc_t m2
   // A NaN max fails both comparisons and lands here: exp(NaN) makes s NaN, so NaN propagates.
 }
 
-// lse with -inf mapped to +inf: exp(x - lse_safe) is then 0 on an all -inf slice (its weights
-// and gradient are zero) instead of exp(-inf - -inf) = NaN.
+// The lse the weights w = exp(x - lse) are taken against: -inf (an all -inf slice) becomes
+// +inf, so that its weights and gradient are 0 instead of exp(-inf - -inf) = NaN; +inf (a +inf
+// entry) becomes NaN, so that the whole slice's weights are NaN, as softmax gives them, instead
+// of NaN at the +inf entries beside zeros that pass for weights.
 template <typename acc_t>
 C10_HOST_DEVICE inline acc_t safe_lse(acc_t lse) {
-  return lse == -std::numeric_limits<acc_t>::infinity() ? std::numeric_limits<acc_t>::infinity()
-                                                          : lse;
+  constexpr acc_t inf = std::numeric_limits<acc_t>::infinity();
+  return lse == -inf ? inf : lse == inf ? std::numeric_limits<acc_t>::quiet_NaN() : lse;
 }
 
-// ESS = 1 / sum_k w_k^2 with w_k = e_k / s:  ESS = s^2 / sq; 0 for an all -inf slice.
+// ESS = 1 / sum_k w_k^2 with w_k = e_k / s:  ESS = s^2 / sq; 0 for an all -inf slice (sq = 0),
+// NaN where the weights are (a NaN entry makes sq NaN; a +inf entry makes the max m +inf).
 template <typename acc_t>
-C10_HOST_DEVICE inline acc_t ess_from(acc_t s, acc_t sq) {
-  return sq > acc_t(0) ? s * s / sq : acc_t(0);
+C10_HOST_DEVICE inline acc_t ess_from(acc_t m, acc_t s, acc_t sq) {
+  if (m == std::numeric_limits<acc_t>::infinity()) return std::numeric_limits<acc_t>::quiet_NaN();
+  return sq == acc_t(0) ? acc_t(0) : s * s / sq;
 }
 
 #ifndef __CUDACC_RTC__

@@ -45,7 +45,7 @@ __device__ inline void finish(acc_t m, acc_t s, acc_t sq, double shift, int64_t 
   const double v = static_cast<double>(m) + log(static_cast<double>(s)) - shift;
   out[i] = static_cast<T>(v);
   if (lo != nullptr) lo[i] = static_cast<T>(isfinite(v) ? v - static_cast<double>(out[i]) : 0.0);
-  if (ess != nullptr) ess[i] = lme::ess_from(s, sq);
+  if (ess != nullptr) ess[i] = lme::ess_from(m, s, sq);
 }
 
 // x: [outer, K]; out, lo: [outer]; ess: [outer] in acc_t (a count up to K overflows float16).

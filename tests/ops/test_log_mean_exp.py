@@ -41,6 +41,11 @@ CASES = [
     ((5, 37, 3), 1),
     ((5, 3, 37), -1),
     ((2, 3, 4, 5), -3),
+    # The CPU kernel's three walks: short rows (K < 128, transposed V rows at a time), long rows
+    # with a K % V tail, and columns; odd counts so that no walk divides evenly.
+    ((333, 7), 1),
+    ((3, 1001), -1),
+    ((1001, 37), 0),
 ]
 
 
@@ -141,6 +146,42 @@ def test_nan_propagates():
     log_w[17, 1] = math.nan
     y = log_mean_exp(log_w, 0)
     assert torch.isnan(y[1]) and torch.isfinite(y[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("K", [7, 129, 1001])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_nan_and_inf_in_every_walk(dtype, K, dim):
+    """NaN anywhere gives NaN; else +inf anywhere gives +inf; else all -inf gives -inf. The
+    columns hold the special values at the start, in the middle and at the end of the slice (the
+    row walks' tail), alone and mixed; K = 7, 129 and 1001 reach all three CPU walks."""
+    specials = [
+        {},
+        {0: math.nan},
+        {K // 2: math.nan},
+        {K - 1: math.nan},
+        {0: math.inf},
+        {K - 1: math.inf},
+        {K // 2: math.inf, 0: -math.inf},
+        {0: math.inf, K - 1: math.nan},
+        {K - 1: -math.inf},
+    ]
+    log_w = torch.randn(K, len(specials) + 1, dtype=torch.float64)
+    for j, entries in enumerate(specials):
+        for k, v in entries.items():
+            log_w[k, j] = v
+    log_w[:, -1] = -math.inf  # an all -inf slice
+    x = (log_w if dim == 0 else log_w.T.contiguous()).to(dtype)
+    truth = log_mean_exp_reference(x.double(), dim)
+    y = log_mean_exp(x, dim)
+    assert torch.equal(torch.isnan(y), torch.isnan(truth))
+    finite = torch.isfinite(truth)
+    assert torch.equal(y[~finite & ~torch.isnan(truth)], truth[~finite & ~torch.isnan(truth)].to(dtype))
+    torch.testing.assert_close(y[finite], truth[finite].to(dtype))
+    w, ess = importance_weights(x, dim)
+    w_ref, ess_ref = importance_weights_reference(x, dim)
+    torch.testing.assert_close(w, w_ref, equal_nan=True)
+    torch.testing.assert_close(ess, ess_ref, equal_nan=True)
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1])

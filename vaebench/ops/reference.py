@@ -86,7 +86,8 @@ def importance_weights_reference(log_w: Tensor, dim: int = 0) -> tuple[Tensor, T
     effective sample size ESS = 1 / sum_k w_k^2 (between 1 and K).
 
     An all -inf slice has no weights: w = 0 and ESS = 0 there (and a zero gradient: its entries
-    are swapped for zeros before the softmax, which would give NaN there).
+    are swapped for zeros before the softmax, which would give NaN there). A slice with a NaN
+    or +inf entry has NaN weights and a NaN ESS.
     Shapes: log_w: (..., K, ...) -> w: like log_w, ess: log_w without `dim` (float32 for
     float16/bfloat16 log_w).
     """
@@ -97,7 +98,7 @@ def importance_weights_reference(log_w: Tensor, dim: int = 0) -> tuple[Tensor, T
     # its w^2 underflows for w < 2.4e-4).
     wide = w.float() if w.dtype in (torch.float16, torch.bfloat16) else w
     sq = wide.square().sum(dim=dim)
-    ess = torch.where(sq > 0, 1.0 / sq, torch.zeros_like(sq))
+    ess = torch.where(sq == 0, torch.zeros_like(sq), 1.0 / sq)
     return w, ess
 
 
