@@ -41,9 +41,11 @@ def benchmark_case(benchmark: Any, op: str, provider: Provider, mode: Mode, case
 def script_parser(op: str, description: str) -> argparse.ArgumentParser:
     """The bench script's command line: --size in the op's dims (default: its "target" case),
     --threads, --repeats, --no-record."""
-    dims = OP_BENCHMARKS[op].dims
+    bench = OP_BENCHMARKS[op]
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--size", type=int, nargs=len(dims), default=OP_BENCHMARKS[op].cases["target"].size, metavar=dims)
+    parser.add_argument(
+        "--size", type=int, nargs=len(bench.dims), default=bench.cases["target"].size, metavar=bench.dims
+    )
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-record", action="store_true", help="do not append to results/benchmarks")

@@ -106,9 +106,8 @@ def test_cases_and_suite_sizes() -> None:
 
 def test_measure_op_alternates_every_entry() -> None:
     calls = []
-    m = measure_op(
-        "gaussian_kl", (5, 7), ("reference", "fused"), MODES, repeats=2, rounds=3, extra={"noop": lambda: calls.append(1)}
-    )
+    extra = {"noop": lambda: calls.append(1)}
+    m = measure_op("gaussian_kl", (5, 7), ("reference", "fused"), MODES, repeats=2, rounds=3, extra=extra)
     assert list(m.samples) == ["reference/fwd", "fused/fwd", "reference/fwd_bwd", "fused/fwd_bwd", "noop"]
     assert all(len(v) == 6 for v in m.samples.values()) and len(calls) == 6
     assert set(m.nbytes) == set(m.samples) - {"noop"}

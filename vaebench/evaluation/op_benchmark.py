@@ -259,7 +259,8 @@ def setup_bench(
             with torch.no_grad():
                 return fn(*inputs)
 
-        outs = _as_tuple(call())  # type: ignore[arg-type]
+        with torch.no_grad():
+            outs = _as_tuple(fn(*inputs))
         written: list[Tensor] = []
     else:
         outs, written = _as_tuple(fn(*inputs)), wrt
@@ -305,7 +306,7 @@ def measure_op(
     extra: Mapping[str, Callable[[], object]] | None = None,
     **options: Any,
 ) -> Measurement:
-    """Sets up every provider of `op` in every mode at `size` (`setup_bench`), then times them
+    """Sets up each of `providers` of `op` in each of `modes` at `size` (`setup_bench`), then times them
     (and the `extra` calls, e.g. a same-size copy) in `rounds` alternating rounds of `repeats`
     calls each (`time_rounds`)."""
     benches = {f"{p}/{m}": setup_bench(op, p, m, size, dtype, device, **options) for m in modes for p in providers}
