@@ -8,12 +8,12 @@ that, "fused" is the kernel (eps drawn inside it, recomputed in the backward). T
 prints the times, the speedups (fused vs reference and vs compiled) and the peak memory of
 fwd+bwd per provider, and appends them to results/benchmarks/reparameterize.jsonl with the
 environment. Target (2-core AVX-512 CPU, 2 threads, K=64, B=256, D=64, fwd+bwd): >= 4x eager,
->= 2x compiled, peak memory <= the reference's.
+>= 2x compiled, peak memory <= the reference's. Inputs and cases: `vaebench.evaluation.op_benchmark`
+(`reparameterize_inputs`, `OP_BENCHMARKS["reparameterize"]`).
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import re
 from collections.abc import Callable
@@ -21,34 +21,12 @@ from typing import Any
 
 import pytest
 import torch
-from common import PROVIDERS, append_record, ratios, setup
+from common import append_record, benchmark_case, print_ratios, ratios, script_parser
 
-from vaebench.ops import reparameterize, reparameterize_reference
+from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, setup_bench
 
-# name -> (K, B, D)
-CASES = {
-    "target": (64, 256, 64),
-    "iwae-k5000-chunk": (500, 10, 50),
-    "single-sample": (1, 4096, 256),
-}
-
-
-def make_inputs(
-    size: tuple[int, ...], dtype: torch.dtype, device: torch.device
-) -> tuple[Callable[..., tuple[torch.Tensor, torch.Tensor]], Callable[..., tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-    """mu, logvar: (B, D); the providers draw K samples each call."""
-    K, B, D = size
-    mu = torch.randn(B, D, dtype=dtype, device=device).requires_grad_()
-    logvar = (0.5 * torch.randn(B, D, dtype=dtype, device=device)).requires_grad_()
-
-    def reference(m: torch.Tensor, lv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        eps = torch.randn((K, *m.shape), dtype=m.dtype, device=m.device)
-        return reparameterize_reference(m, lv, eps)
-
-    def fused(m: torch.Tensor, lv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return reparameterize(m, lv, K)
-
-    return reference, fused, [mu, logvar]
+# name -> Case((K, B, D)): "target", "iwae-k5000-chunk", "single-sample".
+CASES = OP_BENCHMARKS["reparameterize"].cases
 
 
 def _status_bytes(key: str) -> int:
@@ -78,39 +56,27 @@ def peak_memory(call: Callable[[], object]) -> int | None:
 
 def peak_memories(size: tuple[int, ...], dtype: torch.dtype = torch.float32) -> dict[str, int | None]:
     """Peak memory of fwd+bwd per provider (bytes), CPU."""
-    return {p: peak_memory(setup(make_inputs, p, "fwd_bwd", size, dtype, "cpu").call) for p in PROVIDERS}
+    return {p: peak_memory(setup_bench("reparameterize", p, "fwd_bwd", size, dtype, "cpu").call) for p in PROVIDERS}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("mode", ["fwd", "fwd_bwd"])
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", list(CASES))
 def test_reparameterize(benchmark: Any, provider: str, mode: str, case: str) -> None:
-    torch.set_num_threads(2)
-    bench = setup(make_inputs, provider, mode, CASES[case])
-    benchmark.group = f"reparameterize {case} {mode}"
-    benchmark.extra_info.update(size=CASES[case], threads=torch.get_num_threads(), nbytes=bench.nbytes)
-    benchmark(bench.call)
+    benchmark_case(benchmark, "reparameterize", provider, mode, case)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=int, nargs=3, default=CASES["target"], metavar=("K", "B", "D"))
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser = script_parser("reparameterize", __doc__.split("\n")[0])
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-record", action="store_true", help="do not append to results/benchmarks")
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     size = tuple(args.size)
-    result = ratios(make_inputs, size, dtype=dtype, device=args.device, threads=args.threads, repeats=args.repeats)
+    result = ratios("reparameterize", size, dtype=dtype, device=args.device, threads=args.threads, repeats=args.repeats)
     if args.device == "cpu":
         result["peak_bytes/fwd_bwd"] = peak_memories(size, dtype)
-    for k, v in result["seconds"].items():
-        print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'][k]:6.2f} GB/s")
-    for k, v in result.items():
-        if k.startswith(("speedup", "best_speedup")) or k == "loadavg_1min":
-            print(f"{k:40s} {v:6.2f}")
+    print_ratios(result)
     for p, b in result.get("peak_bytes/fwd_bwd", {}).items():
         print(f"peak memory fwd+bwd {p:12s} {b / 2**20 if b is not None else float('nan'):8.2f} MiB")
     if not args.no_record:

@@ -1,148 +1,78 @@
-"""Shared pieces of the op benchmarks (benchmarks/bench_<op>.py): providers, the one setup
-factory, timing in alternating rounds, and append-only records with the environment.
-
-Each bench file defines `CASES` (name -> size) and `make_inputs(size, dtype, device)`, which
-returns the reference function, the fused function and the inputs; everything else is here:
+"""What the op benchmark scripts (benchmarks/bench_<op>.py) share on top of the package's one
+setup factory, `vaebench.evaluation.op_benchmark` (each op's inputs, reference and fused
+functions, cases, providers, modes, warm-up and the alternating-rounds timing): the
+pytest-benchmark body, the script's command line, the speedup ratios it prints and the
+append-only records with the environment.
 
     pytest benchmarks/bench_log_mean_exp.py --benchmark-only      # pytest-benchmark tables
     python benchmarks/bench_log_mean_exp.py                       # speedup ratios (+ record)
-
-The ratios are what a CI speed gate reads (`ratios()` returns them as a dict).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import torch
-from torch import Tensor
 
-__all__ = ["PROVIDERS", "Bench", "append_record", "ratios", "setup", "time_calls"]
+from vaebench.evaluation.op_benchmark import OP_BENCHMARKS, Mode, Provider, measure_op, setup_bench
 
-Provider = Literal["reference", "compiled", "fused"]
-Mode = Literal["fwd", "fwd_bwd"]
-PROVIDERS: tuple[Provider, ...] = ("reference", "compiled", "fused")
+__all__ = ["append_record", "benchmark_case", "print_ratios", "ratios", "script_parser"]
+
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
-
-# (reference_fn, fused_fn, inputs): the functions take the inputs positionally; inputs that
-# require grad are the ones differentiated in fwd_bwd.
-MakeInputs = Callable[
-    [tuple[int, ...], torch.dtype, torch.device],
-    tuple[Callable, Callable, Sequence[Tensor]],
-]
+THREADS = 2  # the kernels' CPU targets are stated for 2 threads
 
 
-@dataclass
-class Bench:
-    """A ready-to-time call of one provider on one case; setup and warm-up already done."""
-
-    call: Callable[[], object]
-    inputs: Sequence[Tensor]
-    nbytes: int  # bytes the op must move at least (inputs read + outputs written), for GB/s
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def benchmark_case(benchmark: Any, op: str, provider: Provider, mode: Mode, case: str) -> None:
+    """The pytest-benchmark body of every bench file: one named case of `op`, setup outside timing."""
+    torch.set_num_threads(THREADS)
+    c = OP_BENCHMARKS[op].cases[case]
+    bench = setup_bench(op, provider, mode, c.size, **c.options)
+    benchmark.group = f"{op} {case} {mode}"
+    benchmark.extra_info.update(size=c.size, threads=torch.get_num_threads(), nbytes=bench.nbytes)
+    benchmark(bench.call)
 
 
-def setup(
-    make_inputs: MakeInputs,
-    provider: Provider,
-    mode: Mode,
-    size: tuple[int, ...],
-    dtype: torch.dtype = torch.float32,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-) -> Bench:
-    """The one setup factory: inputs, provider function, warm-up (compilation) outside timing.
-
-    fwd runs under no_grad; fwd_bwd runs the forward and torch.autograd.grad of the outputs
-    with respect to the inputs that require grad (no accumulation into .grad).
-    """
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    reference, fused, inputs = make_inputs(size, dtype, device)
-    fn = {
-        "reference": reference,
-        "compiled": torch.compile(reference, dynamic=False),
-        "fused": fused,
-    }[provider]
-    wrt = [t for t in inputs if t.requires_grad]
-    out = fn(*inputs)
-    outs = out if isinstance(out, tuple) else (out,)
-    grad_outs = [torch.ones_like(o) for o in outs]
-    nbytes = sum(t.numel() * t.element_size() for t in inputs) + sum(o.numel() * o.element_size() for o in outs)
-
-    if mode == "fwd":
-
-        def call() -> object:
-            with torch.no_grad():
-                return fn(*inputs)
-
-    else:
-        nbytes += sum(t.numel() * t.element_size() for t in wrt)  # the gradients written
-
-        def call() -> object:
-            o = fn(*inputs)
-            return torch.autograd.grad(o if isinstance(o, tuple) else (o,), wrt, grad_outs)
-
-    for _ in range(3):  # compile, allocate, warm caches
-        call()
-    _sync(device)
-    return Bench(call, inputs, nbytes)
-
-
-def time_calls(
-    calls: dict[str, Callable[[], object]],
-    repeats: int = 20,
-    rounds: int = 3,
-    device: torch.device | str = "cpu",
-) -> dict[str, list[float]]:
-    """Seconds of every call of each entry, alternating the entries in `rounds` rounds of
-    `repeats` calls so that all see the same machine noise."""
-    device = torch.device(device)
-    samples: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            for _ in range(repeats):
-                _sync(device)
-                t0 = time.perf_counter()
-                call()
-                _sync(device)
-                samples[name].append(time.perf_counter() - t0)
-    return samples
+def script_parser(op: str, description: str) -> argparse.ArgumentParser:
+    """The bench script's command line: --size in the op's dims (default: its "target" case),
+    --threads, --repeats, --no-record."""
+    bench = OP_BENCHMARKS[op]
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--size", type=int, nargs=len(bench.dims), default=bench.cases["target"].size, metavar=bench.dims
+    )
+    parser.add_argument("--threads", type=int, default=THREADS)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--no-record", action="store_true", help="do not append to results/benchmarks")
+    return parser
 
 
 def ratios(
-    make_inputs: MakeInputs,
+    op: str,
     size: tuple[int, ...],
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
-    threads: int | None = 2,
+    threads: int | None = THREADS,
     repeats: int = 20,
     rounds: int = 3,
     extra: dict[str, Callable[[], object]] | None = None,
+    **options: Any,
 ) -> dict[str, object]:
-    """Times every provider in both modes (plus `extra` calls, e.g. a same-size copy) in one
-    process and returns medians, GB/s and the speedups fused/reference and fused/compiled.
+    """Times every provider of `op` in both modes (plus `extra` calls, e.g. a same-size copy) in
+    one process, alternating in rounds (`measure_op`), and returns medians, GB/s and the
+    speedups fused/reference and fused/compiled.
 
     On a shared machine the medians carry other processes' load; the speedups from the best
     times ("best_speedup_*") are the steadier estimate of what the kernels can do."""
     if threads is not None:
         torch.set_num_threads(threads)
-    benches = {f"{p}/{m}": setup(make_inputs, p, m, size, dtype, device) for m in ("fwd", "fwd_bwd") for p in PROVIDERS}
-    calls = {k: b.call for k, b in benches.items()} | dict(extra or {})
-    samples = time_calls(calls, repeats, rounds, device)
-    seconds = {k: statistics.median(v) for k, v in samples.items()}
-    best = {k: min(v) for k, v in samples.items()}
+    timed = measure_op(op, size, dtype=dtype, device=device, repeats=repeats, rounds=rounds, extra=extra, **options)
+    seconds, best = timed.medians(), timed.bests()
     result: dict[str, object] = {
         "size": list(size),
         "dtype": str(dtype).removeprefix("torch."),
@@ -150,7 +80,7 @@ def ratios(
         "seconds": seconds,
         "best_seconds": best,
         "loadavg_1min": os.getloadavg()[0],
-        "gbps": {k: benches[k].nbytes / seconds[k] / 1e9 for k in benches},
+        "gbps": {k: n / seconds[k] / 1e9 for k, n in timed.nbytes.items()},
     }
     for m in ("fwd", "fwd_bwd"):
         result[f"speedup_vs_reference/{m}"] = seconds[f"reference/{m}"] / seconds[f"fused/{m}"]
@@ -158,6 +88,15 @@ def ratios(
         result[f"best_speedup_vs_reference/{m}"] = best[f"reference/{m}"] / best[f"fused/{m}"]
         result[f"best_speedup_vs_compiled/{m}"] = best[f"compiled/{m}"] / best[f"fused/{m}"]
     return result
+
+
+def print_ratios(result: dict[str, Any]) -> None:
+    """Prints each timed call's median and GB/s, then the speedups and bandwidth fractions."""
+    for k, v in result["seconds"].items():
+        print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'].get(k, float('nan')):6.2f} GB/s")
+    for k, v in result.items():
+        if k.startswith(("speedup", "best_speedup", "fraction", "best_fraction")) or k in ("copy_gbps", "loadavg_1min"):
+            print(f"{k:40s} {v:6.2f}")
 
 
 def append_record(op: str, result: dict[str, object]) -> Path:

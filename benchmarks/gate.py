@@ -3,8 +3,8 @@
     python benchmarks/gate.py [--config benchmarks/gate_thresholds.yaml] [--report] [--json OUT]
 
 For each check in the thresholds file, the fused op and its eager reference are timed in this
-process (same inputs, from the op's benchmark file and the benchmarks' setup factory in
-benchmarks/common.py), alternating in rounds so both see the same machine noise;
+process (same inputs, from the fused ops' one setup factory, vaebench.evaluation.op_benchmark,
+which also holds each op's named cases), alternating in rounds so both see the same machine noise;
 speedup = best time(reference) / best time(fused) (load from other processes only adds time,
 so best times are the steadier estimate on a shared machine). Exit 0
 when every speedup meets its `min_speedup`; exit 1 with one line per failure otherwise, or
@@ -15,9 +15,7 @@ when the fused kernels are not loaded at all. `--report` prints the table and al
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,45 +41,47 @@ def load_config(path: Path) -> dict[str, Any]:
     return cfg
 
 
-def bench_case(op: str, case: str) -> tuple[Any, tuple[int, ...]]:
-    """(make_inputs, size) of a named case in benchmarks/bench_<op>.py.
+def bench_case(op: str, case: str) -> Any:
+    """The named case of `op` (its size and input options), as benchmarks/bench_<op>.py runs it."""
+    from vaebench.evaluation.op_benchmark import OP_BENCHMARKS
 
-    A bench file's CASES maps a name to a size, or to (make_inputs, size) where a case needs
-    its own input factory.
-    """
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    try:
-        bench = importlib.import_module(f"bench_{op}")
-    except ModuleNotFoundError as exc:
-        raise SystemExit(f"gate: no benchmark file for op '{op}' ({exc}); expected {HERE}/bench_{op}.py") from None
-    if case not in bench.CASES:
-        raise SystemExit(f"gate: bench_{op}.py has no case '{case}'; its cases: {', '.join(bench.CASES)}")
-    value = bench.CASES[case]
-    if isinstance(value, tuple) and value and callable(value[0]):
-        return value[0], tuple(value[1])
-    return bench.make_inputs, tuple(value)
+    if op not in OP_BENCHMARKS:
+        raise SystemExit(f"gate: no benchmark for op '{op}'; benchmarked ops: {', '.join(OP_BENCHMARKS)}")
+    cases = OP_BENCHMARKS[op].cases
+    if case not in cases:
+        raise SystemExit(f"gate: {op} has no case '{case}'; its cases: {', '.join(cases)}")
+    return cases[case]
 
 
 def measure(check: dict[str, Any], cfg: dict[str, Any]) -> tuple[tuple[int, ...], dict[str, float]]:
     """The case's size and the best (and median) seconds of its reference and fused paths.
 
-    Inputs and calls come from the op's benchmark file through the benchmarks' one setup
-    factory (`common.setup`, warm-up outside timing); `common.time_calls` alternates the two
-    providers in rounds.
+    `measure_op` sets both up through the one setup factory (warm-up outside timing) and
+    alternates them in rounds.
     """
     import torch
 
-    make_inputs, size = bench_case(check["op"], check["case"])
-    import common
+    from vaebench.evaluation.op_benchmark import measure_op
 
-    device = torch.device(cfg.get("device", "cpu"))
-    dtype = getattr(torch, cfg.get("dtype", "float32"))
-    calls = {p: common.setup(make_inputs, p, check["mode"], size, dtype, device).call for p in ("reference", "fused")}
-    samples = common.time_calls(calls, int(cfg.get("repeats", 30)), int(cfg.get("rounds", 3)), device)
+    case = bench_case(check["op"], check["case"])
+    mode = check["mode"]
+    timed = measure_op(
+        check["op"],
+        case.size,
+        ("reference", "fused"),
+        (mode,),
+        dtype=getattr(torch, cfg.get("dtype", "float32")),
+        device=cfg.get("device", "cpu"),
+        repeats=int(cfg.get("repeats", 30)),
+        rounds=int(cfg.get("rounds", 3)),
+        **case.options,
+    )
     # Best times: other processes on a shared machine only ever add time, so the minimum is
     # the steadier estimate of what each path costs (the medians are reported beside it).
-    return size, {p: min(ts) for p, ts in samples.items()} | {f"{p}_median": statistics.median(ts) for p, ts in samples.items()}
+    best, median = timed.bests(), timed.medians()
+    return case.size, {p: best[f"{p}/{mode}"] for p in ("reference", "fused")} | {
+        f"{p}_median": median[f"{p}/{mode}"] for p in ("reference", "fused")
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,7 +129,8 @@ class KernelsConfig:
 
     measure: str = "ops"  # "ops" | "train_step" | "evaluation"
     ops: List[str] = field(default_factory=lambda: ["reparameterize", "gaussian_kl", "log_mean_exp"])
-    # (K, B, D) for reparameterize/gaussian_kl (K unused by gaussian_kl), (K, B) for log_mean_exp
+    # (K, B, D): reparameterize draws K samples of (B, D), gaussian_kl takes K*B rows of D,
+    # log_mean_exp reduces (K, B) over K (D, if given, is ignored); see OpBenchmark.from_kbd
     sizes: List[List[int]] = field(default_factory=lambda: [[64, 256, 64]])
     providers: List[str] = field(default_factory=lambda: ["reference", "compiled", "fused"])
     repeats: int = 20

@@ -1,42 +1,24 @@
 """asv benchmarks of the fused ops: time and peak memory, forward and forward+backward.
 
-Each op's inputs and its "reference" / "compiled" / "fused" calls come from its benchmark file
-(`bench_<op>.make_inputs`, `bench_<op>.CASES`) through the benchmarks' one setup factory
-(`common.setup`), with warm-up and compilation in `setup`, outside the timed region. An op
-whose benchmark file is not there yet has no asv class.
+Each op's inputs, cases and its "reference" / "compiled" / "fused" calls come from the fused
+ops' one setup factory (`vaebench.evaluation.op_benchmark`: `OP_BENCHMARKS`, `setup_bench`),
+with warm-up and compilation in `setup`, outside the timed region. One class per op in
+`OP_BENCHMARKS` (`Reparameterize`, `GaussianKl`, `LogMeanExp`).
 
     asv run -E existing --bench asv_ops
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 import torch
 
-# The benchmark files (one folder up) are scripts that import their helpers as `common`.
-_BENCHMARKS = str(Path(__file__).resolve().parent.parent)
-if _BENCHMARKS not in sys.path:
-    sys.path.insert(0, _BENCHMARKS)
+from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, setup_bench
 
-import common
-
-OPS = ("reparameterize", "gaussian_kl", "log_mean_exp")
 THREADS = 2  # the kernels' CPU targets are stated for 2 threads
 
 
-def _factory(bench: object, case: str) -> tuple[object, tuple[int, ...]]:
-    """A CASES entry is a size, or (make_inputs, size) for a case with its own inputs."""
-    value = bench.CASES[case]  # type: ignore[attr-defined]
-    if isinstance(value, tuple) and value and callable(value[0]):
-        return value[0], tuple(value[1])
-    return bench.make_inputs, tuple(value)  # type: ignore[attr-defined]
-
-
 class _Op:
-    """One op: params are (provider, mode, case name from the op's CASES)."""
+    """One op: params are (provider, mode, case name from the op's cases)."""
 
     op = ""
     param_names = ["provider", "mode", "case"]  # noqa: RUF012 - asv reads class attributes
@@ -44,8 +26,8 @@ class _Op:
 
     def setup(self, provider: str, mode: str, case: str) -> None:
         torch.set_num_threads(THREADS)
-        make_inputs, size = _factory(importlib.import_module(f"bench_{self.op}"), case)
-        self.bench = common.setup(make_inputs, provider, mode, size)
+        c = OP_BENCHMARKS[self.op].cases[case]
+        self.bench = setup_bench(self.op, provider, mode, c.size, **c.options)  # type: ignore[arg-type]
 
     def time_op(self, provider: str, mode: str, case: str) -> None:
         self.bench.call()
@@ -58,12 +40,8 @@ def _class_name(op: str) -> str:
     return "".join(part.capitalize() for part in op.split("_"))
 
 
-for _op in OPS:
-    try:
-        _bench = importlib.import_module(f"bench_{_op}")
-    except ModuleNotFoundError:
-        continue
+for _op, _bench in OP_BENCHMARKS.items():
     globals()[_class_name(_op)] = type(_class_name(_op), (_Op,), {
         "op": _op,
-        "params": (list(common.PROVIDERS), ["fwd", "fwd_bwd"], list(_bench.CASES)),
+        "params": (list(PROVIDERS), list(MODES), list(_bench.cases)),
     })

@@ -72,7 +72,7 @@ def test_gate_needs_the_fused_kernels(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_unknown_op_is_named(tmp_path: Path) -> None:
     cfg = write(tmp_path, "  - {op: frobnicate, case: target, mode: fwd, min_speedup: 1}\n")
-    with pytest.raises(SystemExit, match="no benchmark file for op 'frobnicate'"):
+    with pytest.raises(SystemExit, match="no benchmark for op 'frobnicate'; benchmarked ops: reparameterize"):
         load_gate().main(["--config", str(cfg), "--allow-reference"])
     cfg = write(tmp_path, "  - {op: log_mean_exp, case: huge, mode: fwd, min_speedup: 1}\n")
     with pytest.raises(SystemExit, match="has no case 'huge'; its cases: target"):

@@ -20,3 +20,16 @@ def test_train_step_and_evaluation_throughput():
     assert e.what == "evaluation" and e.num_samples == 50 and e.examples_per_second > 0
     with pytest.raises(ValueError, match="repeats"):
         train_step_throughput(model, IWAESurrogate(5), x, repeats=0)
+
+
+def test_time_rounds_alternates_entries_after_warmup():
+    from vaebench.evaluation import time_rounds
+
+    order = []
+    samples = time_rounds(
+        {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, "cpu", repeats=2, rounds=2, warmup=1
+    )
+    assert order == ["a", "b", "a", "a", "b", "b", "a", "a", "b", "b"]  # warm-up, then two rounds
+    assert {k: len(v) for k, v in samples.items()} == {"a": 4, "b": 4}
+    with pytest.raises(ValueError, match="rounds"):
+        time_rounds({"a": lambda: None}, "cpu", repeats=1, rounds=0)

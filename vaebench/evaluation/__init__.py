@@ -1,5 +1,6 @@
 """Evaluation: NLL by importance sampling (K = 5000, streamed), bounds and bits/dim, active
-units, gradient variance/SNR/ESS of estimators, throughput, and their plots."""
+units, gradient variance/SNR/ESS of estimators, throughput, the fused ops' benchmark setup
+factory, and their plots."""
 
 from .active_units import ActiveUnitsResult, active_units
 from .batching import Data, iter_batches, num_examples, take_examples
@@ -12,17 +13,23 @@ from .gradient_stats import (
 from .likelihood import LikelihoodResult, estimate_log_likelihood
 from .log_weight_accumulator import LogWeightAccumulator
 from .metrics import BoundResult, bits_per_dim, evaluate_bounds
+from .op_benchmark import OP_BENCHMARKS, Bench, Measurement, OpBenchmark, OpInputs, measure_op, setup_bench
 from .plots import plot_gradient_stats
-from .throughput import Throughput, evaluation_throughput, train_step_throughput
+from .throughput import Throughput, evaluation_throughput, time_rounds, train_step_throughput
 
 __all__ = [
+    "OP_BENCHMARKS",
     "ActiveUnitsResult",
+    "Bench",
     "BoundResult",
     "Data",
     "GradientStats",
     "GroupGradientStats",
     "LikelihoodResult",
     "LogWeightAccumulator",
+    "Measurement",
+    "OpBenchmark",
+    "OpInputs",
     "Throughput",
     "active_units",
     "bits_per_dim",
@@ -32,8 +39,11 @@ __all__ = [
     "gradient_stats",
     "gradient_stats_sweep",
     "iter_batches",
+    "measure_op",
     "num_examples",
     "plot_gradient_stats",
+    "setup_bench",
     "take_examples",
+    "time_rounds",
     "train_step_throughput",
 ]

@@ -1,9 +1,10 @@
-"""Throughput of a training step and of the K = 5000 evaluation, for the kernels suite."""
+"""Throughput of a training step and of the K = 5000 evaluation, for the kernels suite, and the
+one timing loop (`time_rounds`) that every speed measurement of vaebench uses."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from .batching import check_batch
 from .likelihood import estimate_log_likelihood
 from .model_contract import model_dtype
 
-__all__ = ["Throughput", "evaluation_throughput", "time_calls", "train_step_throughput"]
+__all__ = ["Throughput", "evaluation_throughput", "time_calls", "time_rounds", "train_step_throughput"]
 
 
 @dataclass
@@ -42,21 +43,40 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def time_rounds(
+    calls: Mapping[str, Callable[[], object]],
+    device: torch.device | str,
+    *,
+    repeats: int,
+    rounds: int = 1,
+    warmup: int = 0,
+) -> dict[str, list[float]]:
+    """Wall times (s) of every timed call of each entry, in call order: `warmup` untimed calls
+    of each entry, then `rounds` rounds in which each entry in turn is called `repeats` times,
+    so that entries alternate and all see the same machine noise. CUDA is synchronized around
+    each timed call so that asynchronous kernels are counted."""
+    if repeats < 1 or rounds < 1 or warmup < 0:
+        raise ValueError(f"repeats and rounds must be >= 1 and warmup >= 0, got {repeats}, {rounds} and {warmup}")
+    device = torch.device(device)
+    for call in calls.values():
+        for _ in range(warmup):
+            call()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            for _ in range(repeats):
+                _sync(device)
+                t0 = time.perf_counter()
+                call()
+                _sync(device)
+                samples[name].append(time.perf_counter() - t0)
+    return samples
+
+
 def time_calls(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> list[float]:
-    """Sorted wall times (s) of `repeats` calls of `fn` after `warmup` untimed calls, CUDA
-    synchronized around each timed call so that asynchronous kernels are counted."""
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return sorted(times)
+    """Sorted wall times (s) of `repeats` calls of `fn` after `warmup` untimed calls (one entry
+    of `time_rounds`)."""
+    return sorted(time_rounds({"fn": fn}, device, repeats=repeats, warmup=warmup)["fn"])
 
 
 def train_step_throughput(

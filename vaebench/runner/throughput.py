@@ -1,127 +1,65 @@
 """Throughput measurements of the kernels suite: each fused op vs eager and torch.compile.
 
-Providers (as in the benchmarks/): "reference" (eager PyTorch: torch.randn + the reference
-formula), "compiled" (torch.compile of the same function), "fused" (vaebench.ops). Times are
-medians of `repeats` timed calls after one warm-up call (CUDA synchronized around each),
-setup outside the timed region; achieved bandwidth counts each input and output tensor read or written once.
+Inputs, providers ("reference", "compiled", "fused"), modes, warm-up and bytes moved come from
+the fused ops' one benchmark setup factory, `vaebench.evaluation.op_benchmark` (shared with
+benchmarks/); a suite size (K, B, D) becomes each op's own size by `OpBenchmark.from_kbd`.
+Times are medians of `repeats` calls of each provider and mode, all timed in one round after
+their warm-up.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
-from torch import Tensor
 
-from ..evaluation.throughput import time_calls
+from ..evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, Provider, measure_op
 from ..results import Metric
 
 if TYPE_CHECKING:
     from .resolve import ResolvedCell
     from .tasks import RunContext, TaskResult
 
-__all__ = ["OPS", "end_to_end_throughput", "median_seconds", "op_throughput"]
-
-
-def _reparameterize(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
-    from .. import ops
-
-    k, b, d = size
-    mu = torch.randn(b, d, dtype=dtype, device=device, requires_grad=True)
-    logvar = (0.1 * torch.randn(b, d, dtype=dtype, device=device)).requires_grad_()
-
-    def reference() -> tuple[Tensor, Tensor]:
-        eps = torch.randn(k, b, d, dtype=dtype, device=device)
-        return ops.reparameterize_reference(mu, logvar, eps)
-
-    def fused() -> tuple[Tensor, Tensor]:
-        return ops.reparameterize(mu, logvar, num_samples=k)
-
-    nbytes = (2 * b * d + k * b * d + k * b) * mu.element_size()
-    return {"reference": reference, "fused": fused}, (mu, logvar), nbytes
-
-
-def _gaussian_kl(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
-    from .. import ops
-
-    k, b, d = size
-    n = k * b  # rows: K*B posteriors of dimension D
-    mu = torch.randn(n, d, dtype=dtype, device=device, requires_grad=True)
-    logvar = (0.1 * torch.randn(n, d, dtype=dtype, device=device)).requires_grad_()
-    fns = {"reference": lambda: ops.gaussian_kl_reference(mu, logvar), "fused": lambda: ops.gaussian_kl(mu, logvar)}
-    return fns, (mu, logvar), (2 * n * d + n) * mu.element_size()
-
-
-def _log_mean_exp(size: tuple[int, ...], dtype: torch.dtype, device: torch.device):
-    from .. import ops
-
-    k, b = size[0], size[1]
-    log_w = (3 * torch.randn(k, b, dtype=dtype, device=device)).requires_grad_()
-    fns = {"reference": lambda: ops.log_mean_exp_reference(log_w, 0), "fused": lambda: ops.log_mean_exp(log_w, 0)}
-    return fns, (log_w,), (k * b + b) * log_w.element_size()
-
-
-OPS: dict[str, Callable] = {  # type: ignore[type-arg]
-    "reparameterize": _reparameterize,
-    "gaussian_kl": _gaussian_kl,
-    "log_mean_exp": _log_mean_exp,
-}
-
-
-def _first(out: Tensor | tuple[Tensor, ...]) -> Tensor:
-    return out[0] if isinstance(out, tuple) else out
-
-
-def _loss(out: Tensor | tuple[Tensor, ...]) -> Tensor:
-    return sum((o.sum() for o in out), torch.zeros(())) if isinstance(out, tuple) else out.sum()
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    """Median wall time of `repeats` calls of `fn` after one warm-up call (CUDA synchronized)."""
-    return statistics.median(time_calls(fn, device, warmup=1, repeats=max(1, repeats)))
+__all__ = ["end_to_end_throughput", "op_throughput"]
 
 
 def op_throughput(
-    op: str, size: tuple[int, ...], providers: list[str], repeats: int, dtype: str, device: torch.device,
-    *, prefix_op: bool = True,
+    op: str,
+    size: tuple[int, ...],
+    providers: list[str],
+    repeats: int,
+    dtype: str,
+    device: torch.device,
+    *,
+    prefix_op: bool = True,
 ) -> dict[str, Metric]:
     """Median times (ms), achieved bandwidth (GB/s) and speedups of `op` at `size`, fwd and fwd+bwd.
 
     Metric names are `[op/]KxBxD/provider/mode_ms`, `.../provider/fwd_GBps` and
     `.../fused_speedup_vs_{reference,compiled}/mode` (time of the other / time of fused).
     """
-    if op not in OPS:
-        raise ValueError(f"kernels.ops: unknown op '{op}'; known: {', '.join(OPS)}")
-    unknown = sorted(set(providers) - {"reference", "compiled", "fused"})
+    if op not in OP_BENCHMARKS:
+        raise ValueError(f"kernels.ops: unknown op '{op}'; known: {', '.join(OP_BENCHMARKS)}")
+    unknown = sorted(set(providers) - set(PROVIDERS))
     if unknown:
-        raise ValueError(f"kernels.providers: unknown {unknown}; use reference, compiled, fused")
-    fns, inputs, nbytes = OPS[op](size, getattr(torch, dtype), device)
-    if "compiled" in providers:
-        fns["compiled"] = torch.compile(fns["reference"], dynamic=False)
+        raise ValueError(f"kernels.providers: unknown {unknown}; use {', '.join(PROVIDERS)}")
+    op_size = OP_BENCHMARKS[op].from_kbd(tuple(size))
+    checked = cast("list[Provider]", providers)
+    m = measure_op(op, op_size, checked, dtype=getattr(torch, dtype), device=device, repeats=max(1, repeats), rounds=1)
+    seconds = m.medians()
     tag = "x".join(map(str, size))
     tag = f"{op}/{tag}" if prefix_op else tag
     out: dict[str, Metric] = {}
-    times: dict[tuple[str, str], float] = {}
     for provider in providers:
-        fn = fns[provider]
-
-        def fwd_bwd(fn: Callable[[], object] = fn) -> None:
-            for t in inputs:
-                t.grad = None
-            _loss(fn()).backward()  # type: ignore[arg-type]
-
-        for mode, call in (("fwd", fn), ("fwd_bwd", fwd_bwd)):
-            s = median_seconds(call, repeats, device)
-            times[provider, mode] = s
-            out[f"{tag}/{provider}/{mode}_ms"] = Metric(1e3 * s, None, repeats)
-        out[f"{tag}/{provider}/fwd_GBps"] = Metric(nbytes / times[provider, "fwd"] / 1e9, None, repeats)
+        for mode in MODES:
+            out[f"{tag}/{provider}/{mode}_ms"] = Metric(1e3 * seconds[f"{provider}/{mode}"], None, repeats)
+        gbps = m.nbytes[f"{provider}/fwd"] / seconds[f"{provider}/fwd"] / 1e9
+        out[f"{tag}/{provider}/fwd_GBps"] = Metric(gbps, None, repeats)
     for other in ("reference", "compiled"):
         if "fused" in providers and other in providers:
-            for mode in ("fwd", "fwd_bwd"):
+            for mode in MODES:
                 out[f"{tag}/fused_speedup_vs_{other}/{mode}"] = Metric(
-                    times[other, mode] / times["fused", mode], None, repeats
+                    seconds[f"{other}/{mode}"] / seconds[f"fused/{mode}"], None, repeats
                 )
     return out
 
