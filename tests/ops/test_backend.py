@@ -94,8 +94,9 @@ def test_every_cpu_capability_agrees(tmp_path):
     gen = torch.Generator().manual_seed(0)
     cases = {}
     for dtype in (torch.float32, torch.float64):
-        for dim, shape in ((0, (333, 67)), (1, (67, 333))):
-            cases[f"lme-{dtype}-{dim}"] = (
+        # columns, long rows, short rows (the CPU kernel's three walks)
+        for dim, shape in ((0, (333, 67)), (1, (67, 333)), (1, (67, 37))):
+            cases[f"lme-{dtype}-{dim}-{shape[dim]}"] = (
                 "lme",
                 (20 * torch.randn(shape, dtype=dtype, generator=gen), dim),
             )

@@ -184,6 +184,23 @@ def test_nan_and_inf_in_every_walk(dtype, K, dim):
     torch.testing.assert_close(ess, ess_ref, equal_nan=True)
 
 
+@pytest.mark.parametrize("dim", [0, 1])
+def test_large_weights_match_reference(dim):
+    """log_w of 17.2 MB: the CPU backward writes w with streaming stores from 16 MiB on; 1023
+    columns leave most rows unaligned to the vector, so both store paths run."""
+    log_w = 10 * torch.randn(4200, 1023)
+    x = log_w if dim == 0 else log_w.T.contiguous()
+    grad_out = torch.rand(x.shape[1 - dim])
+    y, g = lme_and_grad(log_mean_exp, x, dim, grad_out)
+    y_ref, g_ref = lme_and_grad(log_mean_exp_reference, x.double(), dim, grad_out.double())
+    torch.testing.assert_close(y, y_ref.float())
+    torch.testing.assert_close(g, g_ref.float())
+    w, ess = importance_weights(x, dim)
+    w_ref, ess_ref = importance_weights_reference(x.double(), dim)
+    torch.testing.assert_close(w, w_ref.float())
+    torch.testing.assert_close(ess, ess_ref.float())
+
+
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_non_contiguous_input(dim):
     base = torch.randn(40, 66, dtype=torch.float64)

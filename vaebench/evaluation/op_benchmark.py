@@ -19,9 +19,11 @@ alternating rounds with `time_rounds`. The definitions, the same for every user:
 - inputs: mu ~ N(0, 1), logvar ~ N(0, 0.5^2) for reparameterize; mu, logvar (and a learned
   prior's mean and log-variance) ~ N(0, 1) for gaussian_kl; log_w ~ N(0, 10^2) for
   log_mean_exp, a spread like IWAE's log-weights early in training, where a few samples dominate.
-- bytes moved (for GB/s): each input read once and each output written once, plus in fwd_bwd
-  each gradient written once; derived from the tensors, so it is the least any implementation
-  must move (intermediates, saved tensors and grad_output reads are not counted).
+- bytes moved (for GB/s), derived from the tensors: the least any implementation must move.
+  fwd reads each input once and writes each output once. fwd_bwd is two passes, as autograd
+  runs them: the forward as above, then the backward reads the inputs again (the least it can
+  have saved), reads one gradient per output and writes one gradient per differentiated input:
+  2 x inputs + 2 x outputs + gradients. Intermediates are not counted.
 """
 
 from __future__ import annotations
@@ -269,7 +271,10 @@ def setup_bench(
         def call() -> object:
             return torch.autograd.grad(_as_tuple(fn(*inputs)), wrt, grad_outs)
 
-    nbytes = sum(t.numel() * t.element_size() for t in (*inputs, *outs, *written))
+    passes = 1 if mode == "fwd" else 2  # fwd_bwd: the backward reads inputs and grad_outputs again
+    nbytes = passes * sum(t.numel() * t.element_size() for t in (*inputs, *outs)) + sum(
+        t.numel() * t.element_size() for t in written
+    )
     for _ in range(WARMUP_CALLS):
         call()
     _sync(device)
