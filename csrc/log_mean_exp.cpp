@@ -86,7 +86,6 @@ void column_lse(const T* x, int64_t rows, int64_t stride, int64_t cols, T* m, do
     Vec qv = kSq ? Vec::loadu(sql + j, n) : zero;
     Vec xs[kRowsInRegs];
     Vec hi = mv;
-#pragma GCC unroll 16
     for (int64_t i = 0; i < nrows; ++i) {
       xs[i] = Vec::loadu(x + (r + i) * stride + j, n);
       hi = at::vec::clamp_min(xs[i], hi);  // max; a NaN may drop out here, see above
@@ -98,7 +97,6 @@ void column_lse(const T* x, int64_t rows, int64_t stride, int64_t cols, T* m, do
       if constexpr (kSq) qv = qv * f * f;
       mv = hi;
     }
-#pragma GCC unroll 16
     for (int64_t i = 0; i < nrows; ++i) {
       const Vec e = exp_nonpositive(xs[i] - mv);
       sv = sv + e;

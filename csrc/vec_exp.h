@@ -1,17 +1,18 @@
 // exp of float32 vectors for the CPU kernels whose arguments are log-weights minus their max
 // (log_mean_exp, importance_weights): x <= 0 up to rounding.
 //
-// ATen's SLEEF exp (1 ulp) costs about twice, and its exp_u20 (<= 20 ulp) still about 1.6x, the
-// instructions of this one; in log_mean_exp, exp is most of the work per entry, so its cost is
-// the op's speed once the data streams from cache. Here (about 1.2 ulp measured on [-88, 0]):
+// ATen's exp_u20 took 1.7x the time of this one in a loop over cached data (AVX-512, Zen 4),
+// and exp is most of log_mean_exp's work per entry once the data streams from cache. Here:
 //   exp(x) = 2^n * p(r),  n = round(x / ln 2),  r = x - n ln 2 in [-ln2/2, ln2/2]
-// with ln 2 split in two (Cody-Waite; each fma rounds once, so r is exact to ~1 ulp of r) and
-// p a degree-6 polynomial fitted to exp on that interval in relative error (weighted least
-// squares iterated to equal ripple, ~2e-9 before float32 rounding).
+// with ln 2 split in two (Cody-Waite; each fma rounds once) and p a degree-6 polynomial fitted
+// to exp on that interval in relative error (weighted least squares iterated to equal ripple,
+// 2e-9 before float32 rounding). Measured against float64 exp on 23 million points of
+// [-87, 0.5]: at most 1.05 ulp (exp_u20: 20 ulp, and far more near the underflow end).
 // 2^n is built in the exponent field: x is first clamped to >= -88, so n >= -127, and n = -127
 // gives the bit pattern of +0: arguments below about -87.3 return exactly 0 (the true value is
-// below 1.2e-38, the smallest normal float; all -inf slices depend on the exact 0). NaN passes through the clamp and the polynomial, so
-// exp(NaN) = NaN. Arguments above 88 are outside the domain (2^n overflows the exponent field).
+// below 1.2e-38, the smallest normal float; all -inf slices depend on the exact 0). NaN passes
+// through the clamp and the polynomial, so exp(NaN) = NaN. Arguments above 88 are outside the
+// domain (2^n overflows the exponent field).
 //
 // Included by csrc/<op>.cpp files compiled once per CPU capability (csrc/cpu_capability.h): the
 // Vectorized type differs per capability, hence the CPU_CAPABILITY namespace.

@@ -23,6 +23,7 @@ namespace {
 constexpr int kRowsPerBlock = 8;  // forward: warps (rows) per block
 constexpr int kBX = 32, kBY = 8;  // backward: D x rows per block
 constexpr int kRowsPerThread = 16;  // backward: rows each thread walks (grid.y = N / 128)
+constexpr int64_t kMaxGridY = 65535;  // CUDA's limit on grid.y and grid.z
 
 // out: [N]; mu, l: [N, D]; pm, pl: [D] (p_stride 0), [N, D] (p_stride D) or null.
 template <typename T, typename acc_t>
@@ -43,14 +44,17 @@ __global__ void kl_forward_kernel(const T* __restrict__ mu, const T* __restrict_
 }
 
 // gmu, gl: [N, D]. gpm, gpl: [N, D] (p_stride D) or, for a shared prior (p_stride 0), partial
-// sums in `partial`: [gridDim.y, 2, D]; null when not wanted.
+// sums in `partial`: [row blocks, 2, D]; null when not wanted. Row block y0 + blockIdx.y: grid.y
+// is limited to 65535, so the host launches the row blocks in slices of that many.
 template <typename T, typename acc_t>
 __global__ void kl_backward_kernel(const T* __restrict__ g, const T* __restrict__ mu,
                                    const T* __restrict__ l, const T* __restrict__ pm,
                                    const T* __restrict__ pl, int64_t p_stride, int64_t N,
-                                   int64_t D, T* gmu, T* gl, T* gpm, T* gpl, acc_t* partial) {
+                                   int64_t D, T* gmu, T* gl, T* gpm, T* gpl, acc_t* partial,
+                                   int64_t y0) {
   const int64_t j = static_cast<int64_t>(blockIdx.x) * kBX + threadIdx.x;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.y) * kBY * kRowsPerThread;
+  const int64_t by = y0 + blockIdx.y;
+  const int64_t n0 = by * kBY * kRowsPerThread;
   const int64_t n1 = min(N, n0 + kBY * kRowsPerThread);
   acc_t sum_pm = 0, sum_pl = 0;
   if (j < D) {
@@ -86,8 +90,8 @@ __global__ void kl_backward_kernel(const T* __restrict__ g, const T* __restrict_
       sum_pm += s_pm[y][threadIdx.x];
       sum_pl += s_pl[y][threadIdx.x];
     }
-    partial[(blockIdx.y * 2 + 0) * D + j] = sum_pm;
-    partial[(blockIdx.y * 2 + 1) * D + j] = sum_pl;
+    partial[(by * 2 + 0) * D + j] = sum_pm;
+    partial[(by * 2 + 1) * D + j] = sum_pl;
   }
 }
 
@@ -138,8 +142,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_kl_backward_
     gpl = at::empty(mu.sizes(), mu.options());
   }
   const int64_t row_blocks = (N + kBY * kRowsPerThread - 1) / (kBY * kRowsPerThread);
-  TORCH_CHECK(row_blocks <= 65535, "vaebench.", op, ": on CUDA at most ",
-              int64_t(65535) * kBY * kRowsPerThread, " rows are supported, got ", N);
   const at::Tensor g = grad.contiguous(), m = mu.contiguous(), l = logvar.contiguous();
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, mu.scalar_type(), "vaebench.gaussian_kl_backward", [&] {
@@ -148,16 +150,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gaussian_kl_backward_
     if (shared) {
       partial = at::empty({row_blocks, 2, D}, mu.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     }
-    if (N > 0) {
-      const dim3 block(kBX, kBY);
-      const dim3 grid((D + kBX - 1) / kBX, row_blocks);
+    const dim3 block(kBX, kBY);
+    for (int64_t y0 = 0; y0 < row_blocks; y0 += kMaxGridY) {
+      const dim3 grid((D + kBX - 1) / kBX, std::min(kMaxGridY, row_blocks - y0));
       kl_backward_kernel<scalar_t, acc_t><<<grid, block, 0, stream>>>(
           g.const_data_ptr<scalar_t>(), m.const_data_ptr<scalar_t>(), l.const_data_ptr<scalar_t>(),
           ptr_or_null<scalar_t>(prior.mu), ptr_or_null<scalar_t>(prior.logvar), p_stride, N, D,
           gmu.mutable_data_ptr<scalar_t>(), gl.mutable_data_ptr<scalar_t>(),
           gpm.defined() ? gpm.mutable_data_ptr<scalar_t>() : nullptr,
           gpl.defined() ? gpl.mutable_data_ptr<scalar_t>() : nullptr,
-          shared ? partial.mutable_data_ptr<acc_t>() : nullptr);
+          shared ? partial.mutable_data_ptr<acc_t>() : nullptr, y0);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
     if (shared) {

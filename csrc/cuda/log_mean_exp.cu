@@ -27,6 +27,7 @@ namespace {
 constexpr int kRowThreads = 256;  // inner == 1: threads per row
 constexpr int kColX = 32;         // inner > 1: columns per block (one warp, coalesced)
 constexpr int kColY = 8;          // inner > 1: K slices per block
+constexpr int64_t kMaxGridY = 65535;  // CUDA's limit on grid.y and grid.z
 
 template <typename acc_t>
 __device__ inline void warp_merge(acc_t& m, acc_t& s, acc_t& sq) {
@@ -160,23 +161,28 @@ void lse_forward(const at::Tensor& x, const lme::ReductionShape& r, double shift
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
-    TORCH_CHECK(r.outer <= 65535, "vaebench.log_mean_exp: on CUDA the dims before `dim` may hold at most 65535 "
-                "elements, got ", r.outer, "; move the sample dim first or reshape");
-    const int64_t n_cols = r.outer * r.inner;
+    // grid.y (the dims before `dim`) is limited to 65535: slices of that many, each its own
+    // pair of launches on pointers moved to the slice.
     const int64_t col_blocks = (r.inner + kColX - 1) / kColX;
-    // Split K over grid.z until about two blocks per SM, keeping >= 64 rows per split.
-    const int64_t want = std::max<int64_t>(1, 2 * sm_count(x) / (col_blocks * r.outer));
-    const int64_t splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(65535, (r.K + 63) / 64));
-    const int64_t k_per_split = (r.K + splits - 1) / splits;
-    at::Tensor partial = at::empty({3, splits, n_cols}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    const dim3 block(kColX, kColY);
-    const dim3 grid(col_blocks, r.outer, splits);
-    lse_cols_kernel<scalar_t, acc_t><<<grid, block, 0, stream>>>(
-        xp, r.K, r.inner, k_per_split, partial.mutable_data_ptr<acc_t>(), n_cols);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    lse_merge_kernel<scalar_t, acc_t><<<(n_cols + 255) / 256, 256, 0, stream>>>(
-        partial.const_data_ptr<acc_t>(), splits, n_cols, shift, op, lp, ep);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    for (int64_t o0 = 0; o0 < r.outer; o0 += kMaxGridY) {
+      const int64_t outer = std::min(kMaxGridY, r.outer - o0);
+      const int64_t n_cols = outer * r.inner;
+      // Split K over grid.z until about two blocks per SM, keeping >= 64 rows per split.
+      const int64_t want = std::max<int64_t>(1, 2 * sm_count(x) / (col_blocks * outer));
+      const int64_t splits = std::clamp<int64_t>(want, 1, std::min<int64_t>(kMaxGridY, (r.K + 63) / 64));
+      const int64_t k_per_split = (r.K + splits - 1) / splits;
+      at::Tensor partial = at::empty({3, splits, n_cols}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+      const dim3 block(kColX, kColY);
+      const dim3 grid(col_blocks, outer, splits);
+      lse_cols_kernel<scalar_t, acc_t><<<grid, block, 0, stream>>>(
+          xp + o0 * r.K * r.inner, r.K, r.inner, k_per_split, partial.mutable_data_ptr<acc_t>(), n_cols);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      const int64_t c0 = o0 * r.inner;  // the slice's first output
+      lse_merge_kernel<scalar_t, acc_t><<<(n_cols + 255) / 256, 256, 0, stream>>>(
+          partial.const_data_ptr<acc_t>(), splits, n_cols, shift, op + c0,
+          lp != nullptr ? lp + c0 : nullptr, ep != nullptr ? ep + c0 : nullptr);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
   });
 }
 

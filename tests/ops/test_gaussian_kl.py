@@ -249,6 +249,19 @@ def test_cpu_half_is_refused():
 
 @pytest.mark.cuda
 @needs_cuda
+@pytest.mark.cuda
+def test_cuda_backward_beyond_one_grid():
+    """8.5M rows: more row blocks (128 rows each) than one grid's 65535, launched in parts; the
+    shared prior's gradient sums the partial sums of all of them."""
+    inputs = make((8_500_000,), 1, (1,), (1,), seed=12)
+    grad_out = torch.randn(8_500_000, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    _, grads64 = kl_and_grads(gaussian_kl_reference, inputs, grad_out)
+    _, grads = kl_and_grads(gaussian_kl, [t.cuda() for t in inputs], grad_out.cuda())
+    for g, g64 in zip(grads, grads64):
+        torch.testing.assert_close(g.cpu(), g64, rtol=1e-10, atol=1e-10)
+
+
+@needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 @pytest.mark.parametrize(
     "batch,D,pm,pl",

@@ -326,7 +326,10 @@ def test_cpu_half_is_refused_with_the_fix():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
-@pytest.mark.parametrize("shape,dim", [((5000, 333), 0), ((7, 100_000), 1), ((3, 64, 5), 1), ((1, 1), 0)])
+# (70000, 3, 2) over dim 1: more slices before `dim` than one grid's 65535 rows (launched in parts)
+@pytest.mark.parametrize(
+    "shape,dim", [((5000, 333), 0), ((7, 100_000), 1), ((3, 64, 5), 1), ((1, 1), 0), ((70_000, 3, 2), 1)]
+)
 @pytest.mark.cuda
 @needs_cuda
 def test_cuda_matches_reference(dtype, shape, dim):
