@@ -335,10 +335,12 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   const int64_t K = r.K, inner = r.inner, outer = r.outer;
+  // importance_weights passes no grad: its weights follow softmax's NaN rule (safe_lse).
+  const bool softmax = grad == nullptr;
   std::vector<T> hi(outer * inner), lo(outer * inner);
   for (int64_t i = 0; i < outer * inner; ++i) {
     const double lo_in = base_lo != nullptr ? static_cast<double>(base_lo[i]) : 0.0;
-    const double lse = lme::safe_lse(static_cast<double>(base[i]) + lo_in + shift);
+    const double lse = lme::safe_lse(static_cast<double>(base[i]) + lo_in + shift, softmax);
     hi[i] = static_cast<T>(lse);
     lo[i] = std::isfinite(lse) ? static_cast<T>(lse - static_cast<double>(hi[i])) : T(0);
   }

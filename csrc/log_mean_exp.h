@@ -58,14 +58,16 @@ C10_HOST_DEVICE inline void online_merge(acc_t& m, acc_t& s, acc_t& sq, acc_t m2
   // A NaN max fails both comparisons and lands here: exp(NaN) makes s NaN, so NaN propagates.
 }
 
-// The lse the weights w = exp(x - lse) are taken against: -inf (an all -inf slice) becomes
-// +inf, so that its weights and gradient are 0 instead of exp(-inf - -inf) = NaN; +inf (a +inf
-// entry) becomes NaN, so that the whole slice's weights are NaN, as softmax gives them, instead
-// of NaN at the +inf entries beside zeros that pass for weights.
+// The lse the weights w = exp(x - lse) are taken against. -inf (an all -inf slice) becomes
+// +inf, so that its weights and gradient are 0 instead of exp(-inf - -inf) = NaN. +inf (a +inf
+// entry) stays for the backward, whose gradient is then NaN at the +inf entries and 0 elsewhere,
+// as autograd of logsumexp gives it; with `inf_to_nan` (importance_weights) it becomes NaN, so
+// that the whole slice's weights are NaN, as softmax gives them.
 template <typename acc_t>
-C10_HOST_DEVICE inline acc_t safe_lse(acc_t lse) {
+C10_HOST_DEVICE inline acc_t safe_lse(acc_t lse, bool inf_to_nan) {
   constexpr acc_t inf = std::numeric_limits<acc_t>::infinity();
-  return lse == -inf ? inf : lse == inf ? std::numeric_limits<acc_t>::quiet_NaN() : lse;
+  if (lse == -inf) return inf;
+  return lse == inf && inf_to_nan ? std::numeric_limits<acc_t>::quiet_NaN() : lse;
 }
 
 // ESS = 1 / sum_k w_k^2 with w_k = e_k / s:  ESS = s^2 / sq; 0 for an all -inf slice (sq = 0),

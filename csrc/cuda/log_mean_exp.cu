@@ -129,8 +129,10 @@ __global__ void weights_kernel(const T* __restrict__ x, int64_t n, int64_t K, in
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c = (i / (K * inner)) * inner + i % inner;
+    // importance_weights passes no grad: its weights follow softmax's NaN rule (safe_lse).
     const double lse = lme::safe_lse(static_cast<double>(base[c]) + shift +
-                                     (base_lo != nullptr ? static_cast<double>(base_lo[c]) : 0.0));
+                                         (base_lo != nullptr ? static_cast<double>(base_lo[c]) : 0.0),
+                                     grad == nullptr);
     const acc_t hi = static_cast<acc_t>(lse);
     const acc_t lo = isfinite(lse) ? static_cast<acc_t>(lse - static_cast<double>(hi)) : acc_t(0);
     acc_t v = exp((static_cast<acc_t>(x[i]) - hi) - lo);

@@ -29,6 +29,7 @@ def log_mean_exp(log_w: Tensor, dim: int = 0) -> Tensor:
         d LME / d log_w_k = w_k = exp(log_w_k) / sum_j exp(log_w_j)  (self-normalized weights)
 
     -inf entries are allowed; an all -inf slice gives -inf and a zero gradient. NaN propagates.
+    A +inf entry gives +inf, and NaN weights (the gradient) over its slice: they are undefined.
 
     Args:
         log_w: (..., K, ...) log-weights, K >= 1 along `dim` (any dim, negative too).
@@ -51,7 +52,8 @@ def importance_weights(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
 
         w_k = exp(log_w_k) / sum_j exp(log_w_j),    ESS = 1 / sum_k w_k^2  (1 <= ESS <= K)
 
-    An all -inf slice has no weights: w = 0 and ESS = 0 there.
+    An all -inf slice has no weights: w = 0 and ESS = 0 there. A slice with a NaN or +inf entry
+    has NaN weights and a NaN ESS.
 
     Not differentiable: the results are detached. They serve diagnostics and estimators that
     stop the gradient through the weights (DReG's w^2, reweighted wake-sleep); the gradient of
