@@ -41,6 +41,11 @@ constexpr int64_t kChunk = 1024;
 // Lanes of the fixed-order partial sums (sum over D): independent of the SIMD width, so all
 // capability copies add in the same order.
 constexpr int kLanes = 16;
+// Samples whose gz and gz eps terms are summed in the input precision before they join the
+// float64 sums: the rounding error of a float32 sum of 16 terms stays below ~16 ulp of the
+// largest, far inside the float32 result's own rounding, and the conversions to float64 happen
+// once per 16 samples instead of per sample.
+constexpr int64_t kFlush = 16;
 // Elements below which the per-(b, d) preparation (sigma, row constants) runs on one thread.
 constexpr int64_t kSerial = 1 << 16;
 
@@ -185,6 +190,10 @@ void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path
     A* s_gle = s_gze + kChunk;
     A* s_gle2 = s_gle + kChunk;
     std::vector<A> gl_sum(static_cast<size_t>(per));
+    // sum gz and sum gz eps over up to kFlush samples in T, then added to the float64 sums
+    std::vector<T> blk(static_cast<size_t>(2 * kChunk));
+    T* b_gz = blk.data();
+    T* b_gze = b_gz + kChunk;
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t piece = task / kchunks, kc = task % kchunks;
       const int64_t b = whole ? piece * per : piece / slices;
@@ -195,13 +204,25 @@ void backward_impl(const T* gz, const T* gl, const T* lv, ph::Key key, bool path
       const int64_t n0 = b * D + d;
       std::fill(acc.begin(), acc.end(), A(0));
       std::fill(gl_sum.begin(), gl_sum.end(), A(0));
-      for (int64_t k = kc * kstep; k < std::min(K, (kc + 1) * kstep); ++k) {
+      std::fill(blk.begin(), blk.end(), T(0));
+      const int64_t k_end = std::min(K, (kc + 1) * kstep);
+      for (int64_t k = kc * kstep; k < k_end; ++k) {
         const T* e = ph::normals_cpu(key, static_cast<uint64_t>(k * N + n0), len, buf);
         if (gz != nullptr) {
           const T* g = gz + k * N + n0;
           for (int64_t j = 0; j < len; ++j) {
-            s_gz[j] += static_cast<A>(g[j]);
-            s_gze[j] = ph::fma_(static_cast<A>(g[j]), static_cast<A>(e[j]), s_gze[j]);
+            b_gz[j] += g[j];
+            b_gze[j] = ph::fma_(g[j], e[j], b_gze[j]);
+          }
+          // Flush every kFlush samples counted from the chunk's first (the order depends on
+          // the shapes only, as the fixed-order sums require).
+          if ((k - kc * kstep) % kFlush == kFlush - 1 || k == k_end - 1) {
+            for (int64_t j = 0; j < len; ++j) {
+              s_gz[j] += static_cast<A>(b_gz[j]);
+              s_gze[j] += static_cast<A>(b_gze[j]);
+              b_gz[j] = T(0);
+              b_gze[j] = T(0);
+            }
           }
         }
         if (gl != nullptr) {
