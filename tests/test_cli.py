@@ -149,6 +149,21 @@ def test_submitit_local_launcher(tmp_path: Path, suite_dir: Path) -> None:
     assert list((tmp_path / "hydra" / "multirun").rglob(".submitit")), "submitit logs go under results_dir"
 
 
+@pytest.mark.slow
+def test_ray_launcher(tmp_path: Path, suite_dir: Path) -> None:
+    """The Ray path's launcher on a local Ray instance: two jobs in Ray worker processes."""
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install vaebench[ray]")
+    import ray
+
+    args = ["run", "-m", *TINY, f"results_dir={tmp_path}", f"suite_dirs=[{suite_dir}]", "cells=[diagonal]", "seed=3,4",
+            "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false"]
+    try:
+        assert main(args) == 0
+    finally:
+        ray.shutdown()
+    assert sorted(r.seed for r in load_records(tmp_path)) == [3, 4]
+
+
 def test_run_help_lists_the_groups(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
