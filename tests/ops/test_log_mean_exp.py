@@ -148,6 +148,27 @@ def test_nan_propagates():
     assert torch.isnan(y[1]) and torch.isfinite(y[[0, 2]]).all()
 
 
+@pytest.mark.parametrize("K", [1, 2, 15, 16, 17, 127, 128, 129, 300])
+@pytest.mark.parametrize("inner", [1, 2, 17])
+def test_every_walk_boundary(K, inner):
+    """log_w: (outer, K, inner) over dim 1 around the CPU walks' boundaries: K across the vector
+    width (16 floats, 8 doubles) and the short/long row switch (128), outer across the V rows a
+    short-row group transposes, inner = 1 (rows) or > 1 (columns, partial vectors)."""
+    for outer in (1, 3, 17, 33):
+        x = 5 * torch.randn(outer, K, inner, dtype=torch.float64)
+        grad_out = torch.randn(outer, inner, dtype=torch.float64)
+        y, g = lme_and_grad(log_mean_exp, x, 1, grad_out)
+        y_ref, g_ref = lme_and_grad(log_mean_exp_reference, x, 1, grad_out)
+        torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-14)
+        w, ess = importance_weights(x, 1)
+        w_ref, ess_ref = importance_weights_reference(x, 1)
+        torch.testing.assert_close(w, w_ref, rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(ess, ess_ref, rtol=1e-12, atol=1e-12)
+        x32 = x.float()
+        assert_close_lowprec(log_mean_exp(x32, 1), y_ref, log_mean_exp_reference(x32, 1))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("K", [7, 129, 1001])
 @pytest.mark.parametrize("dim", [0, 1])
