@@ -63,15 +63,15 @@ def measure(size: tuple[int, ...] = CASES["target"].size, threads: int = 2, repe
     # Bandwidth: bytes moved (vaebench.evaluation.op_benchmark: fwd reads log_w; fwd+bwd reads it
     # twice and writes w, three times log_w's size) over time, as a fraction of the copy's
     # (reads and writes log_w's size once each).
-    copy_bytes = 2 * x.numel() * x.element_size()
+    copy_bytes, nbytes = 2 * x.numel() * x.element_size(), result["nbytes"]
     result["copy_gbps"] = copy_bytes / s["copy"] / 1e9
     for m in ("fwd", "fwd_bwd"):
-        result[f"fraction_of_copy_bandwidth/{m}"] = result["gbps"][f"fused/{m}"] / result["copy_gbps"]
-        nbytes = result["gbps"][f"fused/{m}"] * 1e9 * s[f"fused/{m}"]
-        result[f"best_fraction_of_copy_bandwidth/{m}"] = (nbytes / b[f"fused/{m}"]) / (copy_bytes / b["copy"])
-    result["best_fraction_of_clone_bandwidth/fwd_bwd"] = (
-        result["gbps"]["fused/fwd_bwd"] * 1e9 * s["fused/fwd_bwd"] / b["fused/fwd_bwd"]
-    ) / (copy_bytes / b["clone"])
+        op_bytes = nbytes[f"fused/{m}"]
+        result[f"fraction_of_copy_bandwidth/{m}"] = (op_bytes / s[f"fused/{m}"]) / (copy_bytes / s["copy"])
+        result[f"best_fraction_of_copy_bandwidth/{m}"] = (op_bytes / b[f"fused/{m}"]) / (copy_bytes / b["copy"])
+    result["best_fraction_of_clone_bandwidth/fwd_bwd"] = (nbytes["fused/fwd_bwd"] / b["fused/fwd_bwd"]) / (
+        copy_bytes / b["clone"]
+    )
     # The plain time ratio too: a copy's time over fwd+bwd's (1 would be fwd+bwd as fast as one copy).
     result["copy_time_over_fwd_bwd_time"] = s["copy"] / s["fused/fwd_bwd"]
     result["bytes_model"] = "fwd: inputs + outputs; fwd_bwd: 2 x (inputs + outputs) + gradients"

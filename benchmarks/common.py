@@ -80,6 +80,7 @@ def ratios(
         "seconds": seconds,
         "best_seconds": best,
         "loadavg_1min": os.getloadavg()[0],
+        "nbytes": dict(timed.nbytes),
         "gbps": {k: n / seconds[k] / 1e9 for k, n in timed.nbytes.items()},
     }
     for m in ("fwd", "fwd_bwd"):

@@ -240,9 +240,11 @@ void forward_impl(const T* x, const lme::ReductionShape& r, const Outputs<T>& o)
       for (int64_t i = b; i < e; ++i) {
         const T* row = x + i * K;
         column_lse<T, kSq>(row, nvec, V, V, m, s, sq, ml, sl, sql);
-        std::fill(tail, tail + V, -std::numeric_limits<T>::infinity());
-        std::copy(row + nvec * V, row + K, tail);
-        column_lse<T, kSq>(tail, 1, V, V, m + V, s + V, sq + V, ml, sl, sql);
+        if (rest > 0) {
+          std::fill(tail, tail + V, -std::numeric_limits<T>::infinity());
+          std::copy(row + nvec * V, row + K, tail);
+          column_lse<T, kSq>(tail, 1, V, V, m + V, s + V, sq + V, ml, sl, sql);
+        }
         T M;
         double S, SQ;
         merge_lanes(m, s, sq, rest > 0 ? 2 * V : V, M, S, SQ);
