@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaebench.ops import fused_available, gaussian_kl, gaussian_kl_reference
+from vaebench.ops import gaussian_kl, gaussian_kl_reference
 
-from .test_log_mean_exp import assert_close_lowprec
-
-needs_fused = pytest.mark.skipif(
-    not fused_available(),
-    reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)",
-)
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+from .support import assert_close_lowprec, needs_cuda, needs_fused
 
 
 @pytest.fixture(autouse=True)

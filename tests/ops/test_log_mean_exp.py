@@ -8,18 +8,13 @@ import pytest
 import torch
 
 from vaebench.ops import (
-    fused_available,
     importance_weights,
     importance_weights_reference,
     log_mean_exp,
     log_mean_exp_reference,
 )
 
-needs_fused = pytest.mark.skipif(
-    not fused_available(),
-    reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)",
-)
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+from .support import assert_close_lowprec, needs_cuda, needs_fused
 
 
 @pytest.fixture(autouse=True)
@@ -47,20 +42,6 @@ CASES = [
     ((3, 1001), -1),
     ((1001, 37), 0),
 ]
-
-
-def assert_close_lowprec(got: torch.Tensor, truth: torch.Tensor, same_precision_ref: torch.Tensor) -> None:
-    """STYLE.md's rule: error vs the float64 truth <= 2x that of the reference computed in the
-    same precision (plus one ulp of the values' scale, for when that error happens to be 0)."""
-    assert got.shape == truth.shape and got.dtype == same_precision_ref.dtype
-    got, ref = got.double(), same_precision_ref.double()
-    finite = torch.isfinite(truth)
-    assert torch.equal(torch.isfinite(got), finite) and torch.equal(got[~finite], truth[~finite])
-    err = (got - truth)[finite].abs().max() if finite.any() else torch.tensor(0.0)
-    err_ref = (ref - truth)[finite].abs().max() if finite.any() else torch.tensor(0.0)
-    scale = truth[finite].abs().max() if finite.any() else torch.tensor(1.0)
-    floor = torch.finfo(same_precision_ref.dtype).eps * max(float(scale), 1.0)
-    assert float(err) <= 2 * float(err_ref) + floor, (float(err), float(err_ref), floor)
 
 
 def lme_and_grad(fn, log_w: torch.Tensor, dim: int, grad_out: torch.Tensor):

@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaebench.ops import fused_available
 from vaebench.ops.reference import philox4x32_reference, philox_normal_reference
 
-needs_fused = pytest.mark.skipif(
-    not fused_available(), reason="compiled library not loaded (tests/ops/test_backend.py checks it in CI)"
-)
+from .support import needs_fused
 
 # Random123's known-answer vectors for philox4x32-10: (counter words, key words) -> output words.
 KAT = [
