@@ -187,6 +187,9 @@ class SuiteConfig:
     description: str = ""
     task: str = "train_eval"  # train_eval | gradients | kernels | exact
     metrics: List[str] = field(default_factory=list)
+    # The cell every other is compared with (paired differences on the leaderboard); for
+    # suites whose cells carry "@dataset", the name before "@" (e.g. diagonal). None: no baseline.
+    baseline: Optional[str] = None
     seeds: List[int] = field(default_factory=lambda: [0])
     common: Dict[str, Any] = field(default_factory=dict)  # partial run config for every cell
     budgets: Dict[str, BudgetLayer] = field(default_factory=dict)
