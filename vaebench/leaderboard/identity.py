@@ -44,8 +44,10 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _protocol_items(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Flattened keys that decide the numbers; an empty mapping (no kwargs) is the same as none."""
     flat = flatten(config)
-    return {k: v for k, v in flat.items() if k not in _NOT_PROTOCOL and k.split(".")[0] not in _NOT_PROTOCOL}
+    return {k: v for k, v in flat.items()
+            if k not in _NOT_PROTOCOL and k.split(".")[0] not in _NOT_PROTOCOL and v != {}}
 
 
 def protocol_hash(config: Mapping[str, Any]) -> str:

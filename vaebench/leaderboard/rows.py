@@ -45,6 +45,11 @@ class Row:
     def seeds(self) -> list[int]:
         return sorted(self.runs)
 
+    def metric_names(self) -> list[str]:
+        """Metrics every counted run of the row has."""
+        runs = list(self.runs.values())
+        return sorted(set.intersection(*(set(r.metrics) for r in runs))) if runs else []
+
     def metric(self, name: str) -> dict[int, Metric]:
         return {s: r.metrics[name] for s, r in sorted(self.runs.items()) if name in r.metrics}
 
