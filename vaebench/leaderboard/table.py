@@ -44,6 +44,8 @@ def fmt_pm(mean: float, se: float | None, pm: str = "±") -> str:
     """`mean ± se`, se to two significant digits and the mean to the same decimal place."""
     if se is None or not math.isfinite(se) or not math.isfinite(mean):
         return _plain(mean)
+    if se == 0:  # equal in every seed (a count, or a fixed setting)
+        return f"{_plain(mean)} {pm} 0"
     d = _decimals(se)
     return f"{mean:.{d}f} {pm} {se:.{d}f}"
 
@@ -94,8 +96,9 @@ def _mean_se(row: Row, metric: str) -> tuple[float, float | None, str]:
 
 
 def _order(rows: Sequence[Row], cell_order: Sequence[str]) -> list[Row]:
+    """The suite file's rows first, in its cell order; then each set of overrides, in cell order."""
     pos = {c: i for i, c in enumerate(cell_order)}
-    return sorted(rows, key=lambda r: (pos.get(r.protocol.cell, len(pos)), r.protocol.cell, r.protocol.overrides))
+    return sorted(rows, key=lambda r: (r.protocol.overrides, pos.get(r.protocol.cell, len(pos)), r.protocol.cell))
 
 
 def _baseline_of(rows: Sequence[Row], row: Row, baseline: str | None) -> Row | None:
