@@ -79,8 +79,8 @@ class Protocol:
 
 
 @lru_cache(maxsize=256)
-def _resolution(suite: str, budget: str, cell: str) -> tuple[int, str] | None:
-    """(suite version, JSON of the resolved cell config) of the suite file as it is now."""
+def _resolution(path: str, mtime_ns: int, budget: str, cell: str) -> tuple[int, str] | None:
+    """(suite version, JSON of the resolved cell config) of the suite file at `path` (as of mtime_ns)."""
     from omegaconf import OmegaConf
 
     from ..config import RunConfig
@@ -88,7 +88,7 @@ def _resolution(suite: str, budget: str, cell: str) -> tuple[int, str] | None:
     from ..runner.suite import SuiteError, load_suite
 
     try:
-        spec = load_suite(suite)
+        spec = load_suite(path)
     except SuiteError:
         return None
     if budget not in spec.budgets or cell not in [c.name for c in spec.cells]:
@@ -104,8 +104,19 @@ def _resolution(suite: str, budget: str, cell: str) -> tuple[int, str] | None:
 
 
 def suite_resolution(suite: str, budget: str, cell: str) -> tuple[int, dict[str, Any]] | None:
-    """The suite file's own config for (budget, cell), or None when the suite or cell is unknown."""
-    found = _resolution(suite, budget, cell)
+    """The suite file's own config for (budget, cell), or None when the suite or cell is unknown.
+
+    The suite is found as `vaebench run` finds it (suite folders, VAEBENCH_SUITE_DIRS); the
+    resolution is cached per file and modification time, so an edited suite file is re-read.
+    """
+    from ..runner.suite import SuiteError, find_suite
+
+    try:
+        path = find_suite(suite)
+        mtime = path.stat().st_mtime_ns
+    except (SuiteError, OSError):
+        return None
+    found = _resolution(str(path), mtime, budget, cell)
     return None if found is None else (found[0], json.loads(found[1]))
 
 

@@ -58,7 +58,8 @@ def collect_rows(records: Iterable[RunRecord]) -> list[Row]:
     """Group records by protocol; of records with the same protocol and seed the newest counts."""
     rows: dict[Protocol, Row] = {}
     for r in sorted(records, key=lambda r: r.created):
-        row = rows.setdefault(protocol_of(r), Row(protocol_of(r)))
+        protocol = protocol_of(r)
+        row = rows.setdefault(protocol, Row(protocol))
         if r.seed in row.runs:
             row.duplicates += 1
         row.runs[r.seed] = r  # sorted by creation time: the newest wins
