@@ -259,3 +259,13 @@ def test_kernels_are_a_long_table(tmp_path: Path) -> None:
     assert fused["op"] == "log_mean_exp" and fused["GB/s"] == "12.5" and fused["speedup vs reference"] == "4.00x"
     assert "nan" not in (tmp_path / "tables" / "kernels.md").read_text().lower()
     assert any(p.name.endswith("__time_vs_size.png") for p in board.paths)
+
+
+def test_a_bias_ranks_by_its_distance_from_zero() -> None:
+    """exact suite: the best estimator has the bias nearest 0, not the most negative one."""
+    rows = collect_rows([rec(c, 0, 1.0, suite="exact", budget="quick") for c in ("elbo_mc", "iwae")])
+    for r, values in zip(rows, ([-0.5, -0.6, -0.4, -0.5], [-0.01, 0.02, -0.03, 0.0])):
+        run = next(iter(r.runs.values()))
+        run.metrics = {"bias@K=5": Metric.of(values)}
+    m = marks(rows, "bias@K=5")
+    assert m[[r.protocol.cell for r in rows].index("iwae")] == "best"

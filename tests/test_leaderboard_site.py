@@ -24,11 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_leaderboard import rec  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 from vaebench.leaderboard import build_leaderboard
 from vaebench.results import Metric, write_record
-
-from test_leaderboard import rec  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 REPO = Path(__file__).resolve().parents[1]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -53,7 +52,8 @@ function next() {
     const d = f.contentDocument, imgs = Array.from(d.images);
     Promise.all(imgs.map(settle)).then(function () {
       const res = {title: d.title, images: imgs.length, protocol: d.querySelectorAll(".protocol").length,
-        broken: imgs.filter(function (m) { return !(m.complete && m.naturalWidth > 0); }).map(function (m) { return m.getAttribute("src"); }),
+        broken: imgs.filter(function (m) { return !(m.complete && m.naturalWidth > 0); })
+                    .map(function (m) { return m.getAttribute("src"); }),
         tables: d.querySelectorAll("table.board").length, rows: d.querySelectorAll("table.board tbody tr").length,
         references: d.querySelectorAll("table.board tr.reference").length, sorted: null};
       const t = d.querySelector("table.board");
@@ -114,7 +114,7 @@ def site(tmp_path: Path) -> Path:
 @functools.cache
 def _quiet_handler(root: str) -> type[http.server.SimpleHTTPRequestHandler]:
     class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        def __init__(self, *args: object, **kwargs: object) -> None:
             super().__init__(*args, directory=root, **kwargs)
 
         def log_message(self, *args: object) -> None:
@@ -158,7 +158,7 @@ def check_site(folder: Path) -> dict[str, dict]:
         (folder / "_harness.html").unlink()
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, "console messages:\n" + "\n".join(console)
-    found = re.search(r'<pre id="result">(.*?)</pre>', proc.stdout, re.S)
+    found = re.search(r'<pre id="result">(.*?)</pre>', proc.stdout, re.DOTALL)
     assert found and found.group(1) != "pending", f"the harness did not finish: {proc.stdout[-500:]} {proc.stderr[-800:]}"
     return json.loads(html.unescape(found.group(1)))
 

@@ -152,8 +152,8 @@ def _suite_board(suite: str, rows: list[Row], out: Path) -> tuple[Board, SuitePa
                 figs.append((png.name, "metrics against K, one line per row (log axes for SNR, variance, ESS, std)"))
             png = plot_differences(t, out / f"{slug}__diff.png")
             if png is not None:
-                figs.append((png.name, f"{t.headline} minus the baseline {info.baseline}, 95% interval (grey: "
-                             "includes 0)"))
+                caption = f"{t.headline} minus the baseline {info.baseline}, 95% interval (grey: includes 0)"
+                figs.append((png.name, caption))
         written += [out / f for f, _ in figs]
         tables.append(t)
         figures.append(figs)

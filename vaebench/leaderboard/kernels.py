@@ -105,17 +105,18 @@ def kernels_table(long: pd.DataFrame, agg: pd.DataFrame, block: ProtocolBlock) -
     cols = ["op", "size", "provider", "mode", "time (ms)", "GB/s", "speedup vs reference", "speedup vs compiled"]
     t = Table(block, cols)
     several = long["label"].nunique() > long["op"].nunique() if not long.empty else False
-    for line in long.to_dict("records"):
-        def num(key: str, fmt: str = "{:.3g}") -> str:
-            v = line.get(key)
-            return "" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+    def num(line: dict[str, object], key: str, fmt: str = "{:.3g}") -> str:
+        v = line.get(key)
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
+    for line in long.to_dict("records"):
         se = line.get("time_se")
         time = "" if pd.isna(line.get("time_ms")) else fmt_pm(float(line["time_ms"]), None if pd.isna(se) else float(se))
         op = f"{line['op']} ({line['label']})" if several else str(line["op"])
         t.cells.append({"op": op, "size": str(line["size"]), "provider": str(line["provider"]), "mode": str(line["mode"]),
-                        "time (ms)": time, "GB/s": num("GBps"), "speedup vs reference": num("speedup_vs_reference", "{:.2f}x"),
-                        "speedup vs compiled": num("speedup_vs_compiled", "{:.2f}x")})
+                        "time (ms)": time, "GB/s": num(line, "GBps"),
+                        "speedup vs reference": num(line, "speedup_vs_reference", "{:.2f}x"),
+                        "speedup vs compiled": num(line, "speedup_vs_compiled", "{:.2f}x")})
         t.raw.append({k: (None if pd.isna(v) else v) for k, v in line.items()})
         t.kinds.append("run")
         t.marks.append("")

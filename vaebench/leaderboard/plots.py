@@ -19,7 +19,7 @@ __all__ = ["plot_differences", "plot_vs_k"]
 _LOG_Y = ("snr", "variance", "ess", "std", "examples_per_s")
 
 
-def _plt():  # noqa: ANN202 - matplotlib.pyplot
+def _plt():  # -> matplotlib.pyplot, imported late: the Agg backend first
     import matplotlib
 
     matplotlib.use("Agg")

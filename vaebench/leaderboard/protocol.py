@@ -70,11 +70,11 @@ def _fmt(value: Any, key: str = "") -> str:
 
 
 def _card_line(dataset: str) -> tuple[str | None, str | None, dict[str, int]]:
-    try:
-        from ..datasets import card
+    from ..datasets import card
 
+    try:
         c = card(dataset)
-    except Exception:  # an unregistered dataset: the block shows what the records say
+    except KeyError:  # an unregistered dataset (UnknownNameError): the block shows what the records say
         return None, None, {}
     return c.title, c.preprocessing, dict(c.sizes)
 
@@ -100,6 +100,8 @@ def protocol_block(rows: Sequence[Row], task: str, baseline: str | None) -> Prot
             values = [f"{v} ({title_})" for v in values]
         value = values[0] if len(values) == 1 else "varies by row: " + "; ".join(values)
         want = _fmt(paper_flat.get(key), key) if key in paper_flat else None
+        if key == "train.epochs" and paper_flat.get("train.schedule"):  # the schedule sets the epochs
+            want = f"set by the '{paper_flat['train.schedule']}' schedule"
         if want is not None and key == "dataset.name" and paper_flat.get(key) == configs[0].get(key):
             want = None
         deviates = want is not None and any(_fmt(c.get(key), key) != want for c in configs)

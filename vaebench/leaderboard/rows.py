@@ -15,22 +15,31 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pandas as pd
 
 from ..results import Metric, RunRecord
 from .identity import Protocol, protocol_of
 
-__all__ = ["Row", "aggregate", "collect_rows", "higher_is_better", "mc_error", "records_frame"]
+__all__ = ["Row", "aggregate", "better", "collect_rows", "higher_is_better", "mc_error", "records_frame"]
 
-# Metric names (or parts of them) whose larger values are better; every other metric is
-# better smaller (nll, kl, time, variance) or has no direction the tables rank by.
+# Metric names (or parts of them) whose larger values are better, and those best at zero (a
+# bias); every other metric is better smaller (nll, kl, time, variance).
 _HIGHER = ("elbo", "active_units", "snr", "ess", "speedup", "GBps", "examples_per_s")
+_ZERO = ("bias",)
+
+
+def better(metric: str) -> Literal["higher", "lower", "zero"]:
+    """Which values of a metric rank first: bounds, SNR, ESS, speedups higher; a bias nearer 0; the rest lower."""
+    if any(metric.startswith(part) for part in _ZERO):
+        return "zero"
+    return "higher" if any(part in metric for part in _HIGHER) else "lower"
 
 
 def higher_is_better(metric: str) -> bool:
-    """True for bounds, SNR, ESS, speedups and throughputs; False for losses, times, variances."""
-    return any(part in metric for part in _HIGHER)
+    """True for bounds, SNR, ESS, speedups and throughputs; False for losses, times, variances, biases."""
+    return better(metric) == "higher"
 
 
 @dataclass

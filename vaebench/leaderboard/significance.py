@@ -16,8 +16,8 @@ Var is the sample variance (ddof 1). The interval is D +- t_{0.975, df} se, with
 Welch-Satterthwaite: df = se^4 / (v_seed^2 / (S - 1) + v_ex^2 / (N - 1)), terms with zero
 variance left out.
 
-Marks: the best row has the lowest mean (highest for metrics where larger is better, see
-rows.higher_is_better); a row is "not significantly different" from it when the interval of
+Marks: the best row has the lowest mean (the highest for metrics where larger is better, the
+one nearest 0 for a bias: rows.better); a row is "not significantly different" from it when the interval of
 its difference from the best row contains 0.
 """
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from scipy import stats
 
 from ..results import Metric
-from .rows import Row, higher_is_better
+from .rows import Row, better
 
 __all__ = ["Difference", "difference", "marks", "paired_difference", "unpaired_difference"]
 
@@ -149,13 +149,14 @@ def marks(rows: Sequence[Row], metric: str) -> dict[int, str]:
     have = [(i, r) for i, r in enumerate(rows) if r.metric(metric)]
     if not have:
         return {}
-    sign = -1.0 if higher_is_better(metric) else 1.0
+    way = better(metric)
 
-    def mean(r: Row) -> float:
+    def rank(r: Row) -> float:
         ms = r.metric(metric).values()
-        return math.fsum(m.mean for m in ms) / len(ms)
+        mean = math.fsum(m.mean for m in ms) / len(ms)
+        return -mean if way == "higher" else abs(mean) if way == "zero" else mean
 
-    best_i, best = min(have, key=lambda ir: sign * mean(ir[1]))
+    best_i, best = min(have, key=lambda ir: rank(ir[1]))
     out = {i: "" for i in range(len(rows))}
     out[best_i] = "best"
     for i, r in have:
