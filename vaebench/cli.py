@@ -205,6 +205,9 @@ def _cmd_leaderboard(ns: argparse.Namespace) -> int:
     for board in written.values():
         print(board.markdown)
         print(f"written: {', '.join(str(p) for p in board.paths)}\n")
+    if written:
+        index = next(iter(written.values())).paths[-1]
+        print(f"site: {index.resolve()}")
     if not written:
         print(f"no records under {ns.results}; run `vaebench run suite=NAME` first")
     return 0
@@ -244,9 +247,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("datasets", help="dataset cards")
     s.add_argument("names", nargs="*", help="datasets to show (default: all)")
     s.set_defaults(func=_cmd_datasets)
-    s = sub.add_parser("leaderboard", help="aggregate records into tables (md, html, tex, csv)")
-    s.add_argument("--results", default="results", help="results folder (default ./results)")
-    s.add_argument("--out", default=None, help="where tables go (default RESULTS/tables)")
+    s = sub.add_parser("leaderboard", help="aggregate records into a static site and tables (html, md, tex, csv)")
+    s.add_argument("--results", default="local-results",
+                   help="results folder (default ./local-results, where `vaebench run` writes; the project's own "
+                        "records: --results results)")
+    s.add_argument("--out", default=None, help="where the site and tables go (default RESULTS/tables)")
     s.add_argument("--suite", action="append", help="only this suite (repeatable)")
     s.set_defaults(func=_cmd_leaderboard)
     s = sub.add_parser("compare", help="compare two result sets: which metrics moved")

@@ -72,6 +72,9 @@ def test_exact_bias_shrinks_with_k(tmp_path: Path) -> None:
     assert b1.mean < 0 and b100.mean <= 3 * b100.se
     assert b1.mean < b100.mean
     assert rec.metrics["std@K=1"].mean > 0
+    # per-example biases for paired comparisons, on the 16 test points the sha256 names
+    assert len(rec.per_example["bias@K=100"]) == 16 and rec.test_points["count"] == 16
+    assert sum(rec.per_example["bias@K=1"]) / 16 == pytest.approx(b1.mean, abs=1e-5)
 
 
 def test_exact_needs_a_closed_form_model(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "dataset_card",
     "evaluate",
     "load_data",
+    "per_example_values",
     "test_points",
     "train",
 ]
@@ -163,24 +164,26 @@ def train(
     )
 
 
-def test_points(data: Data) -> dict[str, Any]:
+def test_points(data: Data, num_examples: int | None = None) -> dict[str, Any]:
     """What identifies the test examples a run evaluates: split, count, order and a sha256.
 
-    The sha256 is over the test inputs (N, *event) as contiguous float32 bytes, after the
-    binarization: two records pair example by example only when their hashes are equal (the
-    binarized datasets fix their test set with their own seed, 123, whatever the run's seed).
+    The sha256 is over the first `num_examples` (default all) test inputs (N, *event) as
+    contiguous float32 bytes, after the binarization: two records pair example by example only
+    when their hashes are equal (the binarized datasets fix their test set with their own seed,
+    123, whatever the run's seed; linear_gaussian draws it from the run's seed).
     """
     import hashlib
 
     from .. import evaluation
 
-    n = len(data.test)  # type: ignore[arg-type]
+    n = len(data.test) if num_examples is None else num_examples  # type: ignore[arg-type]
     x = evaluation.take_examples(data.test, n, device="cpu").to(torch.float32).contiguous()
     digest = hashlib.sha256(x.numpy().tobytes()).hexdigest()
     return {"split": "test", "count": int(x.shape[0]), "order": "test split order", "sha256": digest}
 
 
-def _values(t: torch.Tensor) -> list[float]:
+def per_example_values(t: torch.Tensor) -> list[float]:
+    """(N,) values as a list rounded to PER_EXAMPLE_DECIMALS, for RunRecord.per_example."""
     return [round(float(v), PER_EXAMPLE_DECIMALS) for v in t.detach().double().cpu().reshape(-1).tolist()]
 
 
@@ -222,5 +225,6 @@ def evaluate(
     )
     metrics["active_units"] = Metric(float(au.num_active), None, 1)
     metrics["eval_examples_per_s"] = Metric(float(ll.examples_per_second), None, 1)
-    per_example = {"nll": _values(-ll.log_px), "nll_mc_std": _values(ll.mc_std), "elbo": _values(bounds.elbo)}
+    per_example = {"nll": per_example_values(-ll.log_px), "nll_mc_std": per_example_values(ll.mc_std),
+                   "elbo": per_example_values(bounds.elbo)}
     return metrics, notes, per_example

@@ -172,6 +172,7 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     with torch.no_grad():
         log_px = exact_log_px(x).to(torch.float64)
     metrics: dict[str, Metric] = {}
+    per_example: dict[str, list[float]] = {}
     model.eval()
     n, draws = x.shape[0], cfg.exact.num_draws
     repeated = x.repeat(draws, *([1] * (x.dim() - 1)))  # (draws * B, *event): every draw in one call
@@ -183,8 +184,10 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         std = b.std(0)  # (B,)
         metrics[f"bias@K={k}"] = Metric.of(bias.tolist())
         metrics[f"std@K={k}"] = Metric.of(std.tolist())
+        per_example[f"bias@K={k}"] = adapters.per_example_values(bias)
+        per_example[f"std@K={k}"] = adapters.per_example_values(std)
     return TaskResult(metrics, curves, [
         *data.notes,
         (f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
          f"errors over {x.shape[0]} test examples"),
-    ], {})
+    ], {}, per_example=per_example, test_points=adapters.test_points(data, x.shape[0]))
