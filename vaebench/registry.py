@@ -11,16 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .errors import UnknownNameError
+
 __all__ = ["Entry", "Registry", "UnknownNameError"]
 
 T = TypeVar("T")
 
-
-class UnknownNameError(KeyError):
-    """A name that is not in a registry; the message lists what is."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write
+from .errors import RecordError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -40,9 +41,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-
-class RecordError(ValueError):
-    """A record file that cannot be read or does not match the record schema."""
 
 
 @dataclass

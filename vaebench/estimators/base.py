@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from ..errors import NonFiniteError, NonFiniteEstimateError
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ __all__ = [
     "Estimate",
     "Estimator",
     "NonFiniteError",
+    "NonFiniteEstimateError",
     "build_estimator",
     "check_finite",
     "surrogate_with_value",
@@ -79,27 +81,9 @@ class Estimator(ABC):
         return f"{type(self).__name__}({options})"
 
 
-class NonFiniteError(FloatingPointError):
-    """A NaN or infinity in an estimate, naming the term where it first shows.
-
-    Attributes:
-        term: the first non-finite term, in the order the bound is built ("log_px_z",
-            "log_pz", "log_q", "kl", ..., then "log_w", "bound", "surrogate").
-        step: the training step passed to `check_finite`, or None.
-    """
-
-    def __init__(self, term: str, step: int | None, detail: str) -> None:
-        self.term = term
-        self.step = step
-        where = "" if step is None else f" at step {step}"
-        super().__init__(
-            f"non-finite {term}{where} ({detail}); lower the learning rate, clip gradients, or run "
-            "the batch under vaebench.posteriors.detect_nonfinite() to find the layer"
-        )
-
-
 def check_finite(estimate: Estimate, step: int | None = None) -> None:
-    """Raise `NonFiniteError` naming the first term of `estimate` that holds a NaN or +-inf.
+    """Raise `NonFiniteEstimateError` (a `NonFiniteError`) naming the first term of `estimate` that
+    holds a NaN or +-inf.
 
     The components are checked first (the most specific), then log_w, bound and surrogate.
     A -inf log weight (a zero weight) inside a finite bound is allowed. Costs one reduction
@@ -116,7 +100,7 @@ def check_finite(estimate: Estimate, step: int | None = None) -> None:
         if not allowed_neg_inf:
             bad = bad | torch.isneginf(value)
         if bool(bad.any()):
-            raise NonFiniteError(name, step, f"{int(bad.sum())} of {value.numel()} entries are NaN or inf")
+            raise NonFiniteEstimateError(name, step, f"{int(bad.sum())} of {value.numel()} entries are NaN or inf")
 
 
 def surrogate_with_value(grad_term: Tensor, bound: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import NON_SEMANTIC_KEYS, RunConfig
+from ..errors import ConfigError
 
 __all__ = ["ConfigError", "ResolvedCell", "config_hash", "resolve_cells", "user_keys"]
 
@@ -24,9 +25,6 @@ __all__ = ["ConfigError", "ResolvedCell", "config_hash", "resolve_cells", "user_
 _OVERRIDABLE = ("dataset", "model", "posterior", "estimator", "train", "eval", "gradients",
                 "kernels", "exact", "device")
 
-
-class ConfigError(ValueError):
-    """A suite layer or an override that does not fit the run schema."""
 
 
 @dataclass

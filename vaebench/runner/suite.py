@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import SuiteConfig
+from ..errors import SuiteError
 
 __all__ = [
     "SUITE_DIRS_ENV",
@@ -32,9 +33,6 @@ __all__ = [
 SUITE_DIRS_ENV = "VAEBENCH_SUITE_DIRS"
 _PACKAGE = Path(__file__).resolve().parent.parent
 
-
-class SuiteError(ValueError):
-    """A suite that cannot be found or whose file does not match the suite schema."""
 
 
 def default_suite_dirs() -> list[Path]:
