@@ -11,8 +11,10 @@ from vaebench.estimators import (
     NonFiniteError,
     build_estimator,
     check_finite,
+    supported_estimators,
     surrogate_with_value,
 )
+from vaebench.models import build_model
 from vaebench.registry import UnknownNameError
 
 from .ground_truth import make_data, make_model
@@ -89,3 +91,18 @@ def test_every_estimator_runs_on_cuda(name):
     if name != "elbo":
         torch.testing.assert_close(est.bound.cpu(), exact, rtol=0, atol=1e-9)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_supported_estimators_follow_the_capability_flags():
+    everything = supported_estimators(has_log_prob=True, has_analytic_kl=True)
+    assert everything == ESTIMATORS.names()
+    flows = supported_estimators(has_log_prob=False, has_analytic_kl=False)
+    assert "elbo" not in flows and "stl" not in flows and "dreg" not in flows and "iwae" in flows
+    assert "elbo" in supported_estimators(has_log_prob=False, has_analytic_kl=True)
+
+
+@pytest.mark.parametrize("estimator", ["stl", "dreg", "score_function"])
+def test_estimators_needing_log_prob_name_what_the_family_supports(estimator):
+    model = build_model("mlp_burda", posterior="planar", event_shape=(12,), latent_dim=3, hidden=(8,))
+    with pytest.raises(ValueError, match=rf"estimator '{estimator}' needs log q.*supports \('elbo_mc', 'iwae', 'renyi'\)"):
+        build_estimator(estimator, num_samples=2)(model.double(), torch.rand(4, 12, dtype=torch.float64))

@@ -21,11 +21,13 @@ def test_a_subclass_needs_only_rsample_and_log_prob():
     h = torch.randn(4, 2)
     assert toy.kl_to_prior(h) is None and toy.to_distribution(h) is None
     assert toy.family_name() == "_Toy"
-    with pytest.raises(NotImplementedError, match="use 'elbo' or 'iwae'"):
+    # No log_prob and no analytic KL: the advice is what the family supports, never 'elbo' (which
+    # needs the analytic KL) nor 'stl'/'dreg' (which need log_prob).
+    with pytest.raises(NotImplementedError, match=r"supports \('elbo_mc', 'iwae', 'renyi'\)"):
         toy.log_prob(torch.zeros(1, 4, 3), h)
     with pytest.raises(NotImplementedError, match="sample_from_noise"):
         toy.sample_from_noise(torch.zeros(1, 4, 3), h)
-    with pytest.raises(ValueError, match="use 'elbo' or 'iwae'.*diagonal"):
+    with pytest.raises(ValueError, match=r"supports \('elbo_mc', 'iwae', 'renyi'\).*diagonal"):
         toy.log_prob_stopped(torch.zeros(1, 4, 3), h)
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "NonFiniteEstimateError",
     "build_estimator",
     "check_finite",
+    "supported_estimators",
     "surrogate_with_value",
 ]
 
@@ -54,6 +55,9 @@ class Estimator(ABC):
     # True when the estimator needs log q(z) with the variational parameters stopped
     # (STL, DReG): only families with `has_log_prob` (or the diagonal Gaussian) support it.
     needs_log_prob: ClassVar[bool] = False
+    # True when the estimator needs the analytic KL(q || p) (the 'elbo'): only families with
+    # `kl_to_prior` (`Posterior.has_analytic_kl()`) support it.
+    needs_analytic_kl: ClassVar[bool] = False
 
     def __init__(self, num_samples: int = 1) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
@@ -67,14 +71,16 @@ class Estimator(ABC):
         """Estimate the bound for a batch x: (B, *event) under `model`."""
 
     def require_log_prob(self, model: VAE) -> None:
-        """Raise a ValueError naming the estimator, the family and the alternative when this
-        estimator needs log q(z) of an arbitrary z and the model's family has none."""
-        if self.needs_log_prob and not getattr(model, "has_log_prob", model.posterior.has_log_prob):
-            raise ValueError(
-                f"estimator '{self.name}' needs log q(z | x) of an arbitrary z, but the posterior family "
-                f"{type(model.posterior).__name__} has no tractable log_prob: use 'iwae' or 'elbo_mc' "
-                "(reparameterized, no log_prob needed), or a family with log_prob such as 'diagonal'"
-            )
+        """Raise a ValueError naming the estimator, the family and the estimators it supports when
+        this estimator needs log q(z) of an arbitrary z and a posterior of the model has none."""
+        if not self.needs_log_prob or model.has_log_prob:
+            return
+        # The posteriors are found by their class flag (duck-typed: the estimators do not import
+        # the posteriors package, which imports this module for `supported_estimators`).
+        for module in model.modules():
+            if getattr(type(module), "has_log_prob", None) is False:
+                module.require_log_prob(f"estimator '{self.name}'")
+        raise ValueError(f"estimator '{self.name}' needs log q(z | x) of an arbitrary z, which {type(model).__name__} has not")
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
@@ -112,6 +118,19 @@ def surrogate_with_value(grad_term: Tensor, bound: Tensor) -> Tensor:
     trick. Shapes: grad_term: (), bound: (B,) -> ().
     """
     return grad_term - grad_term.detach() - bound.detach().mean()
+
+
+def supported_estimators(*, has_log_prob: bool, has_analytic_kl: bool) -> list[str]:
+    """The registered estimators that a posterior family with these capabilities supports, by name.
+
+    An estimator is supported unless it needs log q(z) of an arbitrary z (`needs_log_prob`) and
+    the family has none, or needs the analytic KL (`needs_analytic_kl`) and the family has none.
+    """
+    return [
+        entry.name
+        for entry in ESTIMATORS
+        if (has_log_prob or not entry.obj.needs_log_prob) and (has_analytic_kl or not entry.obj.needs_analytic_kl)
+    ]
 
 
 def build_estimator(name: str, **options: Any) -> Estimator:

@@ -35,6 +35,7 @@ class ELBO(Estimator):
     """
 
     name = "elbo"
+    needs_analytic_kl = True
 
     def __init__(self, num_samples: int = 1, kl_weight: float = 1.0) -> None:
         super().__init__(num_samples)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from ..estimators.base import supported_estimators
 from ..registry import Registry
 
 __all__ = ["POSTERIORS", "Posterior", "standard_normal_log_prob"]
@@ -72,9 +73,31 @@ class Posterior(nn.Module, ABC):
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         """log q(z | h). Shapes: z: (K, B, D), h: (B, H) -> (K, B)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no tractable log_prob(z); estimators that need it "
-            "(stl, dreg) cannot use this family: use 'elbo' or 'iwae'"
+        raise NotImplementedError(self._no_log_prob_message("log_prob(z, h)"))
+
+    @classmethod
+    def has_analytic_kl(cls) -> bool:
+        """Whether the family has an analytic KL to the standard normal (overrides `kl_to_prior`)."""
+        return cls.kl_to_prior is not Posterior.kl_to_prior
+
+    @classmethod
+    def supported_estimators(cls) -> list[str]:
+        """The registered estimators this family supports, from its capabilities and the registry."""
+        return supported_estimators(has_log_prob=cls.has_log_prob, has_analytic_kl=cls.has_analytic_kl())
+
+    def require_log_prob(self, needed_by: str) -> None:
+        """The one log-prob guard: raise a ValueError when this family has no tractable log_prob,
+        naming `needed_by`, the family, the estimators it does support and the families with one."""
+        if not self.has_log_prob:
+            raise ValueError(self._no_log_prob_message(needed_by))
+
+    def _no_log_prob_message(self, needed_by: str) -> str:
+        estimators = ", ".join(f"'{name}'" for name in self.supported_estimators())
+        families = ", ".join(n for n in POSTERIORS.names() if POSTERIORS.get(n).has_log_prob)
+        return (
+            f"{needed_by} needs log q(z | x) of an arbitrary z, and {type(self).__name__} has none (no "
+            f"tractable log_prob: no cheap inverse); use an estimator this family supports ({estimators}), "
+            f"or a family with log_prob ({families})"
         )
 
     def kl_to_prior(self, h: Tensor) -> Tensor | None:
@@ -103,23 +126,26 @@ class Posterior(nn.Module, ABC):
         """The equivalent `torch.distributions` object (batch shape (B,), event (D,)), or None."""
         return None
 
-    def log_prob_stopped(self, z: Tensor, h: Tensor) -> Tensor:
-        """log q(z | h) with the variational parameters and h stopped; gradients reach z only.
+    def log_prob_stopped(self, z: Tensor, h: Tensor, *, stop_features: bool = True) -> Tensor:
+        """log q(z | h) with the variational parameters stopped; gradients reach z (and h when
+        `stop_features` is False) only.
 
-        The term STL (Roeder et al. 2017) and DReG (Tucker et al. 2018) evaluate: the family's
-        own `log_prob`, run through `torch.func.functional_call` with detached parameters.
+        The one "stopped log q": the term STL (Roeder et al. 2017) and DReG (Tucker et al. 2018)
+        evaluate, the family's own `log_prob` run through `torch.func.functional_call` with
+        detached parameters. `stop_features=False` is for features computed from an earlier latent
+        through stopped parameters (a hierarchy), whose path to z1 must stay open.
 
         Shapes: z: (K, B, D), h: (B, H) -> (K, B).
         """
-        self._require_log_prob("log_prob_stopped")
+        self.require_log_prob("log_prob_stopped")
         stopped = {
             f"posterior.{name}": p.detach() for name, p in self.named_parameters()
         }
-        return torch.func.functional_call(_LogProbOf(self), stopped, (z, h.detach()))
+        return torch.func.functional_call(_LogProbOf(self), stopped, (z, h.detach() if stop_features else h))
 
     def path_gradient_log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         """log q(z | h) for `path_gradient=True`: `log_prob_stopped`, named for the error."""
-        self._require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
+        self.require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
         return self.log_prob_stopped(z, h)
 
     # Input checks shared by the families: each names the argument, what was expected and
@@ -196,14 +222,6 @@ class Posterior(nn.Module, ABC):
             raise TypeError(
                 f"{name}: {arg} is {x.dtype} on {x.device} but the parameters are {p.dtype} "
                 f"on {p.device}; move one with .to(...)"
-            )
-
-    def _require_log_prob(self, what: str) -> None:
-        if not self.has_log_prob:
-            raise ValueError(
-                f"{what} needs log_prob(z), and {type(self).__name__} has none (no cheap "
-                "inverse); use 'elbo' or 'iwae', or a family with has_log_prob=True "
-                f"({', '.join(n for n in POSTERIORS.names() if POSTERIORS.get(n).has_log_prob)})"
             )
 
 
