@@ -106,3 +106,13 @@ def test_estimators_needing_log_prob_name_what_the_family_supports(estimator):
     model = build_model("mlp_burda", posterior="planar", event_shape=(12,), latent_dim=3, hidden=(8,))
     with pytest.raises(ValueError, match=rf"estimator '{estimator}' needs log q.*supports \('elbo_mc', 'iwae', 'renyi'\)"):
         build_estimator(estimator, num_samples=2)(model.double(), torch.rand(4, 12, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", ESTIMATORS.names())
+def test_every_estimator_goes_through_the_one_seam(name):
+    """log_weights -> objective -> Estimate is assembled once, in the base class."""
+    from vaebench.estimators import Estimator
+
+    cls = ESTIMATORS.get(name)
+    assert cls.__call__ is Estimator.__call__
+    assert "objective" in vars(cls) or any("objective" in vars(base) for base in cls.__mro__[1:-1] if base is not Estimator)

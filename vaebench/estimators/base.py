@@ -15,6 +15,7 @@ from ..errors import NonFiniteError, NonFiniteEstimateError
 from ..registry import Registry
 
 if TYPE_CHECKING:
+    from ..log_weights import LogWeights
     from ..models.vae import VAE
 
 __all__ = [
@@ -49,9 +50,24 @@ class Estimate:
 
 
 class Estimator(ABC):
-    """A configured gradient estimator (`num_samples` and friends set in the constructor)."""
+    """A configured gradient estimator (`num_samples` and friends set in the constructor).
+
+    Calling one runs three steps, the seam every estimator shares (the pyro.infer pattern):
+
+        log_weights(model, x) -> LogWeights         K draws and their terms (overridable)
+        objective(model, x, lw) -> (bound, obj)    the one required method
+        Estimate(bound, surrogate_with_value(-mean(obj), bound), log_w, components)
+
+    `obj` is the per-example quantity whose gradient is the estimator's (the bound itself for a
+    reparameterized bound, a surrogate for DReG or the score function). A new estimator is one
+    module with `objective`; `stop_q_params = True` evaluates log q with the variational
+    parameters stopped (STL, DReG); the score function overrides `log_weights` (no
+    reparameterization).
+    """
 
     name: ClassVar[str]
+    # True when log q is evaluated with the variational parameters stopped (STL, DReG).
+    stop_q_params: ClassVar[bool] = False
     # True when the estimator needs log q(z) with the variational parameters stopped
     # (STL, DReG): only families with `has_log_prob` (or the diagonal Gaussian) support it.
     needs_log_prob: ClassVar[bool] = False
@@ -66,9 +82,32 @@ class Estimator(ABC):
             )
         self.num_samples = num_samples
 
-    @abstractmethod
     def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        """Estimate the bound for a batch x: (B, *event) under `model`."""
+        """Estimate the bound for a batch x: (B, *event) under `model`.
+
+        Shapes: x: (B, *event) -> bound: (B,), surrogate: (), log_w: (K, B).
+        """
+        self.require_log_prob(model)
+        lw = self.log_weights(model, x)
+        bound, objective = self.objective(model, x, lw)
+        return Estimate(
+            bound=bound.detach(),
+            surrogate=surrogate_with_value(-objective.mean(), bound),
+            log_w=lw.log_w.detach(),
+            components=lw.components(),
+        )
+
+    def log_weights(self, model: VAE, x: Tensor) -> LogWeights:
+        """K reparameterized draws per example and their terms (`model.log_weights`).
+
+        Shapes: x: (B, *event) -> LogWeights with log_w etc. (K, B).
+        """
+        return model.log_weights(x, self.num_samples, stop_q_params=self.stop_q_params)
+
+    @abstractmethod
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
+        """(bound, objective), each (B,): the bound to report and the per-example quantity whose
+        gradient (through `surrogate_with_value`) is this estimator's gradient of the bound."""
 
     def require_log_prob(self, model: VAE) -> None:
         """Raise a ValueError naming the estimator, the family and the estimators it supports when
