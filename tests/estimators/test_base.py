@@ -8,6 +8,7 @@ import torch
 from vaebench.estimators import (
     ESTIMATORS,
     Estimate,
+    Estimator,
     NonFiniteError,
     build_estimator,
     check_finite,
@@ -111,8 +112,6 @@ def test_estimators_needing_log_prob_name_what_the_family_supports(estimator):
 @pytest.mark.parametrize("name", ESTIMATORS.names())
 def test_every_estimator_goes_through_the_one_seam(name):
     """log_weights -> objective -> Estimate is assembled once, in the base class."""
-    from vaebench.estimators import Estimator
-
     cls = ESTIMATORS.get(name)
     assert cls.__call__ is Estimator.__call__
     assert "objective" in vars(cls) or any("objective" in vars(base) for base in cls.__mro__[1:-1] if base is not Estimator)
