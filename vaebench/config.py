@@ -14,6 +14,8 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from .ops.catalog import op_names
+
 __all__ = [
     "BudgetConfig",
     "BudgetLayer",
@@ -128,7 +130,7 @@ class KernelsConfig:
     """Throughput of the fused ops against eager and torch.compile, or of end-to-end steps."""
 
     measure: str = "ops"  # "ops" | "train_step" | "evaluation"
-    ops: List[str] = field(default_factory=lambda: ["reparameterize", "gaussian_kl", "log_mean_exp"])
+    ops: List[str] = field(default_factory=op_names)  # every op in vaebench.ops.OPS
     # (K, B, D): reparameterize draws K samples of (B, D), gaussian_kl takes K*B rows of D,
     # log_mean_exp reduces (K, B) over K (D, if given, is ignored); see OpBenchmark.from_kbd
     sizes: List[List[int]] = field(default_factory=lambda: [[64, 256, 64]])

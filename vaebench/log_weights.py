@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-__all__ = ["LogWeights"]
+__all__ = ["TERMS", "LogWeights"]
+
+#: The terms every log weight is built from, in the order the bound is built: the one list of
+#: term names (finiteness checks, the trainer's non-finite diagnosis and the model contract use it).
+TERMS: tuple[str, ...] = ("log_px_z", "log_pz", "log_q")
 
 
 @dataclass
@@ -30,4 +34,4 @@ class LogWeights:
 
     def components(self) -> dict[str, Tensor]:
         """The named terms, for finiteness checks that say which one broke."""
-        return {"log_px_z": self.log_px_z, "log_pz": self.log_pz, "log_q": self.log_q, "log_w": self.log_w}
+        return {**{term: getattr(self, term) for term in TERMS}, "log_w": self.log_w}

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ..errors import NonFiniteError, NonFiniteEstimateError
+from ..log_weights import TERMS
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def check_finite(estimate: Estimate, step: int | None = None) -> None:
         if value is None:
             continue
         value = value.detach()
-        allowed_neg_inf = name in ("log_w", "log_px_z", "log_pz", "log_q")
+        allowed_neg_inf = name == "log_w" or name in TERMS  # a zero density, not a broken one
         bad = torch.isnan(value) | torch.isposinf(value)
         if not allowed_neg_inf:
             bad = bad | torch.isneginf(value)

@@ -18,10 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import NonFiniteTrainingError
+from ..log_weights import TERMS
 
 __all__ = ["NonFiniteTrainingError", "diagnose_nonfinite", "first_nonfinite_gradient", "first_nonfinite_parameter"]
-
-TERMS = ("log_px_z", "log_pz", "log_q")
 
 
 def _module_of(model: nn.Module, param_name: str) -> str:
