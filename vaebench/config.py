@@ -25,6 +25,7 @@ __all__ = [
     "EvalConfig",
     "ExactConfig",
     "GradientConfig",
+    "GridConfig",
     "KernelsConfig",
     "ModelConfig",
     "PosteriorConfig",
@@ -158,6 +159,27 @@ class CellConfig:
 
 
 @dataclass
+class GridConfig:
+    """Cells as the product of named axes, expanded by the runner when the suite loads.
+
+    Each axis maps a label to the partial run config it sets; every combination is one cell
+    (the first axis outermost), named by `name`, a `str.format` template over the axis names:
+
+        grid:
+          name: "{posterior}@{dataset}"
+          axes:
+            dataset: {mnist: {dataset: {name: mnist}}, omniglot: {dataset: {name: omniglot}}}
+            posterior: {diagonal: {posterior: {name: diagonal}}, planar_8: {posterior: {...}}}
+
+    gives the cells diagonal@mnist, planar_8@mnist, diagonal@omniglot, planar_8@omniglot. The
+    grid's cells follow the suite's explicit `cells`.
+    """
+
+    name: str = "???"
+    axes: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
 class BudgetLayer:
     """What a budget changes in a suite: a partial run config, and optionally fewer cells/seeds."""
 
@@ -193,6 +215,7 @@ class SuiteConfig:
     common: Dict[str, Any] = field(default_factory=dict)  # partial run config for every cell
     budgets: Dict[str, BudgetLayer] = field(default_factory=dict)
     cells: List[CellConfig] = field(default_factory=list)
+    grid: Optional[GridConfig] = None  # more cells, as a product of axes (expanded when loaded)
     references: List[ReferenceRow] = field(default_factory=list)
 
 

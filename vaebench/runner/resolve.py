@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config import NON_SEMANTIC_KEYS, RunConfig
 from ..errors import ConfigError
+from .suite import check_cells
 
 __all__ = ["ConfigError", "ResolvedCell", "config_hash", "resolve_cells", "user_keys"]
 
@@ -91,6 +92,7 @@ def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Resolv
         overrides: the command line's Hydra overrides; the keys they set win over the suite.
     """
     suite = cfg.suite
+    check_cells(suite)  # names every misspelt or incompatible cell before any run starts
     budget = cfg.budget.name
     if budget not in suite.budgets:
         raise ConfigError(
