@@ -42,6 +42,11 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def unregister(self, name: str) -> T:
+        """Remove `name` and return its object (for tests that register a throwaway entry)."""
+        self.entry(name)  # an unknown name raises UnknownNameError listing the known ones
+        return self._entries.pop(name).obj
+
     def get(self, name: str) -> T:
         return self.entry(name).obj
 

@@ -20,11 +20,12 @@ from vaebench.registry import UnknownNameError
 
 from .ground_truth import make_data, make_model
 
-ALL = ["dreg", "elbo", "elbo_mc", "iwae", "renyi", "score_function", "stl"]
+SHIPPED = ["dreg", "elbo", "elbo_mc", "iwae", "renyi", "score_function", "stl"]
+ALL = ESTIMATORS.names()  # the contract tests run over the registry: a new estimator is tested here
 
 
 def test_registry_lists_every_estimator():
-    assert ESTIMATORS.names() == ALL
+    assert set(SHIPPED) <= set(ALL)
 
 
 @pytest.mark.parametrize("name", ALL)
