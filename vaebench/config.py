@@ -32,7 +32,7 @@ __all__ = [
     "ReferenceRow",
     "RunConfig",
     "SuiteConfig",
-    "TrainConfig",
+    "TrainSection",
     "register_configs",
 ]
 
@@ -89,8 +89,11 @@ class BudgetConfig:
 
 
 @dataclass
-class TrainConfig:
-    """Training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE)."""
+class TrainSection:
+    """The `train:` section: training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE).
+
+    Named for the section, so that `TrainConfig` means one thing: the trainer's own options
+    (`vaebench.trainer.TrainConfig`)."""
 
     epochs: int = 10
     batch_size: int = 100
@@ -229,7 +232,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     posterior: PosteriorConfig = field(default_factory=PosteriorConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainSection = field(default_factory=TrainSection)
     eval: EvalConfig = field(default_factory=EvalConfig)
     gradients: GradientConfig = field(default_factory=GradientConfig)
     kernels: KernelsConfig = field(default_factory=KernelsConfig)

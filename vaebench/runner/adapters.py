@@ -19,14 +19,14 @@ from torch.utils.data import Dataset, Subset
 from ..results import Metric
 
 __all__ = [
-    "Data",
+    "RunData",
     "TrainOutcome",
-    "build_estimator",
-    "build_model",
+    "estimator_from_config",
+    "model_from_config",
     "dataset_card",
     "evaluate",
     "load_data",
-    "train",
+    "train_from_config",
 ]
 
 
@@ -35,7 +35,7 @@ def _plain(node: Any) -> Any:
 
 
 @dataclass
-class Data:
+class RunData:
     """The splits a run uses (train/test cut to the budget's sizes) and what the model needs."""
 
     train: Dataset[torch.Tensor]
@@ -58,7 +58,7 @@ def _cut(ds: Dataset[torch.Tensor], size: int | None, what: str, notes: list[str
     return Subset(ds, range(size))
 
 
-def load_data(cfg: DictConfig, seed: int) -> Data:
+def load_data(cfg: DictConfig, seed: int) -> RunData:
     """Load `cfg.dataset` (a DatasetConfig) with vaebench.datasets.load and cut it to size."""
     from .. import datasets
 
@@ -68,8 +68,8 @@ def load_data(cfg: DictConfig, seed: int) -> Data:
     train = _cut(splits.train, dc.train_size, "train", notes)
     test = _cut(splits.test, dc.test_size, "test", notes)
     valid = _cut(splits.valid, dc.test_size, "valid", [])
-    return Data(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name,
-                splits, notes)
+    return RunData(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name,
+                   splits, notes)
 
 
 def dataset_card(name: str) -> Any:
@@ -79,7 +79,7 @@ def dataset_card(name: str) -> Any:
     return datasets.card(name)
 
 
-def build_model(cfg: DictConfig, data: Data) -> nn.Module:
+def model_from_config(cfg: DictConfig, data: RunData) -> nn.Module:
     """A VAE from `cfg.model` (architecture and options) and `cfg.posterior` for `data`."""
     from .. import models
 
@@ -97,7 +97,7 @@ def build_model(cfg: DictConfig, data: Data) -> nn.Module:
     )
 
 
-def build_estimator(
+def estimator_from_config(
     cfg: DictConfig, num_samples: int | None = None, *, name: str | None = None, kwargs: dict[str, Any] | None = None
 ) -> Callable[..., Any]:
     """The configured estimator of `cfg.estimator`, or with another K / name / options."""
@@ -117,10 +117,10 @@ class TrainOutcome:
     resumed_from: int | None = None
 
 
-def train(
+def train_from_config(
     model: nn.Module,
     estimator: Callable[..., Any],
-    data: Data,
+    data: RunData,
     cfg: DictConfig,
     *,
     checkpoint_dir: Path,
@@ -159,7 +159,7 @@ def train(
 
 
 def evaluate(
-    model: nn.Module, data: Data, cfg: DictConfig, *, seed: int, device: torch.device, progress: bool
+    model: nn.Module, data: RunData, cfg: DictConfig, *, seed: int, device: torch.device, progress: bool
 ) -> tuple[dict[str, Metric], list[str]]:
     """Test NLL (importance sampling), ELBO, KL, reconstruction, bits/dim, active units.
 

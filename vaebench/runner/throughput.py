@@ -72,10 +72,10 @@ def end_to_end_throughput(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
 
     cfg = cell.config
     data = adapters.load_data(cfg, cell.seed)
-    model = adapters.build_model(cfg, data).to(ctx.device)
+    model = adapters.model_from_config(cfg, data).to(ctx.device)
     x = evaluation.take_examples(data.train, cfg.train.batch_size, device=ctx.device)
     if cfg.kernels.measure == "train_step":
-        th = evaluation.train_step_throughput(model, adapters.build_estimator(cfg), x, repeats=cfg.kernels.repeats)
+        th = evaluation.train_step_throughput(model, adapters.estimator_from_config(cfg), x, repeats=cfg.kernels.repeats)
         name = f"train_step_examples_per_s@K={cfg.estimator.num_samples}"
     else:
         th = evaluation.evaluation_throughput(
