@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import ClassVar
 
 import torch
@@ -29,18 +29,21 @@ def standard_normal_log_prob(eps: Tensor) -> Tensor:
 class Posterior(nn.Module, ABC):
     """An amortized posterior q(z | x), conditioned on encoder features h: (B, H).
 
-    The family owns the layers that map h to its parameters. One method is required:
-    `rsample_and_log_prob`. `log_prob` is implemented where the density of an arbitrary z is
-    tractable (set `has_log_prob = True`); `kl_to_prior` where an analytic KL exists.
+    The family owns the layers that map h to its parameters. One method is required, in
+    either of two spellings (distrax's pattern: one primitive, the rest derived):
+    - `sample_from_noise(eps, h)`: the reparameterization z = T_h(eps), eps ~ N(0, I), with
+      log q(z | h) = log N(eps; 0, I) - log|det dT_h/deps|. `rsample_and_log_prob` is then
+      derived (draw eps, transform, and `path_gradient_log_prob` for `path_gradient=True`), and
+      the contract test checks the log-determinant against autograd's Jacobian.
+    - or `rsample_and_log_prob(h, num_samples)` directly, for a family without a noise transform.
+    The diagonal Gaussian and the flows implement both: their `rsample_and_log_prob` overrides
+    the derived one to draw through the fused `vaebench.ops.reparameterize` kernel.
 
-    Optional, used by the contract test and by callers that need them:
-    - `sample_from_noise(eps, h)`: the deterministic reparameterization z = T_h(eps) with
-      eps ~ N(0, I). Every registered family implements it, so that the contract test can
-      check its log-determinant against autograd's Jacobian. `rsample_and_log_prob` draws
-      the same distribution, possibly through a fused kernel with its own noise.
+    Optional, derived or defaulted:
+    - `log_prob(z, h)` where the density of an arbitrary z is tractable (set `has_log_prob = True`);
+      `log_prob_stopped(z, h)` (STL, DReG) is derived from it.
+    - `kl_to_prior(h)` where an analytic KL exists (`has_analytic_kl()` says so).
     - `to_distribution(h)`: the equivalent `torch.distributions` object, where one exists.
-    - `log_prob_stopped(z, h)`: log q(z | h) with every variational parameter (and h)
-      stopped, z not: the "sticking the landing" / DReG term (derived from `log_prob`).
 
     Args:
         feature_dim: H, the size of the encoder features.
@@ -58,18 +61,30 @@ class Posterior(nn.Module, ABC):
                 )
         self.feature_dim = feature_dim
         self.latent_dim = latent_dim
+        cls = type(self)
+        if cls.rsample_and_log_prob is Posterior.rsample_and_log_prob and cls.sample_from_noise is Posterior.sample_from_noise:
+            raise TypeError(
+                f"{cls.__name__} must implement sample_from_noise(eps, h) (rsample_and_log_prob is then "
+                "derived) or rsample_and_log_prob(h, num_samples): a posterior family needs one of them"
+            )
 
-    @abstractmethod
     def rsample_and_log_prob(
         self, h: Tensor, num_samples: int = 1, *, path_gradient: bool = False
     ) -> tuple[Tensor, Tensor]:
-        """K reparameterized samples and their log density.
+        """K reparameterized samples and their log density; derived from `sample_from_noise`.
 
         With `path_gradient`, log_q reaches the variational parameters only through z (Roeder
         et al. 2017); families without `log_prob` raise for it (see `path_gradient_log_prob`).
 
         Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B).
         """
+        self.check_num_samples(num_samples)
+        self.check_features(h)
+        eps = torch.randn((num_samples, h.shape[0], self.latent_dim), dtype=h.dtype, device=h.device)
+        z, log_q = self.sample_from_noise(eps, h)
+        if path_gradient:
+            log_q = self.path_gradient_log_prob(z, h)
+        return z, log_q
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         """log q(z | h). Shapes: z: (K, B, D), h: (B, H) -> (K, B)."""
