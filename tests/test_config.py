@@ -6,7 +6,8 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from vaebench.config import RunConfig, SuiteConfig
+from vaebench.config import EvalConfig, RunConfig, SuiteConfig
+from vaebench.evaluation.likelihood import PAPER_NLL_SAMPLES
 
 
 def test_defaults_are_the_documented_protocol() -> None:
@@ -36,3 +37,7 @@ def test_suite_schema_holds_references() -> None:
         "name": "x", "references": [{"cell": "a", "metric": "nll", "value": 84.78, "source": "IWAE", "status": "V"}],
     })
     assert suite.references[0].value == pytest.approx(84.78)
+
+
+def test_the_nll_default_is_the_published_protocol():
+    assert EvalConfig().nll_samples == PAPER_NLL_SAMPLES

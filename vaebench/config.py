@@ -109,7 +109,7 @@ class TrainSection:
 class EvalConfig:
     """Evaluation protocol: NLL by importance sampling (K=5000 in the literature)."""
 
-    nll_samples: int = 5000
+    nll_samples: int = 5000  # evaluation.likelihood.PAPER_NLL_SAMPLES (a test keeps them equal)
     chunk_size: int = 500  # importance samples per chunk: bounds memory, combined exactly
     batch_size: int = 100
     elbo_samples: int = 1

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from ..evaluation.likelihood import PAPER_NLL_SAMPLES
 from ..results import Metric
 
 __all__ = [
@@ -174,8 +175,11 @@ def evaluate(
         model, data.test, num_samples=ec.nll_samples, chunk_size=min(ec.chunk_size, ec.nll_samples),
         batch_size=ec.batch_size, seed=seed, device=device, progress=progress,
     )
-    if ec.nll_samples != 5000:
-        notes.append(f"test NLL estimated with K={ec.nll_samples} importance samples (the published protocol uses 5000)")
+    if ec.nll_samples != PAPER_NLL_SAMPLES:
+        notes.append(
+            f"test NLL estimated with K={ec.nll_samples} importance samples (the published protocol uses "
+            f"{PAPER_NLL_SAMPLES})"
+        )
     nll = Metric.of((-ll.log_px).tolist())
     metrics = {"nll": nll, "nll_mc_std": Metric.of(ll.mc_std.tolist())}
     if ll.num_dims:
