@@ -124,12 +124,15 @@ def test_suite_recipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "blob_families.yaml").write_text(recipe("suite"))
     assert "blob_families" in available_suites([tmp_path])
     suite = load_suite("blob_families", [str(tmp_path)])
-    assert [c.name for c in suite.cells] == ["diagonal/iwae_5", "diagonal/elbo_mc", "planar_2/iwae_5", "planar_2/elbo_mc"]
+    names = [c.name for c in suite.cells]
+    assert names == ["diagonal/iwae_5", "diagonal/elbo_mc", "planar_2/iwae_5", "planar_2/elbo_mc"]
     for budget, count in (("smoke", 1), ("quick", 4), ("paper", 4)):
         cfg = OmegaConf.structured(RunConfig)
         cfg.suite = suite
         cfg.budget.name = budget
         cells = resolve_cells(cfg)
         assert len(cells) == count
-    (smoke,) = resolve_cells(OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": suite, "budget": {"name": "smoke"}}))
-    assert (smoke.config.dataset.name, smoke.config.estimator.name, smoke.config.estimator.num_samples) == ("digits8", "iwae", 5)
+    composed = OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": suite, "budget": {"name": "smoke"}})
+    (smoke,) = resolve_cells(composed)
+    config = smoke.config
+    assert (config.dataset.name, config.estimator.name, config.estimator.num_samples) == ("digits8", "iwae", 5)

@@ -106,7 +106,8 @@ def test_supported_estimators_follow_the_capability_flags():
 @pytest.mark.parametrize("estimator", ["stl", "dreg", "score_function"])
 def test_estimators_needing_log_prob_name_what_the_family_supports(estimator):
     model = build_model("mlp_burda", posterior="planar", event_shape=(12,), latent_dim=3, hidden=(8,))
-    with pytest.raises(ValueError, match=rf"estimator '{estimator}' needs log q.*supports \('elbo_mc', 'iwae', 'renyi'\)"):
+    advice = r"supports \('elbo_mc', 'iwae', 'renyi'\)"
+    with pytest.raises(ValueError, match=rf"estimator '{estimator}' needs log q.*{advice}"):
         build_estimator(estimator, num_samples=2)(model.double(), torch.rand(4, 12, dtype=torch.float64))
 
 
@@ -115,4 +116,4 @@ def test_every_estimator_goes_through_the_one_seam(name):
     """log_weights -> objective -> Estimate is assembled once, in the base class."""
     cls = ESTIMATORS.get(name)
     assert cls.__call__ is Estimator.__call__
-    assert "objective" in vars(cls) or any("objective" in vars(base) for base in cls.__mro__[1:-1] if base is not Estimator)
+    assert cls.objective is not Estimator.objective

@@ -94,14 +94,16 @@ def test_grid_expands_to_named_cells_after_the_explicit_ones(tmp_path: Path) -> 
     cfg.suite = suite
     cfg.budget.name = "smoke"
     (cell,) = resolve_cells(cfg)
-    assert (cell.cell, cell.config.posterior.name, cell.config.posterior.kwargs.num_flows) == ("planar_2@digits8", "planar", 2)
+    posterior = cell.config.posterior
+    assert (cell.cell, posterior.name, posterior.kwargs.num_flows) == ("planar_2@digits8", "planar", 2)
 
 
 def test_flows_grid_spells_every_family_on_every_dataset() -> None:
     suite = load_suite("flows")
     names = [c.name for c in suite.cells]
     assert len(names) == 63 and len(set(names)) == 63
-    assert names[:2] == ["diagonal@digits28", "full_covariance@digits28"] and names[-1] == "iaf_4@caltech101_silhouettes"
+    assert names[:2] == ["diagonal@digits28", "full_covariance@digits28"]
+    assert names[-1] == "iaf_4@caltech101_silhouettes"
 
 
 @pytest.mark.parametrize(
@@ -128,7 +130,10 @@ def test_malformed_grids_name_the_problem(tmp_path: Path, grid: str, match: str)
         ("{estimator: {name: iwea}}", r"cell 'c': estimator.name: unknown estimator 'iwea'"),
         ("{model: {name: mlp}}", r"cell 'c': model.name: unknown model 'mlp'"),
         ("{kernels: {ops: [log_mean_exp, softmax]}}", r"cell 'c': kernels.ops: unknown op 'softmax'"),
-        ("{posterior: {name: planar}, estimator: {name: elbo}}", r"estimator 'elbo' does not work with the posterior family 'planar'; it supports elbo_mc, iwae, renyi"),
+        (
+            "{posterior: {name: planar}, estimator: {name: elbo}}",
+            r"estimator 'elbo' does not work with the posterior family 'planar'; it supports elbo_mc, iwae, renyi",
+        ),
     ],
 )
 def test_cells_are_checked_against_the_registries_when_a_suite_loads(tmp_path: Path, cell: str, match: str) -> None:

@@ -120,7 +120,10 @@ class Estimator(ABC):
         for module in model.modules():
             if getattr(type(module), "has_log_prob", None) is False:
                 module.require_log_prob(f"estimator '{self.name}'")
-        raise ValueError(f"estimator '{self.name}' needs log q(z | x) of an arbitrary z, which {type(model).__name__} has not")
+        raise ValueError(
+            f"estimator '{self.name}' needs log q(z | x) of an arbitrary z, which {type(model).__name__} has not; "
+            f"use one of {', '.join(supported_estimators(has_log_prob=False, has_analytic_kl=False))}"
+        )
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))

@@ -62,7 +62,8 @@ class Posterior(nn.Module, ABC):
         self.feature_dim = feature_dim
         self.latent_dim = latent_dim
         cls = type(self)
-        if cls.rsample_and_log_prob is Posterior.rsample_and_log_prob and cls.sample_from_noise is Posterior.sample_from_noise:
+        derived = cls.rsample_and_log_prob is Posterior.rsample_and_log_prob
+        if derived and cls.sample_from_noise is Posterior.sample_from_noise:
             raise TypeError(
                 f"{cls.__name__} must implement sample_from_noise(eps, h) (rsample_and_log_prob is then "
                 "derived) or rsample_and_log_prob(h, num_samples): a posterior family needs one of them"

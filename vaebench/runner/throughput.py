@@ -79,7 +79,8 @@ def end_to_end_throughput(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     model = adapters.model_from_config(cfg, data).to(ctx.device)
     x = evaluation.take_examples(data.train, cfg.train.batch_size, device=ctx.device)
     if cfg.kernels.measure == "train_step":
-        th = evaluation.train_step_throughput(model, adapters.estimator_from_config(cfg), x, repeats=cfg.kernels.repeats)
+        estimator = adapters.estimator_from_config(cfg)
+        th = evaluation.train_step_throughput(model, estimator, x, repeats=cfg.kernels.repeats)
         name = f"train_step_examples_per_s@K={cfg.estimator.num_samples}"
     else:
         th = evaluation.evaluation_throughput(
