@@ -110,7 +110,7 @@ def test_flows_grid_spells_every_family_on_every_dataset() -> None:
     ("grid", "match"),
     [
         ('{name: "{posterior}", axes: {posterior: {}}}', "axis 'posterior' has no labels"),
-        ('{name: "{family}@{dataset}", axes: {dataset: {a: {}}}}', "must name every axis once"),
+        ('{name: "{family}@{dataset}", axes: {dataset: {a: {}}}}', "must name every axis as"),
         ('{name: "x", axes: {}}', "grid has no axes"),
         ('{name: "{a}", axes: {a: {x: {}}}, colour: red}', "does not match the grid schema"),
     ],

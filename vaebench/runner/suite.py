@@ -116,7 +116,7 @@ def expand_grid(node: DictConfig, where: str = "suite") -> DictConfig:
         raise SuiteError(f"{where}: grid has no axes; give axes: {{AXIS: {{LABEL: partial config}}}}")
     if fields != set(axes):
         raise SuiteError(
-            f"{where}: grid name {template!r} must name every axis once as {{axis}}: its fields are "
+            f"{where}: grid name {template!r} must name every axis as {{axis}}: its fields are "
             f"{sorted(fields)}, the axes {axes}"
         )
     for axis in axes:
