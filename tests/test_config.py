@@ -6,6 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
+import vaebench.config as config
 from vaebench.config import EvalConfig, RunConfig, SuiteConfig
 from vaebench.evaluation.likelihood import PAPER_NLL_SAMPLES
 
@@ -41,3 +42,8 @@ def test_suite_schema_holds_references() -> None:
 
 def test_the_nll_default_is_the_published_protocol():
     assert EvalConfig().nll_samples == PAPER_NLL_SAMPLES
+
+
+def test_the_old_name_of_the_train_section_still_imports_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="vaebench.config.TrainSection"):
+        assert config.TrainConfig is config.TrainSection

@@ -9,6 +9,7 @@ configs, checked against `RunConfig` when the runner merges them (`vaebench.runn
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -254,3 +255,15 @@ def register_configs(store: ConfigStore | None = None) -> None:
     """Register the schemas: `base_config` (RunConfig) is the first entry of config.yaml."""
     store = store or ConfigStore.instance()
     store.store(name="base_config", node=RunConfig)
+
+
+def __getattr__(name: str) -> object:
+    # The train section was called `TrainConfig`, the name of the trainer's own options
+    # (vaebench.trainer.TrainConfig); the old import keeps working, with a warning naming the new one.
+    if name == "TrainConfig":
+        warnings.warn(
+            "vaebench.config.TrainConfig is now vaebench.config.TrainSection (vaebench.trainer.TrainConfig is "
+            "the trainer's options)", DeprecationWarning, stacklevel=2,
+        )
+        return TrainSection
+    raise AttributeError(f"module 'vaebench.config' has no attribute {name!r}")
