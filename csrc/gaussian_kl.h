@@ -1,6 +1,15 @@
-// Shared pieces of vaebench::gaussian_kl: the per-element formulas (host and device, so the CPU
-// tests check the CUDA arithmetic too) and the input checks that bring the prior into one of
-// three layouts the kernels know.
+// Pieces of vaebench::gaussian_kl: the per-element formulas (host+device functions, used by the
+// CUDA kernels in cuda/gaussian_kl.cu) and the input checks, shared by CPU and CUDA, that bring the
+// prior into one of three layouts the kernels know.
+//
+// Where the formulas below are spelled, so that a change reaches all of them:
+//   - here (two_kl, two_kl_std, kl_grads): the CUDA kernels; checked by the CUDA tests only;
+//   - csrc/gaussian_kl.cpp: the CPU kernels, the same formulas on at::vec::Vectorized lanes
+//     (not these scalar functions), checked by the CPU tests;
+//   - vaebench/ops/reference.py (gaussian_kl_reference): the truth both are tested against;
+//   - vaebench/ops/gaussian_kl.py (backward_bwd): the second derivative, in PyTorch.
+// Making this header the one spelling (templated on the vector type) needs a rebuild and a CUDA
+// run to verify; until then the CPU tests do not check the CUDA arithmetic.
 //
 //   KL(N(mu, e^l) || N(pm, e^pl)) = 1/2 sum_D [ pl - l + exp(l - pl) + (mu - pm)^2 exp(-pl) - 1 ]
 //   d/dmu = (mu - pm) exp(-pl)           d/dl  = 1/2 (exp(l - pl) - 1)

@@ -1,6 +1,12 @@
-// Shared pieces of vaebench::log_mean_exp and vaebench::importance_weights: the scalar online
-// log-sum-exp step (host and device, so the CPU tests check the CUDA arithmetic too) and the
-// input checks that map (log_w, dim) to the (outer, K, inner) view every kernel walks.
+// Pieces of vaebench::log_mean_exp and vaebench::importance_weights: the scalar online
+// log-sum-exp step (host+device) and the input checks, shared by CPU and CUDA, that map
+// (log_w, dim) to the (outer, K, inner) view every kernel walks.
+//
+// Who uses the scalar step: the CUDA kernels (cuda/log_mean_exp.cu) for every entry; the CPU
+// kernels (csrc/log_mean_exp.cpp) only where a vectorized walk ends non-finite and the column is
+// redone (online_add), and for the ESS and the NaN rule (ess_from, safe_lse). The CPU's vector
+// walks spell the same online step on at::vec::Vectorized lanes, so the CPU tests check the
+// scalar step only through that redo path and the CUDA tests check the CUDA use of it.
 #pragma once
 
 #include <c10/macros/Macros.h>

@@ -6,7 +6,9 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from vaebench.config import RunConfig, SuiteConfig
+import vaebench.config as config
+from vaebench.config import EvalConfig, RunConfig, SuiteConfig
+from vaebench.evaluation.likelihood import PAPER_NLL_SAMPLES
 
 
 def test_defaults_are_the_documented_protocol() -> None:
@@ -36,3 +38,12 @@ def test_suite_schema_holds_references() -> None:
         "name": "x", "references": [{"cell": "a", "metric": "nll", "value": 84.78, "source": "IWAE", "status": "V"}],
     })
     assert suite.references[0].value == pytest.approx(84.78)
+
+
+def test_the_nll_default_is_the_published_protocol():
+    assert EvalConfig().nll_samples == PAPER_NLL_SAMPLES
+
+
+def test_the_old_name_of_the_train_section_still_imports_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="vaebench.config.TrainSection"):
+        assert config.TrainConfig is config.TrainSection

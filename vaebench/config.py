@@ -9,10 +9,13 @@ configs, checked against `RunConfig` when the runner merges them (`vaebench.runn
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+
+from .ops.catalog import op_names
 
 __all__ = [
     "BudgetConfig",
@@ -23,13 +26,14 @@ __all__ = [
     "EvalConfig",
     "ExactConfig",
     "GradientConfig",
+    "GridConfig",
     "KernelsConfig",
     "ModelConfig",
     "PosteriorConfig",
     "ReferenceRow",
     "RunConfig",
     "SuiteConfig",
-    "TrainConfig",
+    "TrainSection",
     "register_configs",
 ]
 
@@ -86,8 +90,11 @@ class BudgetConfig:
 
 
 @dataclass
-class TrainConfig:
-    """Training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE)."""
+class TrainSection:
+    """The `train:` section: training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE).
+
+    Named for the section, so that `TrainConfig` means one thing: the trainer's own options
+    (`vaebench.trainer.TrainConfig`)."""
 
     epochs: int = 10
     batch_size: int = 100
@@ -103,7 +110,7 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation protocol: NLL by importance sampling (K=5000 in the literature)."""
 
-    nll_samples: int = 5000
+    nll_samples: int = 5000  # evaluation.likelihood.PAPER_NLL_SAMPLES (a test keeps them equal)
     chunk_size: int = 500  # importance samples per chunk: bounds memory, combined exactly
     batch_size: int = 100
     elbo_samples: int = 1
@@ -128,7 +135,7 @@ class KernelsConfig:
     """Throughput of the fused ops against eager and torch.compile, or of end-to-end steps."""
 
     measure: str = "ops"  # "ops" | "train_step" | "evaluation"
-    ops: List[str] = field(default_factory=lambda: ["reparameterize", "gaussian_kl", "log_mean_exp"])
+    ops: List[str] = field(default_factory=op_names)  # every op in vaebench.ops.OPS
     # (K, B, D): reparameterize draws K samples of (B, D), gaussian_kl takes K*B rows of D,
     # log_mean_exp reduces (K, B) over K (D, if given, is ignored); see OpBenchmark.from_kbd
     sizes: List[List[int]] = field(default_factory=lambda: [[64, 256, 64]])
@@ -153,6 +160,27 @@ class CellConfig:
     name: str = "???"
     description: str = ""
     config: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GridConfig:
+    """Cells as the product of named axes, expanded by the runner when the suite loads.
+
+    Each axis maps a label to the partial run config it sets; every combination is one cell
+    (the first axis outermost), named by `name`, a `str.format` template over the axis names:
+
+        grid:
+          name: "{posterior}@{dataset}"
+          axes:
+            dataset: {mnist: {dataset: {name: mnist}}, omniglot: {dataset: {name: omniglot}}}
+            posterior: {diagonal: {posterior: {name: diagonal}}, planar_8: {posterior: {...}}}
+
+    gives the cells diagonal@mnist, planar_8@mnist, diagonal@omniglot, planar_8@omniglot. The
+    grid's cells follow the suite's explicit `cells`.
+    """
+
+    name: str = "???"
+    axes: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -194,6 +222,7 @@ class SuiteConfig:
     common: Dict[str, Any] = field(default_factory=dict)  # partial run config for every cell
     budgets: Dict[str, BudgetLayer] = field(default_factory=dict)
     cells: List[CellConfig] = field(default_factory=list)
+    grid: Optional[GridConfig] = None  # more cells, as a product of axes (expanded when loaded)
     references: List[ReferenceRow] = field(default_factory=list)
 
 
@@ -207,7 +236,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     posterior: PosteriorConfig = field(default_factory=PosteriorConfig)
     estimator: EstimatorConfig = field(default_factory=EstimatorConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainSection = field(default_factory=TrainSection)
     eval: EvalConfig = field(default_factory=EvalConfig)
     gradients: GradientConfig = field(default_factory=GradientConfig)
     kernels: KernelsConfig = field(default_factory=KernelsConfig)
@@ -231,3 +260,15 @@ def register_configs(store: ConfigStore | None = None) -> None:
     """Register the schemas: `base_config` (RunConfig) is the first entry of config.yaml."""
     store = store or ConfigStore.instance()
     store.store(name="base_config", node=RunConfig)
+
+
+def __getattr__(name: str) -> object:
+    # The train section was called `TrainConfig`, the name of the trainer's own options
+    # (vaebench.trainer.TrainConfig); the old import keeps working, with a warning naming the new one.
+    if name == "TrainConfig":
+        warnings.warn(
+            "vaebench.config.TrainConfig is now vaebench.config.TrainSection (vaebench.trainer.TrainConfig is "
+            "the trainer's options)", DeprecationWarning, stacklevel=2,
+        )
+        return TrainSection
+    raise AttributeError(f"module 'vaebench.config' has no attribute {name!r}")

@@ -11,16 +11,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .errors import UnknownNameError
+
 __all__ = ["Entry", "Registry", "UnknownNameError"]
 
 T = TypeVar("T")
 
-
-class UnknownNameError(KeyError):
-    """A name that is not in a registry; the message lists what is."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,11 @@ class Registry(Generic[T]):
             return obj
 
         return decorate
+
+    def unregister(self, name: str) -> T:
+        """Remove `name` and return its object (for tests that register a throwaway entry)."""
+        self.entry(name)  # an unknown name raises UnknownNameError listing the known ones
+        return self._entries.pop(name).obj
 
     def get(self, name: str) -> T:
         return self.entry(name).obj

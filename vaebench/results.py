@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write
+from .errors import RecordError
 
 __all__ = [
     "READABLE_SCHEMA_VERSIONS",
@@ -45,9 +46,6 @@ __all__ = [
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
 
-
-class RecordError(ValueError):
-    """A record file that cannot be read or does not match the record schema."""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 // CUDA kernels of vaebench::log_mean_exp, log_mean_exp_backward and importance_weights.
 //
 // log_w is walked as [outer, K, inner] (csrc/log_mean_exp.h), accumulating in float32 (float64
-// for float64 inputs) with the same online step as the CPU code (lme::online_add/merge):
+// for float64 inputs) with the scalar online step lme::online_add/merge (the CPU code spells the
+// same step on vector lanes):
 //  - inner == 1 (K contiguous): one block per row, threads stride over K (coalesced), states
 //    merged by warp shuffles then through shared memory;
 //  - inner > 1: threads along the columns (coalesced), blockDim.y and grid.z split K; each

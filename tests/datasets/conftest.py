@@ -14,18 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-import torch
 
 from vaebench.datasets import FileSpec
 
 
 @pytest.fixture(autouse=True)
-def float64_and_seed():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    torch.manual_seed(0)
-    yield
-    torch.set_default_dtype(previous)
+def _float64(float64_and_seed: None) -> None:
+    """Every test here runs in float64 from a fixed seed (the root conftest's fixture)."""
 
 
 @pytest.fixture(autouse=True)

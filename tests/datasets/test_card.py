@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+import vaebench.datasets as datasets
 from vaebench.datasets import DatasetCard, FileSpec, card
 
 
@@ -62,3 +65,8 @@ def test_every_registered_card_renders_and_serializes():
         c = entry.obj.card
         assert c.render().startswith(f"{c.name}: ")
         json.dumps(c.as_dict())
+
+
+def test_the_old_name_of_the_likelihood_literal_still_imports_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="vaebench.datasets.LikelihoodName"):
+        assert datasets.Likelihood is datasets.LikelihoodName

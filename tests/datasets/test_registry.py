@@ -19,7 +19,7 @@ EXPECTED = {
 
 
 def test_every_benchmark_is_registered():
-    assert set(DATASETS.names()) == EXPECTED
+    assert EXPECTED <= set(DATASETS.names())
 
 
 def test_unknown_name_lists_known_and_suggests():
@@ -52,7 +52,7 @@ def test_options_listing():
     assert DATASETS.get("frey_faces").options() == ["split_seed"]
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("name", DATASETS.names())  # the registry, not a hand list: a new dataset is checked here
 def test_card_is_complete_and_consistent(name):
     c = card(name)
     assert isinstance(c, DatasetCard) and c.name == name

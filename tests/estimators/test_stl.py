@@ -67,7 +67,7 @@ def test_importance_weighted_reports_iwae():
 
 def test_family_without_log_prob_names_the_alternative():
     model = no_log_prob_model()
-    with pytest.raises(ValueError, match="estimator 'stl' needs log q.*use 'iwae'"):
+    with pytest.raises(ValueError, match="estimator 'stl' needs log q.*supports \\(.*'iwae'"):
         STL(2)(model, torch.bernoulli(torch.full((2, 12), 0.5)))
 
 

@@ -1,9 +1,9 @@
 """Small models with known answers that honour the VAE contract, for the evaluation tests.
 
 LinearGaussianVAE: probabilistic PCA with exact log p(x) (REFERENCES.md "Ground truth"):
-z ~ N(0, I_d), x | z ~ N(W z + b, s^2 I_D); p(x) = N(b, W W^T + s^2 I);
-p(z | x) = N(M^-1 W^T (x - b), s^2 M^-1), M = W^T W + s^2 I. The encoder is a linear
-Gaussian q(z | x) = N(A (x - b) + c, diag(exp(logvar))).
+z ~ N(0, I_d), x | z ~ N(W z + b, s^2 I_D), its closed forms from `vaebench.linear_gaussian`
+(the one implementation). The encoder is a linear Gaussian q(z | x) = N(A (x - b) + c,
+diag(exp(logvar))).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+
+from vaebench import linear_gaussian as closed_form
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -43,27 +45,16 @@ class LinearGaussianVAE(nn.Module):
         self.logvar = nn.Parameter(torch.zeros(latent_dim, dtype=torch.float64))
 
     # --- closed forms ---------------------------------------------------------------
-    def _m(self) -> Tensor:
-        s2 = torch.exp(2 * self.log_s)
-        return self.W.T @ self.W + s2 * torch.eye(self.latent_dim, dtype=self.W.dtype, device=self.W.device)
-
     def exact_log_px(self, x: Tensor) -> Tensor:
-        cov = self.W @ self.W.T + torch.exp(2 * self.log_s) * torch.eye(self.event_shape[0], dtype=self.W.dtype, device=self.W.device)
-        r = x - self.b
-        maha = (r * torch.linalg.solve(cov, r.T).T).sum(-1)
-        return -0.5 * (self.event_shape[0] * LOG_2PI + torch.linalg.slogdet(cov)[1] + maha)
+        return closed_form.log_marginal(x, self.W, self.b, torch.exp(self.log_s))
 
     def exact_posterior(self) -> tuple[Tensor, Tensor]:
         """The matrix A with E[z|x] = A (x - b), and the posterior covariance."""
-        m_inv = torch.linalg.inv(self._m())
-        return m_inv @ self.W.T, torch.exp(2 * self.log_s) * m_inv
+        return closed_form.posterior_map(self.W, torch.exp(self.log_s))
 
     def kl_to_true_posterior(self, x: Tensor) -> Tensor:
-        a, cov = self.exact_posterior()
-        p = torch.distributions.MultivariateNormal((x - self.b) @ a.T, cov)
         mu, var = self._q(x)
-        q = torch.distributions.MultivariateNormal(mu, torch.diag_embed(var.expand_as(mu)))
-        return torch.distributions.kl_divergence(q, p)
+        return closed_form.kl_to_posterior(x, self.W, self.b, torch.exp(self.log_s), mu, torch.diag_embed(var))
 
     @torch.no_grad()
     def set_posterior(self, exact: bool = True, var_scale: float = 1.0) -> None:

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from eval_toy_models import orthogonal_linear_gaussian
+from .eval_toy_models import orthogonal_linear_gaussian
 
 from vaebench.evaluation import active_units
 

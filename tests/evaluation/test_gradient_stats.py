@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import matplotlib
 import pytest
 import torch
-from eval_toy_models import IWAESurrogate, RainforthToy
+from .eval_toy_models import IWAESurrogate, RainforthToy
 from torch import nn
 
 from vaebench.evaluation import (

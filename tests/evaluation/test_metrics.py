@@ -2,7 +2,7 @@ import math
 
 import pytest
 import torch
-from eval_toy_models import orthogonal_linear_gaussian
+from .eval_toy_models import orthogonal_linear_gaussian
 
 from vaebench.evaluation import bits_per_dim, evaluate_bounds
 

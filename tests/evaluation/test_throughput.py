@@ -1,5 +1,5 @@
 import pytest
-from eval_toy_models import IWAESurrogate, RainforthToy
+from .eval_toy_models import IWAESurrogate, RainforthToy
 
 from vaebench.evaluation import evaluation_throughput, train_step_throughput
 

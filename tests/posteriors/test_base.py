@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vaebench.posteriors import POSTERIORS, DiagonalGaussian, Posterior
+from vaebench.posteriors import POSTERIORS, DiagonalGaussian, Posterior, standard_normal_log_prob
 
 
 class _Toy(Posterior):
@@ -21,11 +21,13 @@ def test_a_subclass_needs_only_rsample_and_log_prob():
     h = torch.randn(4, 2)
     assert toy.kl_to_prior(h) is None and toy.to_distribution(h) is None
     assert toy.family_name() == "_Toy"
-    with pytest.raises(NotImplementedError, match="use 'elbo' or 'iwae'"):
+    # No log_prob and no analytic KL: the advice is what the family supports, never 'elbo' (which
+    # needs the analytic KL) nor 'stl'/'dreg' (which need log_prob).
+    with pytest.raises(NotImplementedError, match=r"supports \('elbo_mc', 'iwae', 'renyi'\)"):
         toy.log_prob(torch.zeros(1, 4, 3), h)
     with pytest.raises(NotImplementedError, match="sample_from_noise"):
         toy.sample_from_noise(torch.zeros(1, 4, 3), h)
-    with pytest.raises(ValueError, match="use 'elbo' or 'iwae'.*diagonal"):
+    with pytest.raises(ValueError, match=r"supports \('elbo_mc', 'iwae', 'renyi'\).*diagonal"):
         toy.log_prob_stopped(torch.zeros(1, 4, 3), h)
 
 
@@ -50,3 +52,31 @@ def test_every_family_builds_from_the_registry_with_keywords_only():
     for name in POSTERIORS.names():
         posterior = POSTERIORS.get(name)(feature_dim=3, latent_dim=2)
         assert posterior.family_name() == name
+
+
+class _ShiftOnly(Posterior):
+    """Implements only sample_from_noise: z = eps + 1, log q = log N(eps; 0, I)."""
+
+    def sample_from_noise(self, eps, h):
+        return eps + 1.0, standard_normal_log_prob(eps)
+
+
+def test_rsample_and_log_prob_is_derived_from_sample_from_noise():
+    q = _ShiftOnly(feature_dim=2, latent_dim=3)
+    h = torch.randn(4, 2)
+    torch.manual_seed(5)
+    z, log_q = q.rsample_and_log_prob(h, 6)
+    torch.manual_seed(5)
+    eps = torch.randn(6, 4, 3)
+    torch.testing.assert_close(z, eps + 1.0)
+    torch.testing.assert_close(log_q, standard_normal_log_prob(eps))
+    with pytest.raises(ValueError, match="path_gradient=True"):
+        q.rsample_and_log_prob(h, 2, path_gradient=True)  # no log_prob: the one guard says so
+
+
+def test_a_family_must_implement_one_of_the_two_spellings():
+    class Neither(Posterior):
+        pass
+
+    with pytest.raises(TypeError, match="Neither must implement sample_from_noise.*or rsample_and_log_prob"):
+        Neither(feature_dim=2, latent_dim=3)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
+from vaebench.estimators import ESTIMATORS
 from vaebench.posteriors import (
     POSTERIORS,
     NonFiniteError,
@@ -132,8 +133,17 @@ def test_families_without_log_prob_say_so(name):
     posterior = build(name)
     h = torch.randn(B, H)
     z, _ = posterior.rsample_and_log_prob(h, K)
-    with pytest.raises(NotImplementedError, match="use 'elbo' or 'iwae'"):
+    with pytest.raises(NotImplementedError) as info:
         posterior.log_prob(z, h)
+    advice = str(info.value).partition("supports (")[2].partition(")")[0]
+    suggested = {name.strip("'") for name in advice.split(", ")}
+    # The advice is computed from the registries: every suggestion works with this family...
+    assert suggested == set(type(posterior).supported_estimators()) and suggested
+    for estimator in suggested:
+        assert not ESTIMATORS.get(estimator).needs_log_prob
+        assert type(posterior).has_analytic_kl() or not ESTIMATORS.get(estimator).needs_analytic_kl
+    # ...and none of the planar/radial/Sylvester/IAF families is sent to 'elbo' (no analytic KL).
+    assert type(posterior).has_analytic_kl() or "elbo" not in suggested
     with pytest.raises(ValueError, match="has none"):
         posterior.log_prob_stopped(z, h)
     with pytest.raises(ValueError, match="path_gradient=True"):

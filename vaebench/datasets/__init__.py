@@ -11,6 +11,8 @@ k = 0..255 scaled to x = k / 255, so k = round(255 x); "gaussian": reals). A dat
 module + `@register_dataset(CARD)`; the import below is its registry entry.
 """
 
+import warnings
+
 from . import (  # noqa: F401 - each import registers its dataset
     caltech101_silhouettes,
     cifar10,
@@ -24,7 +26,7 @@ from . import (  # noqa: F401 - each import registers its dataset
     static_mnist,
 )
 from .binarization import DynamicallyBinarized, binarize
-from .card import DatasetCard, FileSpec, Likelihood
+from .card import DatasetCard, FileSpec, LikelihoodName
 from .download import (
     ChecksumMismatch,
     DatasetNotFound,
@@ -48,7 +50,7 @@ __all__ = [
     "DynamicallyBinarized",
     "ExactLogLikelihood",
     "FileSpec",
-    "Likelihood",
+    "LikelihoodName",
     "LinearGaussian",
     "LoadContext",
     "TensorSplit",
@@ -62,3 +64,15 @@ __all__ = [
     "resolve_data_dir",
     "verify_file",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The Literal of likelihood names was called `Likelihood`, the name of the class in
+    # vaebench.models; the old import keeps working, with a warning naming the new one.
+    if name == "Likelihood":
+        warnings.warn(
+            "vaebench.datasets.Likelihood is now vaebench.datasets.LikelihoodName (vaebench.models.Likelihood "
+            "is the likelihood class)", DeprecationWarning, stacklevel=2,
+        )
+        return LikelihoodName
+    raise AttributeError(f"module 'vaebench.datasets' has no attribute {name!r}")

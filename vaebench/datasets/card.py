@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["DatasetCard", "FileSpec", "Likelihood"]
+__all__ = ["DatasetCard", "FileSpec", "LikelihoodName"]
 
 #: The observation model a dataset's protocol prescribes.
 #: "bernoulli": x in {0, 1}; "categorical256" and "discretized_logistic": 8-bit pixels
 #: k = 0..255 scaled to x = k / 255 (k = round(255 x)), the convention of
 #: vaebench.models.likelihoods; "gaussian": real-valued x.
-Likelihood = Literal["bernoulli", "categorical256", "discretized_logistic", "gaussian"]
+LikelihoodName = Literal["bernoulli", "categorical256", "discretized_logistic", "gaussian"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class DatasetCard:
     sizes: Mapping[str, int]
     split_protocol: str
     preprocessing: str
-    likelihood: Likelihood
+    likelihood: LikelihoodName
     event_shape: tuple[int, ...]
     values: str
     citation: str

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
+from ..errors import ChecksumMismatch, DatasetNotFound
 from .card import FileSpec
 
 __all__ = [
@@ -43,12 +44,6 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 30.0
 
 
-class DatasetNotFound(FileNotFoundError):
-    """A dataset's files are missing from the data directory and could not be downloaded."""
-
-
-class ChecksumMismatch(ValueError):
-    """A file's size or checksum differs from the published one."""
 
 
 def default_data_dir() -> Path:

@@ -1,5 +1,6 @@
 """Synthetic data from a linear-Gaussian model (probabilistic PCA), whose log p(x) and
-posterior are known in closed form: the ground truth for estimators and evaluation.
+posterior are known in closed form: the ground truth for estimators and evaluation. The
+closed forms are `vaebench.linear_gaussian`'s.
 
 z ~ N(0, I_d),  x | z ~ N(W z + b, s^2 I_D)
 p(x) = N(x; b, C),  C = W W^T + s^2 I_D
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.distributions import MultivariateNormal
 
+from .. import linear_gaussian as closed_form
 from .card import DatasetCard
 from .registry import LoadContext, register_dataset
 from .splits import DatasetSplits, TensorSplit
@@ -89,13 +91,12 @@ class LinearGaussian:
 
     def marginal(self) -> MultivariateNormal:
         """p(x) = N(b, W W^T + s^2 I_D)."""
-        C = self.W @ self.W.T + self.s**2 * torch.eye(self.obs_dim, dtype=self.W.dtype)
-        return MultivariateNormal(self.b, covariance_matrix=C)
+        return MultivariateNormal(self.b, covariance_matrix=closed_form.marginal_covariance(self.W, self.s))
 
     def exact_log_px(self, x: Tensor) -> Tensor:
         """log p(x) = log N(x; b, W W^T + s^2 I). Shapes: x: (..., D) -> (...)."""
         _check_last_dim(x, "x", self.obs_dim, "D, the observed dimension")
-        return self.marginal().log_prob(x.to(self.W.dtype))
+        return closed_form.log_marginal(x, self.W, self.b, self.s)
 
     def posterior_params(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Mean M^-1 W^T (x - b) and covariance s^2 M^-1 of p(z | x), M = W^T W + s^2 I_d.
@@ -103,12 +104,7 @@ class LinearGaussian:
         Shapes: x: (..., D) -> mean (..., d), covariance (d, d) (the same for every x).
         """
         _check_last_dim(x, "x", self.obs_dim, "D, the observed dimension")
-        M = self.W.T @ self.W + self.s**2 * torch.eye(self.latent_dim, dtype=self.W.dtype)
-        L = torch.linalg.cholesky(M)
-        rhs = (x.to(self.W.dtype) - self.b) @ self.W  # (..., d) = (W^T (x - b))^T
-        mean = torch.cholesky_solve(rhs.reshape(-1, self.latent_dim).T, L).T.reshape(rhs.shape)
-        cov = self.s**2 * torch.cholesky_inverse(L)
-        return mean, cov
+        return closed_form.posterior(x, self.W, self.b, self.s)
 
     def exact_posterior(self, x: Tensor) -> MultivariateNormal:
         """p(z | x) as a MultivariateNormal with batch shape x.shape[:-1], event (d,)."""
@@ -148,13 +144,7 @@ class LinearGaussian:
             )
         if (q_var <= 0).any():
             raise ValueError("q_var must be > 0 (a variance, not a log-variance)")
-        m, S = self.posterior_params(x)
-        mu, V = q_mean.to(self.W.dtype), q_var.to(self.W.dtype)
-        S_inv = torch.linalg.inv(S)
-        diff = m - mu
-        trace = (torch.diagonal(S_inv) * V).sum(-1)
-        maha = ((diff @ S_inv) * diff).sum(-1)
-        return 0.5 * (trace + maha - self.latent_dim + torch.logdet(S) - V.log().sum(-1))
+        return closed_form.kl_to_posterior(x, self.W, self.b, self.s, q_mean, torch.diag_embed(q_var))
 
 
 SIZES = (10_000, 1_000, 1_000)

@@ -11,7 +11,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from .binarization import DynamicallyBinarized, binarize
-from .card import DatasetCard, Likelihood
+from .card import DatasetCard, LikelihoodName
 
 __all__ = [
     "DatasetSplits",
@@ -90,7 +90,7 @@ class DatasetSplits:
         return self.card.event_shape
 
     @property
-    def likelihood(self) -> Likelihood:
+    def likelihood(self) -> LikelihoodName:
         return self.card.likelihood
 
     def __getitem__(self, split: str) -> Dataset[Tensor]:

@@ -9,8 +9,10 @@ from .base import (
     Estimate,
     Estimator,
     NonFiniteError,
+    NonFiniteEstimateError,
     build_estimator,
     check_finite,
+    supported_estimators,
     surrogate_with_value,
 )
 from .dreg import DReG
@@ -31,9 +33,11 @@ __all__ = [
     "Estimate",
     "Estimator",
     "NonFiniteError",
+    "NonFiniteEstimateError",
     "Renyi",
     "ScoreFunction",
     "build_estimator",
     "check_finite",
+    "supported_estimators",
     "surrogate_with_value",
 ]

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from ..ops import importance_weights, log_mean_exp
-from .base import ESTIMATORS, Estimate, Estimator, surrogate_with_value
+from .base import ESTIMATORS, Estimator
 
 if TYPE_CHECKING:
+    from ..log_weights import LogWeights
     from ..models.vae import VAE
 
 __all__ = ["DReG"]
@@ -46,14 +47,13 @@ class DReG(Estimator):
 
     name = "dreg"
     needs_log_prob = True
+    stop_q_params = True
 
     def __init__(self, num_samples: int = 1, single_pass: bool = True) -> None:
         super().__init__(num_samples)
         self.single_pass = bool(single_pass)
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        self.require_log_prob(model)
-        lw = model.log_weights(x, self.num_samples, stop_q_params=True)
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
         w, _ = importance_weights(lw.log_w.detach(), 0)  # (K, B), sums to 1 over K
         z = lw.latents[0] if lw.latents else lw.z
         # The hook sees log q's path derivative only where it flows through z in the graph; the
@@ -66,10 +66,4 @@ class DReG(Estimator):
             stopped = tuple(latent.detach() for latent in lw.latents)
             log_px_z, log_pz = model.log_joint(x, stopped)
             grad_term = (w.square() * lw.log_w).sum(0) + ((w - w.square()) * (log_px_z + log_pz)).sum(0)
-        bound = log_mean_exp(lw.log_w.detach(), 0)
-        return Estimate(
-            bound=bound,
-            surrogate=surrogate_with_value(-grad_term.mean(), bound),
-            log_w=lw.log_w.detach(),
-            components=lw.components(),
-        )
+        return log_mean_exp(lw.log_w.detach(), 0), grad_term

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from .base import ESTIMATORS, Estimate, Estimator, _finite_float, surrogate_with_value
+from ..log_weights import LogWeights
+from .base import ESTIMATORS, Estimator, _finite_float
 
 if TYPE_CHECKING:
     from ..models.vae import VAE
@@ -35,24 +37,35 @@ class ELBO(Estimator):
     """
 
     name = "elbo"
+    needs_analytic_kl = True
 
     def __init__(self, num_samples: int = 1, kl_weight: float = 1.0) -> None:
         super().__init__(num_samples)
         self.kl_weight = _finite_float(kl_weight, "elbo: kl_weight")
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
+    def log_weights(self, model: VAE, x: Tensor) -> LogWeightsAndKL:
+        """The weights and the analytic KL from one encoder pass; raises, pointing to 'elbo_mc',
+        where the model has no analytic KL. Shapes: x: (B, *event) -> (K, B) terms, kl: (B,)."""
         lw, kl = model.log_weights_and_kl(x, self.num_samples)
         if kl is None:
             raise ValueError(
                 f"estimator 'elbo' needs an analytic KL(q || p), which {type(model).__name__} with the "
                 f"{type(model.posterior).__name__} family does not have: use 'elbo_mc' (Monte Carlo KL)"
             )
+        return LogWeightsAndKL(**{f.name: getattr(lw, f.name) for f in fields(lw)}, kl=kl)
+
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
+        assert isinstance(lw, LogWeightsAndKL)  # from log_weights above
         reconstruction = lw.log_px_z.mean(0)
-        bound = reconstruction - kl
-        objective = reconstruction - self.kl_weight * kl
-        return Estimate(
-            bound=bound.detach(),
-            surrogate=surrogate_with_value(-objective.mean(), bound),
-            log_w=lw.log_w.detach(),
-            components={**lw.components(), "kl": kl},
-        )
+        return reconstruction - lw.kl, reconstruction - self.kl_weight * lw.kl
+
+
+@dataclass
+class LogWeightsAndKL(LogWeights):
+    """`LogWeights` with the analytic KL(q || p): (B,), reported as the component "kl"."""
+
+    kl: Tensor | None = None
+
+    def components(self) -> dict[str, Tensor]:
+        assert self.kl is not None
+        return {**super().components(), "kl": self.kl}

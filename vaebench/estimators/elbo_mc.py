@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 from torch import Tensor
 
-from .base import ESTIMATORS, Estimate, Estimator, _finite_float, surrogate_with_value
+from .base import ESTIMATORS, Estimator, _finite_float
 
 if TYPE_CHECKING:
+    from ..log_weights import LogWeights
     from ..models.vae import VAE
 
 __all__ = ["ELBOMC"]
@@ -39,16 +40,8 @@ class ELBOMC(Estimator):
         super().__init__(num_samples)
         self.kl_weight = _finite_float(kl_weight, "elbo_mc: kl_weight")
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        lw = model.log_weights(x, self.num_samples)
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
         bound = lw.log_w.mean(0)
         if self.kl_weight == 1.0:
-            objective = bound
-        else:
-            objective = (lw.log_px_z + self.kl_weight * (lw.log_pz - lw.log_q)).mean(0)
-        return Estimate(
-            bound=bound.detach(),
-            surrogate=surrogate_with_value(-objective.mean(), bound),
-            log_w=lw.log_w.detach(),
-            components=lw.components(),
-        )
+            return bound, bound
+        return bound, (lw.log_px_z + self.kl_weight * (lw.log_pz - lw.log_q)).mean(0)

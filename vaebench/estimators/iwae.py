@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from ..ops import log_mean_exp
-from .base import ESTIMATORS, Estimate, Estimator, surrogate_with_value
+from .base import ESTIMATORS, Estimator
 
 if TYPE_CHECKING:
+    from ..log_weights import LogWeights
     from ..models.vae import VAE
 
 __all__ = ["IWAE"]
@@ -32,12 +33,6 @@ class IWAE(Estimator):
 
     name = "iwae"
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        lw = model.log_weights(x, self.num_samples)
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
         bound = log_mean_exp(lw.log_w, 0)
-        return Estimate(
-            bound=bound.detach(),
-            surrogate=surrogate_with_value(-bound.mean(), bound),
-            log_w=lw.log_w.detach(),
-            components=lw.components(),
-        )
+        return bound, bound

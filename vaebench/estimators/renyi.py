@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from ..ops import log_mean_exp
-from .base import ESTIMATORS, Estimate, Estimator, _finite_float, surrogate_with_value
+from .base import ESTIMATORS, Estimator, _finite_float
 
 if TYPE_CHECKING:
+    from ..log_weights import LogWeights
     from ..models.vae import VAE
 
 __all__ = ["Renyi"]
@@ -48,15 +49,9 @@ class Renyi(Estimator):
             )
         self.alpha = alpha
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        lw = model.log_weights(x, self.num_samples)
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
         if self.alpha == 1.0:
             bound = lw.log_w.mean(0)
         else:
             bound = log_mean_exp((1.0 - self.alpha) * lw.log_w, 0) / (1.0 - self.alpha)
-        return Estimate(
-            bound=bound.detach(),
-            surrogate=surrogate_with_value(-bound.mean(), bound),
-            log_w=lw.log_w.detach(),
-            components=lw.components(),
-        )
+        return bound, bound

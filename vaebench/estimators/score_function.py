@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor
 
-from .base import ESTIMATORS, Estimate, Estimator, surrogate_with_value
+from ..log_weights import LogWeights
+from .base import ESTIMATORS, Estimator
 
 if TYPE_CHECKING:
     from ..models.vae import VAE
@@ -59,25 +60,20 @@ class ScoreFunction(Estimator):
             )
         self.baseline = baseline
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        self.require_log_prob(model)
+    def log_weights(self, model: VAE, x: Tensor) -> LogWeights:
+        """The weights of draws taken without gradient: z carries no reparameterization path, so
+        log q's gradient is the score. Shapes: x: (B, *event) -> LogWeights (K, B)."""
         model.check_input(x)
         with torch.no_grad():
             latents, _ = model.sample_latents(x, self.num_samples)
         log_q = model.log_q(x, latents)
         log_px_z, log_pz = model.log_joint(x, latents)
-        log_w = log_px_z + log_pz - log_q
-        f = log_w.detach()
-        k = self.num_samples
+        return LogWeights(log_px_z + log_pz - log_q, log_px_z, log_pz, log_q, latents[-1], latents)
+
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
+        f = lw.log_w.detach()
         if self.baseline == "leave_one_out":
-            b = (f.sum(0, keepdim=True) - f) / (k - 1)
+            b = (f.sum(0, keepdim=True) - f) / (self.num_samples - 1)
         else:
             b = torch.zeros_like(f)
-        bound = f.mean(0)
-        grad_term = ((f - b) * log_q + log_w).mean(0)
-        return Estimate(
-            bound=bound,
-            surrogate=surrogate_with_value(-grad_term.mean(), bound),
-            log_w=f,
-            components={"log_px_z": log_px_z, "log_pz": log_pz, "log_q": log_q, "log_w": log_w},
-        )
+        return f.mean(0), ((f - b) * lw.log_q + lw.log_w).mean(0)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from torch import Tensor
 
 from ..ops import log_mean_exp
-from .base import ESTIMATORS, Estimate, Estimator, surrogate_with_value
+from .base import ESTIMATORS, Estimator
 
 if TYPE_CHECKING:
+    from ..log_weights import LogWeights
     from ..models.vae import VAE
 
 __all__ = ["STL"]
@@ -40,18 +41,12 @@ class STL(Estimator):
 
     name = "stl"
     needs_log_prob = True
+    stop_q_params = True
 
     def __init__(self, num_samples: int = 1, importance_weighted: bool = False) -> None:
         super().__init__(num_samples)
         self.importance_weighted = bool(importance_weighted)
 
-    def __call__(self, model: VAE, x: Tensor) -> Estimate:
-        self.require_log_prob(model)
-        lw = model.log_weights(x, self.num_samples, stop_q_params=True)
+    def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
         bound = log_mean_exp(lw.log_w, 0) if self.importance_weighted else lw.log_w.mean(0)
-        return Estimate(
-            bound=bound.detach(),
-            surrogate=surrogate_with_value(-bound.mean(), bound),
-            log_w=lw.log_w.detach(),
-            components=lw.components(),
-        )
+        return bound, bound

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..log_weights import TERMS
+
 __all__ = ["checked_log_weights", "event_num_dims", "model_device", "model_dtype", "require", "terms_of"]
 
 
@@ -45,7 +47,7 @@ def terms_of(model: nn.Module, x: Tensor, num_samples: int) -> Any:
         rows = bad.any(0).nonzero().flatten()[:5].tolist()
         culprits = [
             name
-            for name in ("log_px_z", "log_pz", "log_q")
+            for name in TERMS
             if isinstance(getattr(out, name, None), Tensor)
             and not torch.isfinite(getattr(out, name)).all()
         ]

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .batching import check_batch
-from .likelihood import estimate_log_likelihood
+from .likelihood import PAPER_NLL_SAMPLES, estimate_log_likelihood
 from .model_contract import model_dtype
 
 __all__ = ["Throughput", "evaluation_throughput", "time_calls", "time_rounds", "train_step_throughput"]
@@ -119,7 +119,7 @@ def evaluation_throughput(
     model: nn.Module,
     x: Tensor,
     *,
-    num_samples: int = 5000,
+    num_samples: int = PAPER_NLL_SAMPLES,
     chunk_size: int = 500,
     warmup: int = 1,
     repeats: int = 3,

@@ -16,8 +16,6 @@ from .vae import (
     VAE,
     LogWeights,
     call_with_stopped_params,
-    require_log_prob,
-    stopped_log_prob,
 )
 
 __all__ = ["GaussianConditional", "HierarchicalVAE"]
@@ -118,12 +116,12 @@ class HierarchicalVAE(VAE):
         z2_flat = z2.reshape(1, k * b, -1)
         h1 = self.encode(x)
         if stop_params:
-            log_q1 = stopped_log_prob(self.posterior1, z1, h1)
+            log_q1 = self.posterior1.log_prob_stopped(z1, h1)
             h2 = call_with_stopped_params(self.encoder2, "forward", self._upper(z1))
-            log_q2 = stopped_log_prob(self.posterior, z2_flat, h2, detach_features=False)
+            log_q2 = self.posterior.log_prob_stopped(z2_flat, h2, stop_features=False)
         else:
-            require_log_prob(self.posterior1, "HierarchicalVAE.log_q")
-            require_log_prob(self.posterior, "HierarchicalVAE.log_q")
+            self.posterior1.require_log_prob("HierarchicalVAE.log_q")
+            self.posterior.require_log_prob("HierarchicalVAE.log_q")
             log_q1 = self.posterior1.log_prob(z1, h1)
             log_q2 = self.posterior.log_prob(z2_flat, self.encoder2(self._upper(z1)))
         return log_q1 + log_q2.reshape(k, b)

@@ -22,6 +22,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .. import linear_gaussian as closed_form
 from ..posteriors.base import Posterior
 from .likelihoods import GaussianLikelihood
 from .vae import VAE
@@ -35,23 +36,9 @@ __all__ = [
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
-
-def linear_gaussian_log_marginal(x: Tensor, W: Tensor, b: Tensor, s: Tensor | float) -> Tensor:
-    """log p(x) = log N(x; b, W W^T + s^2 I). Shapes: x: (B, D), W: (D, d), b: (D,) -> (B,)."""
-    D = W.shape[0]
-    C = W @ W.T + torch.as_tensor(s, dtype=W.dtype, device=W.device) ** 2 * torch.eye(D, dtype=W.dtype, device=W.device)
-    L = torch.linalg.cholesky(C)
-    r = torch.linalg.solve_triangular(L, (x - b).T, upper=False)  # (D, B)
-    return -0.5 * r.square().sum(0) - torch.log(torch.diagonal(L)).sum() - 0.5 * D * _LOG_2PI
-
-
-def linear_gaussian_posterior(x: Tensor, W: Tensor, b: Tensor, s: Tensor | float) -> tuple[Tensor, Tensor]:
-    """The exact posterior p(z | x) = N(mean, cov). Shapes: x: (B, D) -> mean: (B, d), cov: (d, d)."""
-    d = W.shape[1]
-    s2 = torch.as_tensor(s, dtype=W.dtype, device=W.device) ** 2
-    M = W.T @ W + s2 * torch.eye(d, dtype=W.dtype, device=W.device)
-    mean = torch.linalg.solve(M, W.T @ (x - b).T).T
-    return mean, s2 * torch.linalg.inv(M)
+# The closed forms live in vaebench.linear_gaussian; these names stay for callers of vaebench.models.
+linear_gaussian_log_marginal = closed_form.log_marginal
+linear_gaussian_posterior = closed_form.posterior
 
 
 class AffineGaussianPosterior(Posterior):
@@ -189,20 +176,18 @@ class LinearGaussianVAE(VAE):
     def log_marginal(self, x: Tensor) -> Tensor:
         """The exact log p(x): (B,), differentiable in W, b, s."""
         self.check_input(x)
-        return linear_gaussian_log_marginal(x, self.W, self.b, self.s)
+        return closed_form.log_marginal(x, self.W, self.b, self.s)
 
     def exact_posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """p(z | x) = N(mean: (B, d), cov: (d, d))."""
         self.check_input(x)
-        return linear_gaussian_posterior(x, self.W, self.b, self.s)
+        return closed_form.posterior(x, self.W, self.b, self.s)
 
     @torch.no_grad()
     def set_exact_posterior(self) -> None:
         """Set q(z | x) to p(z | x): A = M^-1 W^T, c = -A b, cov = s^2 M^-1."""
-        W, b, s2 = self.W, self.b, self.s**2
-        M = W.T @ W + s2 * torch.eye(W.shape[1], dtype=W.dtype, device=W.device)
-        A = torch.linalg.solve(M, W.T)
-        self._affine("set_exact_posterior").set_(A, -A @ b, s2 * torch.linalg.inv(M))
+        A, cov = closed_form.posterior_map(self.W, self.s)
+        self._affine("set_exact_posterior").set_(A, -A @ self.b, cov)
 
     def analytic_elbo(self, x: Tensor) -> Tensor:
         """The exact ELBO E_q[log p(x, z) - log q(z | x)]: (B,), differentiable in every parameter
@@ -224,14 +209,5 @@ class LinearGaussianVAE(VAE):
         """KL(q(z | x) || p(z | x)) = log p(x) - ELBO in closed form: (B,)."""
         self.check_input(x)
         q = self._affine("posterior_kl")
-        mean_p, cov_p = self.exact_posterior(x)
-        m = q.analytic_mean(x)
         L = q.scale_tril()
-        d = m.shape[-1]
-        Lp = torch.linalg.cholesky(cov_p)
-        trace = torch.cholesky_solve(L @ L.T, Lp).diagonal().sum()
-        diff = torch.cholesky_solve((mean_p - m).T, Lp)  # (d, B)
-        maha = ((mean_p - m).T * diff).sum(0)
-        logdet_p = 2 * torch.log(torch.diagonal(Lp)).sum()
-        logdet_q = 2 * q.log_scale_diag.sum()
-        return 0.5 * (trace + maha - d + logdet_p - logdet_q)
+        return closed_form.kl_to_posterior(x, self.W, self.b, self.s, q.analytic_mean(x), L @ L.T)

@@ -8,38 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
+from ..log_weights import LogWeights
 from ..posteriors.base import Posterior
 from .likelihoods import Likelihood
 from .priors import StandardNormalPrior
 
 __all__ = ["VAE", "LogWeights", "call_with_stopped_params", "require_log_prob", "stopped_log_prob"]
-
-
-@dataclass
-class LogWeights:
-    """The terms of log w_k = log p(x | z_k) + log p(z_k) - log q(z_k | x) for K draws z_k ~ q.
-
-    log_w, log_px_z, log_pz, log_q: (K, B). For hierarchical models log_pz sums the priors of
-        all layers (the learned conditionals included) and log_q all posterior layers.
-    z: (K, B, D) the top-level latent (the one with the N(0, I) prior).
-    latents: every stochastic layer's sample, bottom (nearest x) first; (z,) for one layer.
-    """
-
-    log_w: Tensor
-    log_px_z: Tensor
-    log_pz: Tensor
-    log_q: Tensor
-    z: Tensor
-    latents: tuple[Tensor, ...] = field(default=())
-
-    def components(self) -> dict[str, Tensor]:
-        """The named terms, for finiteness checks that say which one broke."""
-        return {"log_px_z": self.log_px_z, "log_pz": self.log_pz, "log_q": self.log_q, "log_w": self.log_w}
 
 
 class _Method(nn.Module):
@@ -63,20 +41,15 @@ def call_with_stopped_params(module: nn.Module, method: str, *args: Tensor) -> T
 
 
 def stopped_log_prob(posterior: Posterior, z: Tensor, h: Tensor, *, detach_features: bool = True) -> Tensor:
-    """log q(z | h) with the variational parameters stopped: gradients reach z only.
+    """log q(z | h) with the variational parameters stopped: `posterior.log_prob_stopped` (the one
+    implementation), kept under this name for callers of `vaebench.models.stopped_log_prob`.
 
-    With `detach_features` (one stochastic layer: h depends on phi only) h is detached too and
-    the family's own `log_prob_stopped(z, h)` is used where it has one; without it (h computed
-    from an earlier latent with stopped parameters, as in a hierarchy) gradients reach h.
+    With `detach_features` (one stochastic layer: h depends on phi only) h is detached too; without
+    it (h computed from an earlier latent with stopped parameters, as in a hierarchy) gradients reach h.
     Shapes: z: (K, B, D), h: (B, H) -> (K, B).
     """
-    require_log_prob(posterior, "log q with stopped parameters (stl, dreg)")
-    if detach_features:
-        own = getattr(posterior, "log_prob_stopped", None)
-        if callable(own):
-            return own(z, h.detach())
-        h = h.detach()
-    return call_with_stopped_params(posterior, "log_prob", z, h)
+    posterior.require_log_prob("log q with stopped parameters")
+    return posterior.log_prob_stopped(z, h, stop_features=detach_features)
 
 
 class VAE(nn.Module):
@@ -194,7 +167,7 @@ class VAE(nn.Module):
         `stop_q_params` evaluates log q with the variational parameters stopped (the family's
         `path_gradient=True`, fused for the diagonal Gaussian). No input checks (internal)."""
         if stop_q_params:
-            require_log_prob(self.posterior, "log q with stopped parameters (stl, dreg)")
+            self.posterior.require_log_prob("log q with stopped parameters")
         z, log_q = self.posterior.rsample_and_log_prob(self.encode(x), num_samples, path_gradient=stop_q_params)
         return (z,), log_q
 
@@ -205,7 +178,7 @@ class VAE(nn.Module):
         (z,) = latents
         if stop_params:
             return stopped_log_prob(self.posterior, z, h)
-        require_log_prob(self.posterior, "VAE.log_q")
+        self.posterior.require_log_prob("VAE.log_q")
         return self.posterior.log_prob(z, h)
 
     def log_joint(self, x: Tensor, latents: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
@@ -225,7 +198,7 @@ class VAE(nn.Module):
         self.check_input(x)
         _check_num_samples(num_samples)
         if stop_q_params:
-            require_log_prob(self.posterior, "log_weights(stop_q_params=True) (estimators stl, dreg)")
+            self.posterior.require_log_prob("log_weights(stop_q_params=True)")
         latents, log_q = self.sample_latents(x, num_samples, stop_q_params=stop_q_params)
         log_px_z, log_pz = self.log_joint(x, latents)
         return LogWeights(
@@ -318,13 +291,9 @@ class VAE(nn.Module):
 
 
 def require_log_prob(posterior: Posterior, needed_by: str) -> None:
-    """Raise a ValueError naming the family and the alternative if log q(z) is intractable."""
-    if not posterior.has_log_prob:
-        raise ValueError(
-            f"{needed_by} needs log q(z | x) of an arbitrary z, but the posterior family "
-            f"{type(posterior).__name__} has no tractable log_prob (has_log_prob=False): "
-            "use the estimator 'elbo' or 'iwae', or a family with log_prob (e.g. 'diagonal')"
-        )
+    """`posterior.require_log_prob(needed_by)`, the one log-prob guard (its advice comes from the
+    registries); kept under this name for callers of `vaebench.models.require_log_prob`."""
+    posterior.require_log_prob(needed_by)
 
 
 def _check_num_samples(num_samples: int) -> None:

@@ -4,6 +4,7 @@ Each op falls back to its pure-PyTorch reference when the compiled library is mi
 `backend()` says which path is live.
 """
 
+from .catalog import OPS, OpParts, op_names
 from .gaussian_kl import gaussian_kl
 from .library import backend, build_info, fused_available, load_error
 from .log_mean_exp import importance_weights, log_mean_exp
@@ -16,6 +17,8 @@ from .reference import (
 from .reparameterize import reparameterize
 
 __all__ = [
+    "OPS",
+    "OpParts",
     "backend",
     "build_info",
     "fused_available",
@@ -26,6 +29,7 @@ __all__ = [
     "load_error",
     "log_mean_exp",
     "log_mean_exp_reference",
+    "op_names",
     "reparameterize",
     "reparameterize_reference",
 ]

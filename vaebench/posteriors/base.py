@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from ..estimators.base import supported_estimators
 from ..registry import Registry
 
 __all__ = ["POSTERIORS", "Posterior", "standard_normal_log_prob"]
@@ -28,18 +29,21 @@ def standard_normal_log_prob(eps: Tensor) -> Tensor:
 class Posterior(nn.Module, ABC):
     """An amortized posterior q(z | x), conditioned on encoder features h: (B, H).
 
-    The family owns the layers that map h to its parameters. One method is required:
-    `rsample_and_log_prob`. `log_prob` is implemented where the density of an arbitrary z is
-    tractable (set `has_log_prob = True`); `kl_to_prior` where an analytic KL exists.
+    The family owns the layers that map h to its parameters. One method is required, in
+    either of two spellings (distrax's pattern: one primitive, the rest derived):
+    - `sample_from_noise(eps, h)`: the reparameterization z = T_h(eps), eps ~ N(0, I), with
+      log q(z | h) = log N(eps; 0, I) - log|det dT_h/deps|. `rsample_and_log_prob` is then
+      derived (draw eps, transform, and `path_gradient_log_prob` for `path_gradient=True`), and
+      the contract test checks the log-determinant against autograd's Jacobian.
+    - or `rsample_and_log_prob(h, num_samples)` directly, for a family without a noise transform.
+    The diagonal Gaussian and the flows implement both: their `rsample_and_log_prob` overrides
+    the derived one to draw through the fused `vaebench.ops.reparameterize` kernel.
 
-    Optional, used by the contract test and by callers that need them:
-    - `sample_from_noise(eps, h)`: the deterministic reparameterization z = T_h(eps) with
-      eps ~ N(0, I). Every registered family implements it, so that the contract test can
-      check its log-determinant against autograd's Jacobian. `rsample_and_log_prob` draws
-      the same distribution, possibly through a fused kernel with its own noise.
+    Optional, derived or defaulted:
+    - `log_prob(z, h)` where the density of an arbitrary z is tractable (set `has_log_prob = True`);
+      `log_prob_stopped(z, h)` (STL, DReG) is derived from it.
+    - `kl_to_prior(h)` where an analytic KL exists (`has_analytic_kl()` says so).
     - `to_distribution(h)`: the equivalent `torch.distributions` object, where one exists.
-    - `log_prob_stopped(z, h)`: log q(z | h) with every variational parameter (and h)
-      stopped, z not: the "sticking the landing" / DReG term (derived from `log_prob`).
 
     Args:
         feature_dim: H, the size of the encoder features.
@@ -57,24 +61,59 @@ class Posterior(nn.Module, ABC):
                 )
         self.feature_dim = feature_dim
         self.latent_dim = latent_dim
+        cls = type(self)
+        derived = cls.rsample_and_log_prob is Posterior.rsample_and_log_prob
+        if derived and cls.sample_from_noise is Posterior.sample_from_noise:
+            raise TypeError(
+                f"{cls.__name__} must implement sample_from_noise(eps, h) (rsample_and_log_prob is then "
+                "derived) or rsample_and_log_prob(h, num_samples): a posterior family needs one of them"
+            )
 
-    @abstractmethod
     def rsample_and_log_prob(
         self, h: Tensor, num_samples: int = 1, *, path_gradient: bool = False
     ) -> tuple[Tensor, Tensor]:
-        """K reparameterized samples and their log density.
+        """K reparameterized samples and their log density; derived from `sample_from_noise`.
 
         With `path_gradient`, log_q reaches the variational parameters only through z (Roeder
         et al. 2017); families without `log_prob` raise for it (see `path_gradient_log_prob`).
 
         Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B).
         """
+        self.check_num_samples(num_samples)
+        self.check_features(h)
+        eps = torch.randn((num_samples, h.shape[0], self.latent_dim), dtype=h.dtype, device=h.device)
+        z, log_q = self.sample_from_noise(eps, h)
+        if path_gradient:
+            log_q = self.path_gradient_log_prob(z, h)
+        return z, log_q
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         """log q(z | h). Shapes: z: (K, B, D), h: (B, H) -> (K, B)."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no tractable log_prob(z); estimators that need it "
-            "(stl, dreg) cannot use this family: use 'elbo' or 'iwae'"
+        raise NotImplementedError(self._no_log_prob_message("log_prob(z, h)"))
+
+    @classmethod
+    def has_analytic_kl(cls) -> bool:
+        """Whether the family has an analytic KL to the standard normal (overrides `kl_to_prior`)."""
+        return cls.kl_to_prior is not Posterior.kl_to_prior
+
+    @classmethod
+    def supported_estimators(cls) -> list[str]:
+        """The registered estimators this family supports, from its capabilities and the registry."""
+        return supported_estimators(has_log_prob=cls.has_log_prob, has_analytic_kl=cls.has_analytic_kl())
+
+    def require_log_prob(self, needed_by: str) -> None:
+        """The one log-prob guard: raise a ValueError when this family has no tractable log_prob,
+        naming `needed_by`, the family, the estimators it does support and the families with one."""
+        if not self.has_log_prob:
+            raise ValueError(self._no_log_prob_message(needed_by))
+
+    def _no_log_prob_message(self, needed_by: str) -> str:
+        estimators = ", ".join(f"'{name}'" for name in self.supported_estimators())
+        families = ", ".join(n for n in POSTERIORS.names() if POSTERIORS.get(n).has_log_prob)
+        return (
+            f"{needed_by} needs log q(z | x) of an arbitrary z, and {type(self).__name__} has none (no "
+            f"tractable log_prob: no cheap inverse); use an estimator this family supports ({estimators}), "
+            f"or a family with log_prob ({families})"
         )
 
     def kl_to_prior(self, h: Tensor) -> Tensor | None:
@@ -103,23 +142,26 @@ class Posterior(nn.Module, ABC):
         """The equivalent `torch.distributions` object (batch shape (B,), event (D,)), or None."""
         return None
 
-    def log_prob_stopped(self, z: Tensor, h: Tensor) -> Tensor:
-        """log q(z | h) with the variational parameters and h stopped; gradients reach z only.
+    def log_prob_stopped(self, z: Tensor, h: Tensor, *, stop_features: bool = True) -> Tensor:
+        """log q(z | h) with the variational parameters stopped; gradients reach z (and h when
+        `stop_features` is False) only.
 
-        The term STL (Roeder et al. 2017) and DReG (Tucker et al. 2018) evaluate: the family's
-        own `log_prob`, run through `torch.func.functional_call` with detached parameters.
+        The one "stopped log q": the term STL (Roeder et al. 2017) and DReG (Tucker et al. 2018)
+        evaluate, the family's own `log_prob` run through `torch.func.functional_call` with
+        detached parameters. `stop_features=False` is for features computed from an earlier latent
+        through stopped parameters (a hierarchy), whose path to z1 must stay open.
 
         Shapes: z: (K, B, D), h: (B, H) -> (K, B).
         """
-        self._require_log_prob("log_prob_stopped")
+        self.require_log_prob("log_prob_stopped")
         stopped = {
             f"posterior.{name}": p.detach() for name, p in self.named_parameters()
         }
-        return torch.func.functional_call(_LogProbOf(self), stopped, (z, h.detach()))
+        return torch.func.functional_call(_LogProbOf(self), stopped, (z, h.detach() if stop_features else h))
 
     def path_gradient_log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         """log q(z | h) for `path_gradient=True`: `log_prob_stopped`, named for the error."""
-        self._require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
+        self.require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
         return self.log_prob_stopped(z, h)
 
     # Input checks shared by the families: each names the argument, what was expected and
@@ -196,14 +238,6 @@ class Posterior(nn.Module, ABC):
             raise TypeError(
                 f"{name}: {arg} is {x.dtype} on {x.device} but the parameters are {p.dtype} "
                 f"on {p.device}; move one with .to(...)"
-            )
-
-    def _require_log_prob(self, what: str) -> None:
-        if not self.has_log_prob:
-            raise ValueError(
-                f"{what} needs log_prob(z), and {type(self).__name__} has none (no cheap "
-                "inverse); use 'elbo' or 'iwae', or a family with has_log_prob=True "
-                f"({', '.join(n for n in POSTERIORS.names() if POSTERIORS.get(n).has_log_prob)})"
             )
 
 

@@ -79,7 +79,7 @@ class AmortizedFlow(Posterior):
         self.check_num_samples(num_samples)
         self.check_features(h)
         if path_gradient:
-            self._require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
+            self.require_log_prob("rsample_and_log_prob(..., path_gradient=True)")
         mu, logvar = self.base.params(h, self.family_name())
         z0, log_q0 = reparameterize(mu, logvar, num_samples)
         z, log_det = self.transform(z0, h)

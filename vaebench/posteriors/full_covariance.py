@@ -65,18 +65,7 @@ class FullCovarianceGaussian(Posterior):
         z = mu + torch.einsum("bij,kbj->kbi", scale_tril, eps)
         return z, standard_normal_log_prob(eps) - log_diag.sum(-1)
 
-    def rsample_and_log_prob(
-        self, h: Tensor, num_samples: int = 1, *, path_gradient: bool = False
-    ) -> tuple[Tensor, Tensor]:
-        self.check_num_samples(num_samples)
-        self.check_features(h)
-        eps = torch.randn(
-            (num_samples, h.shape[0], self.latent_dim), dtype=h.dtype, device=h.device
-        )
-        z, log_q = self.sample_from_noise(eps, h)
-        if path_gradient:
-            log_q = self.path_gradient_log_prob(z, h)
-        return z, log_q
+    # rsample_and_log_prob: the base class's, derived from sample_from_noise.
 
     def log_prob(self, z: Tensor, h: Tensor) -> Tensor:
         self.check_features(h)

@@ -23,31 +23,11 @@ from contextvars import ContextVar
 import torch
 from torch import Tensor
 
-__all__ = ["NonFiniteError", "check_finite", "detect_nonfinite", "detecting_nonfinite"]
+from ..errors import NonFiniteError, NonFinitePosteriorError
+
+__all__ = ["NonFiniteError", "NonFinitePosteriorError", "check_finite", "detect_nonfinite", "detecting_nonfinite"]
 
 _ENABLED: ContextVar[bool] = ContextVar("vaebench_detect_nonfinite", default=False)
-
-
-class NonFiniteError(FloatingPointError):
-    """A NaN or infinity inside a posterior, with where it was first seen.
-
-    Attributes:
-        family: the posterior family's registry name (or class name).
-        layer: the flow layer index (0-based), or None for the base distribution.
-        quantity: what was non-finite, e.g. "z", "log|det|", "mu", "logvar".
-    """
-
-    def __init__(
-        self, family: str, layer: int | None, quantity: str, detail: str
-    ) -> None:
-        self.family = family
-        self.layer = layer
-        self.quantity = quantity
-        where = "the base distribution" if layer is None else f"layer {layer}"
-        super().__init__(
-            f"{family}: {where} produced a non-finite {quantity} ({detail}); check the "
-            "encoder features and the learning rate, or clip gradients"
-        )
 
 
 @contextlib.contextmanager
@@ -70,7 +50,8 @@ def detecting_nonfinite() -> bool:
 
 
 def check_finite(value: Tensor, family: str, layer: int | None, quantity: str) -> None:
-    """Raise `NonFiniteError` if detection is on and `value` holds a NaN or infinity."""
+    """Raise `NonFinitePosteriorError` (a `NonFiniteError`) if detection is on and `value` holds a
+    NaN or infinity."""
     if not _ENABLED.get():
         return
     bad = ~torch.isfinite(value.detach())
@@ -81,7 +62,7 @@ def check_finite(value: Tensor, family: str, layer: int | None, quantity: str) -
             kinds.append("NaN")
         if bool(torch.isinf(value.detach()).any()):
             kinds.append("inf")
-        raise NonFiniteError(
+        raise NonFinitePosteriorError(
             family,
             layer,
             quantity,

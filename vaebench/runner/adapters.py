@@ -16,19 +16,20 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from ..evaluation.likelihood import PAPER_NLL_SAMPLES
 from ..results import Metric
 
 __all__ = [
-    "Data",
+    "RunData",
     "TrainOutcome",
-    "build_estimator",
-    "build_model",
+    "estimator_from_config",
+    "model_from_config",
     "dataset_card",
     "evaluate",
     "load_data",
     "per_example_values",
     "test_points",
-    "train",
+    "train_from_config",
 ]
 
 # Per-example values are stored to 1e-6 nats: far below any difference a table reports (the
@@ -41,7 +42,7 @@ def _plain(node: Any) -> Any:
 
 
 @dataclass
-class Data:
+class RunData:
     """The splits a run uses (train/test cut to the budget's sizes) and what the model needs."""
 
     train: Dataset[torch.Tensor]
@@ -64,7 +65,7 @@ def _cut(ds: Dataset[torch.Tensor], size: int | None, what: str, notes: list[str
     return Subset(ds, range(size))
 
 
-def load_data(cfg: DictConfig, seed: int) -> Data:
+def load_data(cfg: DictConfig, seed: int) -> RunData:
     """Load `cfg.dataset` (a DatasetConfig) with vaebench.datasets.load and cut it to size."""
     from .. import datasets
 
@@ -74,8 +75,8 @@ def load_data(cfg: DictConfig, seed: int) -> Data:
     train = _cut(splits.train, dc.train_size, "train", notes)
     test = _cut(splits.test, dc.test_size, "test", notes)
     valid = _cut(splits.valid, dc.test_size, "valid", [])
-    return Data(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name,
-                splits, notes)
+    return RunData(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name,
+                   splits, notes)
 
 
 def dataset_card(name: str) -> Any:
@@ -85,7 +86,7 @@ def dataset_card(name: str) -> Any:
     return datasets.card(name)
 
 
-def build_model(cfg: DictConfig, data: Data) -> nn.Module:
+def model_from_config(cfg: DictConfig, data: RunData) -> nn.Module:
     """A VAE from `cfg.model` (architecture and options) and `cfg.posterior` for `data`."""
     from .. import models
 
@@ -103,7 +104,7 @@ def build_model(cfg: DictConfig, data: Data) -> nn.Module:
     )
 
 
-def build_estimator(
+def estimator_from_config(
     cfg: DictConfig, num_samples: int | None = None, *, name: str | None = None, kwargs: dict[str, Any] | None = None
 ) -> Callable[..., Any]:
     """The configured estimator of `cfg.estimator`, or with another K / name / options."""
@@ -123,10 +124,10 @@ class TrainOutcome:
     resumed_from: int | None = None
 
 
-def train(
+def train_from_config(
     model: nn.Module,
     estimator: Callable[..., Any],
-    data: Data,
+    data: RunData,
     cfg: DictConfig,
     *,
     checkpoint_dir: Path,
@@ -164,7 +165,7 @@ def train(
     )
 
 
-def test_points(data: Data, num_examples: int | None = None) -> dict[str, Any]:
+def test_points(data: RunData, num_examples: int | None = None) -> dict[str, Any]:
     """What identifies the test examples a run evaluates: split, count, order and a sha256.
 
     The sha256 is over the first `num_examples` (default all) test inputs (N, *event) as
@@ -188,7 +189,7 @@ def per_example_values(t: torch.Tensor) -> list[float]:
 
 
 def evaluate(
-    model: nn.Module, data: Data, cfg: DictConfig, *, seed: int, device: torch.device, progress: bool
+    model: nn.Module, data: RunData, cfg: DictConfig, *, seed: int, device: torch.device, progress: bool
 ) -> tuple[dict[str, Metric], list[str], dict[str, list[float]]]:
     """Test NLL (importance sampling), ELBO, KL, reconstruction, bits/dim, active units.
 
@@ -205,8 +206,11 @@ def evaluate(
         model, data.test, num_samples=ec.nll_samples, chunk_size=min(ec.chunk_size, ec.nll_samples),
         batch_size=ec.batch_size, seed=seed, device=device, progress=progress,
     )
-    if ec.nll_samples != 5000:
-        notes.append(f"test NLL estimated with K={ec.nll_samples} importance samples (the published protocol uses 5000)")
+    if ec.nll_samples != PAPER_NLL_SAMPLES:
+        notes.append(
+            f"test NLL estimated with K={ec.nll_samples} importance samples (the published protocol uses "
+            f"{PAPER_NLL_SAMPLES})"
+        )
     nll = Metric.of((-ll.log_px).tolist())
     metrics = {"nll": nll, "nll_mc_std": Metric.of(ll.mc_std.tolist())}
     if ll.num_dims:

@@ -17,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import NON_SEMANTIC_KEYS, RunConfig
+from ..errors import ConfigError
+from .suite import check_cells
 
 __all__ = ["ConfigError", "ResolvedCell", "config_hash", "resolve_cells", "user_keys"]
 
@@ -24,9 +26,6 @@ __all__ = ["ConfigError", "ResolvedCell", "config_hash", "resolve_cells", "user_
 _OVERRIDABLE = ("dataset", "model", "posterior", "estimator", "train", "eval", "gradients",
                 "kernels", "exact", "device")
 
-
-class ConfigError(ValueError):
-    """A suite layer or an override that does not fit the run schema."""
 
 
 @dataclass
@@ -93,6 +92,7 @@ def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Resolv
         overrides: the command line's Hydra overrides; the keys they set win over the suite.
     """
     suite = cfg.suite
+    check_cells(suite)  # names every misspelt or incompatible cell before any run starts
     budget = cfg.budget.name
     if budget not in suite.budgets:
         raise ConfigError(

@@ -1,5 +1,9 @@
 """Finding and loading suite files: versioned YAML in the suite folders, checked by SuiteConfig.
 
+Loading a suite expands its `grid:` into cells (`expand_grid`) and checks every cell's config
+against the registries (`check_cells`): a misspelt dataset or family, an unknown op, or an
+estimator the family does not support fails when the suite loads, naming the cell and the key.
+
 Suite folders, first match wins: the folders in `suite_dirs=` and in the environment variable
 `VAEBENCH_SUITE_DIRS` (os.pathsep-separated), then the suites shipped inside the installed
 package (`vaebench/suites`), then the top-level `suites/` of a source checkout. A suite named
@@ -8,21 +12,32 @@ package (`vaebench/suites`), then the top-level `suites/` of a source checkout. 
 
 from __future__ import annotations
 
+import itertools
 import os
+import string
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from ..config import SuiteConfig
+from ..config import GridConfig, SuiteConfig
+from ..datasets.registry import DATASETS
+from ..errors import SuiteError, UnknownNameError
+from ..estimators.base import ESTIMATORS
+from ..models.architectures import MODELS
+from ..ops.catalog import op_names
+from ..posteriors.base import POSTERIORS
+from ..registry import Registry
 
 __all__ = [
     "SUITE_DIRS_ENV",
     "SuiteError",
     "available_suites",
+    "check_cells",
     "default_suite_dirs",
+    "expand_grid",
     "find_suite",
     "load_suite",
     "register_suites",
@@ -32,9 +47,13 @@ __all__ = [
 SUITE_DIRS_ENV = "VAEBENCH_SUITE_DIRS"
 _PACKAGE = Path(__file__).resolve().parent.parent
 
-
-class SuiteError(ValueError):
-    """A suite that cannot be found or whose file does not match the suite schema."""
+# The config sections whose `name` picks a registered component, and their registries.
+_NAMED_SECTIONS: dict[str, Registry] = {
+    "dataset": DATASETS,
+    "model": MODELS,
+    "posterior": POSTERIORS,
+    "estimator": ESTIMATORS,
+}
 
 
 def default_suite_dirs() -> list[Path]:
@@ -77,8 +96,92 @@ def find_suite(name: str, extra: Iterable[str | os.PathLike[str]] = ()) -> Path:
     return suites[name]
 
 
+def expand_grid(node: DictConfig, where: str = "suite") -> DictConfig:
+    """A copy of the suite `node` with its `grid:` expanded into `cells` (after the explicit ones)
+    and the `grid` key removed; `node` itself is not changed. Without a grid, `node` is returned.
+
+    Raises SuiteError naming the problem: a template field that is not an axis, an axis the
+    template leaves out (its cells would share names), or an empty axis.
+    """
+    if node.get("grid") is None:
+        return node
+    try:
+        grid = OmegaConf.merge(OmegaConf.structured(GridConfig), node.grid)
+        template = str(grid.name)
+    except OmegaConfBaseException as exc:
+        raise SuiteError(f"{where}: grid does not match the grid schema (name, axes): {exc}") from None
+    axes = list(grid.axes)
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    if not axes:
+        raise SuiteError(f"{where}: grid has no axes; give axes: {{AXIS: {{LABEL: partial config}}}}")
+    if fields != set(axes):
+        raise SuiteError(
+            f"{where}: grid name {template!r} must name every axis as {{axis}}: its fields are "
+            f"{sorted(fields)}, the axes {axes}"
+        )
+    for axis in axes:
+        if not grid.axes[axis]:
+            raise SuiteError(f"{where}: grid axis '{axis}' has no labels")
+    explicit = node.get("cells")
+    cells = list(OmegaConf.to_container(explicit, resolve=False)) if explicit else []
+    for labels in itertools.product(*(list(grid.axes[axis]) for axis in axes)):
+        config = OmegaConf.merge(*(grid.axes[axis][label] for axis, label in zip(axes, labels, strict=True)))
+        name = template.format(**dict(zip(axes, labels, strict=True)))
+        cells.append({"name": name, "config": OmegaConf.to_container(config, resolve=False)})
+    expanded = node.copy()
+    with open_dict(expanded):
+        del expanded["grid"]
+        expanded.cells = cells
+    return expanded
+
+
+def check_cells(suite: DictConfig, where: str | None = None) -> None:
+    """Check every cell's config, as each budget composes it (common, budget, cell), against the
+    registries: dataset, model, posterior and estimator names, `kernels.ops`, and that the
+    estimator is one the family supports. Raises SuiteError naming the suite, cell and key."""
+    where = where or f"suite '{suite.name}'"
+    cells = {c.name: c for c in suite.cells}
+    layers: list[tuple[str, list[str], DictConfig | dict]] = [("", list(cells), {})]
+    for budget, layer in suite.budgets.items():
+        layers.append((f" (budget '{budget}')", list(layer.cells or cells), layer.config))
+    for budget, names, layer_config in layers:
+        for name in names:
+            # Plain copies: a Hydra-composed suite is in struct mode, which would refuse new keys.
+            parts = (suite.common, layer_config, cells[name].config)
+            config = OmegaConf.merge(*(OmegaConf.create(_plain(part)) for part in parts))
+            _check_cell_config(config, f"{where} cell '{name}'{budget}")
+
+
+def _plain(node: DictConfig | dict) -> dict:
+    return OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else dict(node)
+
+
+def _check_cell_config(config: DictConfig, where: str) -> None:
+    for section, registry in _NAMED_SECTIONS.items():
+        name = OmegaConf.select(config, f"{section}.name")
+        if name is None:
+            continue
+        try:
+            registry.entry(str(name))
+        except UnknownNameError as exc:
+            raise SuiteError(f"{where}: {section}.name: {exc}") from None
+    ops = OmegaConf.select(config, "kernels.ops")
+    for op in ops or []:
+        if op not in op_names():
+            raise SuiteError(f"{where}: kernels.ops: unknown op '{op}'; the ops: {', '.join(op_names())}")
+    family, estimator = OmegaConf.select(config, "posterior.name"), OmegaConf.select(config, "estimator.name")
+    if family is not None and estimator is not None:
+        supported = POSTERIORS.get(str(family)).supported_estimators()
+        if str(estimator) not in supported:
+            raise SuiteError(
+                f"{where}: estimator '{estimator}' does not work with the posterior family '{family}'; "
+                f"it supports {', '.join(supported)}"
+            )
+
+
 def load_suite(name_or_path: str | os.PathLike[str], extra: Sequence[str] = ()) -> DictConfig:
-    """Load a suite by name (or from a .yaml path) and check it against SuiteConfig."""
+    """Load a suite by name (or from a .yaml path), expand its grid, check it against SuiteConfig
+    and its cells against the registries."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = find_suite(str(name_or_path), extra)
@@ -86,6 +189,11 @@ def load_suite(name_or_path: str | os.PathLike[str], extra: Sequence[str] = ()) 
         raise SuiteError(f"suite file {path} does not exist")
     try:
         raw = OmegaConf.load(path)
+    except OmegaConfBaseException as exc:
+        raise SuiteError(f"suite file {path} does not match the suite schema: {exc}") from None
+    assert isinstance(raw, DictConfig)
+    raw = expand_grid(raw, f"suite file {path}")
+    try:
         suite = OmegaConf.merge(OmegaConf.structured(SuiteConfig), raw)
     except OmegaConfBaseException as exc:
         raise SuiteError(f"suite file {path} does not match the suite schema: {exc}") from None
@@ -102,19 +210,21 @@ def load_suite(name_or_path: str | os.PathLike[str], extra: Sequence[str] = ()) 
                 f"suite '{suite.name}' budget '{budget}' names unknown cells {unknown}; "
                 f"cells: {cells}"
             )
+    check_cells(suite, f"suite '{suite.name}' ({path})")
     return suite
 
 
 def register_suites(extra: Iterable[str | os.PathLike[str]] = (), store: ConfigStore | None = None) -> None:
     """Make every suite a choice of the Hydra config group `suite` (`suite=NAME`).
 
-    Files are stored as loaded (unchecked): Hydra checks them against RunConfig.suite when it
-    composes, naming any unknown key; a broken file stops only the runs that choose it.
+    Files are stored as loaded with their grid expanded (otherwise unchecked): Hydra checks them
+    against RunConfig.suite when it composes, naming any unknown key, and the runner checks the
+    cells (`check_cells`); a broken file stops only the runs that choose it.
     """
     store = store or ConfigStore.instance()
     for name, path in available_suites(extra).items():
         try:
-            node = OmegaConf.load(path)
+            node = expand_grid(OmegaConf.load(path), f"suite file {path}")
         except Exception as exc:  # noqa: BLE001 - a broken user file must not break the CLI
             node = OmegaConf.create({"name": name, "description": f"unreadable: {exc}"})
         store.store(group="suite", name=name, node=node)

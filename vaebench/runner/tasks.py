@@ -59,9 +59,9 @@ def _rel(path: Path, ctx: RunContext) -> str:
 def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     cfg = cell.config
     data = adapters.load_data(cfg, cell.seed)
-    model = adapters.build_model(cfg, data).to(ctx.device)
-    estimator = adapters.build_estimator(cfg)
-    outcome = adapters.train(
+    model = adapters.model_from_config(cfg, data).to(ctx.device)
+    estimator = adapters.estimator_from_config(cfg)
+    outcome = adapters.train_from_config(
         model, estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints", seed=cell.seed,
         device=ctx.device, progress=ctx.progress,
     )
@@ -83,22 +83,22 @@ def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
 
     cfg = cell.config
     data = adapters.load_data(cfg, cell.seed)
-    model = adapters.build_model(cfg, data).to(ctx.device)
+    model = adapters.model_from_config(cfg, data).to(ctx.device)
     curves: dict[str, list[float]] = {}
     notes = list(data.notes)
     if cfg.train.epochs > 0:  # measure at a trained point, the same for every cell of the suite
         gc = cfg.gradients
-        trainer_estimator = adapters.build_estimator(
+        trainer_estimator = adapters.estimator_from_config(
             cfg, name=gc.train_estimator, num_samples=gc.train_num_samples, kwargs={}
         )
-        curves = adapters.train(
+        curves = adapters.train_from_config(
             model, trainer_estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
             seed=cell.seed, device=ctx.device, progress=ctx.progress,
         ).curves
     x = evaluation.take_examples(data.test, cfg.gradients.batch_size, device=ctx.device)
     ks = list(cfg.gradients.num_samples)
     stats = evaluation.gradient_stats_sweep(
-        model, lambda k: adapters.build_estimator(cfg, num_samples=k), x, ks,
+        model, lambda k: adapters.estimator_from_config(cfg, num_samples=k), x, ks,
         num_draws=cfg.gradients.num_draws, seed=cell.seed,
     )
     metrics: dict[str, Metric] = {}
@@ -151,11 +151,11 @@ def kernels(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
 def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     cfg = cell.config
     data = adapters.load_data(cfg, cell.seed)
-    model = adapters.build_model(cfg, data).to(ctx.device)
+    model = adapters.model_from_config(cfg, data).to(ctx.device)
     curves: dict[str, list[float]] = {}
     if cfg.train.epochs > 0:
-        curves = adapters.train(
-            model, adapters.build_estimator(cfg), data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
+        curves = adapters.train_from_config(
+            model, adapters.estimator_from_config(cfg), data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
             seed=cell.seed, device=ctx.device, progress=ctx.progress,
         ).curves
     from .. import evaluation
@@ -177,7 +177,7 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     n, draws = x.shape[0], cfg.exact.num_draws
     repeated = x.repeat(draws, *([1] * (x.dim() - 1)))  # (draws * B, *event): every draw in one call
     for k in cfg.exact.num_samples:
-        estimator = adapters.build_estimator(cfg, num_samples=int(k))
+        estimator = adapters.estimator_from_config(cfg, num_samples=int(k))
         with torch.no_grad():
             b = estimator(model, repeated).bound.detach().to(torch.float64).reshape(draws, n)
         bias = (b.mean(0) - log_px)  # (B,): E[bound] - log p(x) per example

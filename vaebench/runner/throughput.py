@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 __all__ = ["end_to_end_throughput", "op_throughput"]
 
+# One evaluation call runs K / chunk_size passes of the model (10 at the kernels suite's K=5000,
+# chunk 500) where a training step runs one: a tenth of the repeats times about as many passes.
+EVALUATION_REPEATS_DIVISOR = 10
+
 
 def op_throughput(
     op: str,
@@ -72,14 +76,16 @@ def end_to_end_throughput(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
 
     cfg = cell.config
     data = adapters.load_data(cfg, cell.seed)
-    model = adapters.build_model(cfg, data).to(ctx.device)
+    model = adapters.model_from_config(cfg, data).to(ctx.device)
     x = evaluation.take_examples(data.train, cfg.train.batch_size, device=ctx.device)
     if cfg.kernels.measure == "train_step":
-        th = evaluation.train_step_throughput(model, adapters.build_estimator(cfg), x, repeats=cfg.kernels.repeats)
+        estimator = adapters.estimator_from_config(cfg)
+        th = evaluation.train_step_throughput(model, estimator, x, repeats=cfg.kernels.repeats)
         name = f"train_step_examples_per_s@K={cfg.estimator.num_samples}"
     else:
         th = evaluation.evaluation_throughput(
-            model, x, num_samples=cfg.eval.nll_samples, chunk_size=cfg.eval.chunk_size, repeats=max(1, cfg.kernels.repeats // 10)
+            model, x, num_samples=cfg.eval.nll_samples, chunk_size=cfg.eval.chunk_size,
+            repeats=max(1, cfg.kernels.repeats // EVALUATION_REPEATS_DIVISOR),
         )
         name = f"evaluation_examples_per_s@K={cfg.eval.nll_samples}"
     per_s = th.batch_size / th.seconds_median

@@ -23,7 +23,7 @@ from .schedules import (
 )
 from .trainer import Callback, TrainConfig, Trainer, TrainResult, train
 
-NonFiniteError = NonFiniteTrainingError  # the name the CLI catches (vaebench.cli)
+from ..errors import NonFiniteError  # the one name for every NaN/inf error (vaebench.errors)
 
 __all__ = [
     "SCHEDULES",

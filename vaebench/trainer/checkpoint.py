@@ -11,12 +11,10 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
+from ..errors import CheckpointError
 
 __all__ = ["CheckpointError", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read or does not belong to this run."""
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:

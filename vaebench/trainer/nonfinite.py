@@ -17,36 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..errors import NonFiniteTrainingError
+from ..log_weights import TERMS
+
 __all__ = ["NonFiniteTrainingError", "diagnose_nonfinite", "first_nonfinite_gradient", "first_nonfinite_parameter"]
-
-TERMS = ("log_px_z", "log_pz", "log_q")
-
-
-class NonFiniteTrainingError(FloatingPointError):
-    """Training met a NaN or infinity; the run stops instead of continuing corrupted.
-
-    Attributes:
-        kind: "loss" or "gradient".
-        step, epoch: the global optimizer step (0-based) and epoch where it first appeared.
-        parameter: the first parameter (dotted name) that is non-finite or got a non-finite grad.
-        module: the first module (dotted name) with a non-finite output in the replayed step.
-        terms: the estimator terms that are non-finite (loss) or carry the non-finite gradient.
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        step: int,
-        epoch: int,
-        message: str,
-        *,
-        parameter: str | None = None,
-        module: str | None = None,
-        terms: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.kind, self.step, self.epoch = kind, step, epoch
-        self.parameter, self.module, self.terms = parameter, module, terms
 
 
 def _module_of(model: nn.Module, param_name: str) -> str:

@@ -31,6 +31,12 @@ from .schedules import LRSchedule, kl_warmup_weight, lr_schedule
 __all__ = ["Callback", "TrainConfig", "TrainResult", "Trainer", "train"]
 
 CHECKPOINT_VERSION = 1
+# The shuffle seed of an epoch is seed * SHUFFLE_SEED_STRIDE + epoch: a prime larger than any
+# epoch count, so that no two (seed, epoch) pairs share a shuffle (and a resumed epoch reshuffles alike).
+SHUFFLE_SEED_STRIDE = 1_000_003
+# The validation draws of an epoch are seeded seed + VALID_SEED_STRIDE * (epoch + 1): a prime
+# stride, so that every epoch's validation has its own seed, apart from the run's own seed.
+VALID_SEED_STRIDE = 7919
 
 
 @dataclass
@@ -295,7 +301,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # The order is a function of (seed, epoch) alone, so a resumed epoch shuffles the same.
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(cfg.seed * SHUFFLE_SEED_STRIDE + epoch)
         order = torch.randperm(self.num_train, generator=g)
         num_batches = math.ceil(self.num_train / cfg.batch_size)
         dtype = model_dtype(self.model)
@@ -377,7 +383,7 @@ class Trainer:
         total, count = 0.0, 0
         # Validation draws must not move the training RNG stream: resumed runs stay exact.
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.config.seed + 7919 * (self.epoch + 1))
+            torch.manual_seed(self.config.seed + VALID_SEED_STRIDE * (self.epoch + 1))
             for x in iter_batches(self.valid_data, self.config.valid_batch_size, device=self.device,
                                   dtype=model_dtype(self.model)):
                 total += self.estimator(self.model, x).bound.sum().item()
