@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from .leaderboard import aggregate, records_frame
-from .results import load_records
+from .results import usable_records
 
 __all__ = ["Change", "compare", "render"]
 
@@ -37,14 +37,18 @@ class Change:
 
 
 def compare(
-    a: str | os.PathLike[str], b: str | os.PathLike[str], *, suite: str | None = None, threshold: float = 2.0
+    a: str | os.PathLike[str], b: str | os.PathLike[str], *, suite: str | None = None, threshold: float = 2.0,
+    strict: bool = False,
 ) -> list[Change]:
-    """Metrics of the runs both sets share, baseline `a` vs candidate `b` (moved ones first)."""
+    """Metrics of the runs both sets share, baseline `a` vs candidate `b` (moved ones first).
+
+    Damaged or foreign record files are reported and skipped (`strict`: a RecordError listing them).
+    """
     if threshold <= 0:
         raise ValueError(f"threshold must be > 0 standard errors, got {threshold}")
     keys = ["suite", "budget", "dataset", "cell", "metric"]
-    fa = aggregate(records_frame(load_records(a, suite)))
-    fb = aggregate(records_frame(load_records(b, suite)))
+    fa = aggregate(records_frame(usable_records(a, suite, strict=strict)))
+    fb = aggregate(records_frame(usable_records(b, suite, strict=strict)))
     joined = fa.merge(fb, on=keys, suffixes=("_a", "_b"))
     if joined.empty:
         raise ValueError(

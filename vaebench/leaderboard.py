@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .results import RunRecord, atomic_write_text, load_records
+from .results import RunRecord, atomic_write_text, usable_records
 
 __all__ = ["Board", "aggregate", "build_leaderboard", "plot_vs_k", "records_frame", "reference_frame"]
 
@@ -143,15 +143,19 @@ def build_leaderboard(
     *,
     out_dir: str | os.PathLike[str] | None = None,
     suites: Sequence[str] | None = None,
+    strict: bool = False,
 ) -> dict[str, Board]:
     """Aggregate every record under `results_dir` and write each suite's tables.
+
+    Damaged or foreign files are reported and skipped (`strict`: a RecordError listing them).
 
     Returns suite -> Board. Files: OUT/<suite>.md, .html (with the runs' plots), .tex, .csv
     (OUT defaults to RESULTS/tables).
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "tables"
-    records = load_records(results_dir) if (results_dir / "records").is_dir() or results_dir.is_file() else []
+    has_records = (results_dir / "records").is_dir() or results_dir.is_file()
+    records = usable_records(results_dir, strict=strict) if has_records else []
     frame = records_frame(records)
     agg = aggregate(frame)
     boards: dict[str, Board] = {}
