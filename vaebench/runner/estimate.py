@@ -47,16 +47,11 @@ def _split_size(config: Mapping[str, Any], split: str) -> int | None:
 
 def work_units(config: Mapping[str, Any]) -> float | None:
     """Forward-pass-equivalents of a train_eval run with this (plain) config; None if unknown."""
-    from ..trainer import SCHEDULES
-
     train_n, test_n = _split_size(config, "train"), _split_size(config, "test")
     if train_n is None or test_n is None:
         return None
     tc, ec = config["train"], config["eval"]
-    epochs = tc["epochs"]
-    if tc.get("schedule") and tc["schedule"] in SCHEDULES:
-        total = SCHEDULES.get(tc["schedule"])().total_epochs()
-        epochs = total if total is not None else epochs
+    epochs = tc["epochs"]  # what the trainer runs (a schedule's own length does not change it)
     k_train = config["estimator"]["num_samples"]
     steps = epochs * train_n * k_train * _BACKWARD_COST
     if tc.get("max_steps"):

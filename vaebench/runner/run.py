@@ -139,24 +139,23 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
 
 
-def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) -> tuple[Table, float | None]:
-    """What `run` would do (cell, seed, hash, cached or new, time estimate) and the total seconds.
-
-    The total is None when any new run has no estimate.
-    """
+def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) -> tuple[Table, float, int]:
+    """What `run` would do (cell, seed, hash, cached or new, time estimate), the estimated
+    seconds of the runs that have an estimate, and how many new runs have none."""
     earlier, _ = scan_records(results_dir) if (results_dir / "records").is_dir() else ([], [])
     table = Table(title="runs (dry run: nothing is computed)")
     for col in ("cell", "seed", "config hash", "status", "estimate", "from"):
         table.add_column(col)
-    total: float | None = 0.0
+    total, unknown = 0.0, 0
     for cell in cells:
         cached = not force and finished_record(results_dir, cell) is not None
         est = estimate_seconds(cell, earlier)
         if not cached:
-            total = None if total is None or est.seconds is None else total + est.seconds
+            total += est.seconds or 0.0
+            unknown += est.seconds is None
         table.add_row(cell.cell, str(cell.seed), cell.config_hash[:12], "cached" if cached else "new",
                       "0 s" if cached else _duration(est.seconds), "" if cached else est.basis)
-    return table, total
+    return table, total, unknown
 
 
 def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Console | None = None) -> list[RunRecord]:
@@ -174,12 +173,17 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
     results_dir = Path(cfg.results_dir)
     validate_cells(cells, results_dir)  # every config problem now, not after hours of training
     if cfg.dry_run:
-        table, total = plan_table(cells, results_dir, bool(cfg.force))
+        table, total, unknown = plan_table(cells, results_dir, bool(cfg.force))
         console.print(f"[bold]vaebench[/bold] suite [cyan]{cfg.suite.name}[/cyan] v{cfg.suite.version}, budget "
                       f"[cyan]{cfg.budget.name}[/cyan]: config valid, {len(cells)} run(s) -> {results_dir.resolve()}")
         console.print(table)
-        console.print(f"estimated total: {_duration(total)}" + ("" if total is not None else
-                      " (a new run has no earlier record of its cell to estimate from)"))
+        if unknown == 0:
+            console.print(f"estimated total: {_duration(total)}")
+        elif unknown == len(cells):
+            console.print("estimated total: unknown (no new run has an earlier record of its cell to estimate from)")
+        else:
+            console.print(f"estimated total: {_duration(total)} for the runs with an estimate, plus {unknown} "
+                          "run(s) with no earlier record of their cell")
         for cell in cells[:1]:
             console.print(f"resolved config of cell '{cell.cell}' (the others differ in their cell layer):")
             console.print(escape(OmegaConf.to_yaml(cell.config)), end="")
