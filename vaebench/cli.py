@@ -59,8 +59,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 # errno -> (cause, fix) of an OSError that is the user's: a path, a permission, a full disk.
 _OS_CAUSES = {
-    errno.ENOSPC: ("the disk is full", "free some space or choose results_dir=PATH on another disk; a record or "
-                   "checkpoint is written atomically, so no torn file was left and the same command resumes"),
+    errno.ENOSPC: ("the disk is full", ("free some space or choose results_dir=PATH on another disk; a record or "
+                   "checkpoint is written atomically, so no torn file was left and the same command resumes")),
     errno.EDQUOT: ("the disk quota is exceeded", "free some space or choose results_dir=PATH elsewhere"),
     errno.EACCES: ("permission denied", "choose a folder you can write (results_dir=PATH) or fix its permissions"),
     errno.EPERM: ("operation not permitted", "choose a folder you can write (results_dir=PATH) or fix its permissions"),

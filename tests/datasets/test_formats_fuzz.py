@@ -58,7 +58,7 @@ def write(data: bytes, name: str) -> Path:
     return path
 
 
-def read_or_value_error(reader, path: Path):  # noqa: ANN001, ANN201
+def read_or_value_error(reader, path: Path):
     """The reader's result, or None after a ValueError that names the file; anything else fails."""
     try:
         return reader(path)

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from vaebench import ops
-from vaebench.ops.support import FUSED_DTYPES, allocation_limit, check_tensor, format_bytes, runs_fused
+from vaebench.ops.support import (
+    FUSED_DTYPES,
+    allocation_limit,
+    check_tensor,
+    format_bytes,
+    runs_fused,
+)
 
 
 class _CudaLooking(torch.Tensor):

@@ -20,7 +20,7 @@ SUITE = {
 }
 
 
-def cell(budget: str = "smoke", **keys: object):  # noqa: ANN201
+def cell(budget: str = "smoke", **keys: object):
     cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": SUITE, "budget": {"name": budget}})
     for k, v in keys.items():
         OmegaConf.update(cfg, k, v)
@@ -28,7 +28,7 @@ def cell(budget: str = "smoke", **keys: object):  # noqa: ANN201
     return c
 
 
-def record_of(c, seconds: float, config_hash: str | None = None) -> RunRecord:  # noqa: ANN001
+def record_of(c, seconds: float, config_hash: str | None = None) -> RunRecord:
     return RunRecord(suite=c.suite, suite_version=1, cell=c.cell, budget=c.budget, seed=0, config=c.plain_config(),
                      config_hash=config_hash or c.config_hash, wall_time_s=seconds)
 

@@ -12,7 +12,13 @@ from rich.console import Console
 import vaebench.runner.run as run_module
 from vaebench.config import RunConfig
 from vaebench.runner import resolve_cells, run_suite
-from vaebench.runner.validate import ValidationError, check_cell, check_override_keys, check_writable, validate_cells
+from vaebench.runner.validate import (
+    ValidationError,
+    check_cell,
+    check_override_keys,
+    check_writable,
+    validate_cells,
+)
 
 SUITE = {
     "name": "v", "version": 1, "task": "train_eval", "seeds": [0],
@@ -102,12 +108,11 @@ def test_folders_that_cannot_be_written(tmp_path: Path, monkeypatch: pytest.Monk
     (p,) = check_writable("results_dir", file / "below")
     assert "cannot be created" in str(p)
     assert check_writable("results_dir", tmp_path / "new" / "deeper") == []
-    import vaebench.runner.validate as validate
+    from vaebench.runner import validate
 
     monkeypatch.setattr(validate.os, "access", lambda path, mode: Path(path) != tmp_path)  # root ignores modes
     (p,) = check_writable("results_dir", tmp_path / "new")
     assert "not writable" in str(p) and str(tmp_path) in str(p)
-    assert os.access is not None
 
 
 def test_a_problem_shared_by_cells_is_listed_once_with_its_cells(tmp_path: Path) -> None:
@@ -124,9 +129,8 @@ def test_a_problem_shared_by_cells_is_listed_once_with_its_cells(tmp_path: Path)
 def test_run_suite_fails_before_any_task_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(run_module, "execute", lambda *a, **k: calls.append(a))
-    with pytest.raises(ValidationError, match="eval.nll_samples=0"):
-        run_suite(composed(tmp_path, **{"eval.nll_samples": 0}), ["eval.nll_samples=0"],
-                  console=Console(file=open(os.devnull, "w")))
+    with open(os.devnull, "w") as sink, pytest.raises(ValidationError, match="eval.nll_samples=0"):
+        run_suite(composed(tmp_path, **{"eval.nll_samples": 0}), ["eval.nll_samples=0"], console=Console(file=sink))
     assert calls == [] and not (tmp_path / "records").exists()
 
 
@@ -140,3 +144,9 @@ def test_unknown_override_keys_list_the_section_with_did_you_mean() -> None:
                                 "+train.x=1", "posterior.kwargs.num_flows=4", "seed=0,1", "eval.nll_samples=10"]) == []
     assert [p.key for p in check_override_keys(["eval.nll_smaples=1", "dataset.nmae=x"])] == ["eval.nll_smaples",
                                                                                            "dataset.nmae"]
+
+
+def test_unknown_dataset_and_model_options(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, **{"dataset.kwargs": {"binarise": True}, "model.kwargs": {"hiden": [8]}})
+    assert found["dataset.kwargs.binarise"].startswith("dataset.kwargs.binarise=True: not an option of dataset 'digits8'")
+    assert "did you mean 'hidden'" in found["model.kwargs.hiden"]

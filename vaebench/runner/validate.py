@@ -190,10 +190,10 @@ def _check_dataset(problems: list[Problem], dc: DictConfig) -> None:
     if not _registered(problems, "dataset.name", dc.name, DATASETS):
         return
     source = DATASETS.get(dc.name)
-    kwargs = OmegaConf.to_container(dc.kwargs) or {}
-    for name in kwargs:  # type: ignore[union-attr]
+    kwargs: dict[str, Any] = {str(k): v for k, v in (dc.kwargs or {}).items()}
+    for name, value in kwargs.items():
         if name not in source.options():
-            problems.append(Problem(f"dataset.kwargs.{name}", kwargs[name],  # type: ignore[index]
+            problems.append(Problem(f"dataset.kwargs.{name}", value,
                                     f"not an option of dataset '{dc.name}'; options: {', '.join(source.options()) or '(none)'}",
                                     _did_you_mean(name, source.options())))
     files = source.card.files
