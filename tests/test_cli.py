@@ -127,13 +127,17 @@ def test_list_datasets_env(capsys: pytest.CaptureFixture[str]) -> None:
 def test_leaderboard_and_compare_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], run) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert run(a, "cells=[diagonal]") == 0
-    assert run(b, "cells=[diagonal]", "train.epochs=2") == 0
+    assert run(b, "cells=[diagonal]", "seed=1") == 0  # the same protocol, another seed
+    assert run(tmp_path / "c", "cells=[diagonal]", "train.epochs=2") == 0  # another protocol
     capsys.readouterr()
     assert main(["leaderboard", "--results", str(a)]) == 0
-    assert "tiny" in capsys.readouterr().out and (a / "tables" / "tiny.csv").is_file()
+    out = capsys.readouterr().out
+    assert "tiny" in out and (a / "tables" / "tiny.csv").is_file() and (a / "tables" / "index.html").is_file()
     assert main(["compare", str(a), str(b), "--all"]) == 0
     out = capsys.readouterr().out
-    assert "shared metrics moved" in out and "nll" in out
+    assert "shared metrics with an error estimate moved" in out and "nll" in out and "nan" not in out
+    assert main(["compare", str(a), str(tmp_path / "c")]) == 2
+    assert "no protocol in common" in capsys.readouterr().err
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
     assert "no results at" in capsys.readouterr().err
 

@@ -13,7 +13,7 @@ def test_defaults_are_the_documented_protocol() -> None:
     cfg = OmegaConf.structured(RunConfig)
     assert cfg.eval.nll_samples == 5000  # Burda et al. 2015
     assert cfg.eval.active_units_threshold == 0.01 and cfg.eval.active_units_examples == 500
-    assert cfg.train.eps == 1e-4 and cfg.budget.name == "quick" and cfg.results_dir == "results"
+    assert cfg.train.eps == 1e-4 and cfg.budget.name == "quick" and cfg.results_dir == "local-results"
 
 
 @pytest.mark.parametrize(

@@ -185,7 +185,9 @@ def _precheck(args: Sequence[str]) -> None:
     problems = check_override_keys(args)
     results_dir = _override_value(args, "results_dir")
     if results_dir is None and not any(a.startswith("results_dir=") for a in args):
-        results_dir = "results"
+        from .config import RunConfig
+
+        results_dir = RunConfig.results_dir  # the schema's default (conf/config.yaml repeats it)
     if isinstance(results_dir, str):  # a sweep over folders is checked per job
         problems += check_writable("results_dir", results_dir)
     if problems:
@@ -278,6 +280,9 @@ def _cmd_leaderboard(ns: argparse.Namespace) -> int:
     for board in written.values():
         print(board.markdown)
         print(f"written: {', '.join(str(p) for p in board.paths)}\n")
+    if written:
+        index = next(iter(written.values())).paths[-1]
+        print(f"site: {index.resolve()}")
     if not written:
         print(f"no records under {ns.results}; run `vaebench run suite=NAME` first")
     return 0
@@ -332,9 +337,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("datasets", help="dataset cards")
     s.add_argument("names", nargs="*", help="datasets to show (default: all)")
     s.set_defaults(func=_cmd_datasets)
-    s = sub.add_parser("leaderboard", help="aggregate records into tables (md, html, tex, csv)")
-    s.add_argument("--results", default="results", help="results folder (default ./results)")
-    s.add_argument("--out", default=None, help="where tables go (default RESULTS/tables)")
+    s = sub.add_parser("leaderboard", help="aggregate records into a static site and tables (html, md, tex, csv)")
+    s.add_argument("--results", default="local-results",
+                   help="results folder (default ./local-results, where `vaebench run` writes; the project's own "
+                        "records: --results results)")
+    s.add_argument("--out", default=None, help="where the site and tables go (default RESULTS/tables)")
     s.add_argument("--suite", action="append", help="only this suite (repeatable)")
     s.add_argument("--strict", action="store_true", help="a damaged or foreign record file is an error (CI)")
     s.set_defaults(func=_cmd_leaderboard)
@@ -350,7 +357,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("records", help="records tools: `records check [FOLDER]` lists every damaged file")
     rsub = s.add_subparsers(dest="records_command", metavar="ACTION", required=True)
     r = rsub.add_parser("check", help="every file under FOLDER that is not a readable run record, and why")
-    r.add_argument("folder", nargs="?", default="results", help="results or records folder (default ./results)")
+    r.add_argument("folder", nargs="?", default="local-results",
+                   help="results or records folder (default ./local-results)")
     r.set_defaults(func=_cmd_records_check)
     s = sub.add_parser("env", help="what a run records about the environment")
     s.add_argument("--device", default=None)

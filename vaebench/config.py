@@ -187,6 +187,9 @@ class SuiteConfig:
     description: str = ""
     task: str = "train_eval"  # train_eval | gradients | kernels | exact
     metrics: List[str] = field(default_factory=list)
+    # The cell every other is compared with (paired differences on the leaderboard); for
+    # suites whose cells carry "@dataset", the name before "@" (e.g. diagonal). None: no baseline.
+    baseline: Optional[str] = None
     seeds: List[int] = field(default_factory=lambda: [0])
     common: Dict[str, Any] = field(default_factory=dict)  # partial run config for every cell
     budgets: Dict[str, BudgetLayer] = field(default_factory=dict)
@@ -211,7 +214,9 @@ class RunConfig:
     exact: ExactConfig = field(default_factory=ExactConfig)
     seed: Optional[int] = None  # None: the suite's (budget's) seeds
     cells: Optional[List[str]] = None  # None: the budget's cells
-    results_dir: str = "results"
+    # A user's runs go to ./local-results (ignored by git), never into the project's committed
+    # results/: those are written only with results_dir=results, when asked.
+    results_dir: str = "local-results"
     suite_dirs: List[str] = field(default_factory=list)
     force: bool = False  # recompute a finished run with the same config hash
     device: str = "cpu"  # "cpu", "cuda", "cuda:1" or "auto"

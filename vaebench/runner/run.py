@@ -90,7 +90,8 @@ def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True, fre
     return RunRecord(
         suite=cell.suite, suite_version=cell.suite_version, cell=cell.cell, budget=cell.budget, seed=cell.seed,
         config=cell.plain_config(), config_hash=cell.config_hash, metrics=result.metrics, curves=result.curves,
-        notes=notes, artifacts=result.artifacts, wall_time_s=wall, peak_memory_bytes=peak_memory_bytes(device),
+        notes=notes, artifacts=result.artifacts, per_example=result.per_example, test_points=result.test_points,
+        wall_time_s=wall, peak_memory_bytes=peak_memory_bytes(device),
         environment=environment(device),
     )
 
@@ -98,21 +99,25 @@ def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True, fre
 def summary_table(records: Sequence[RunRecord], metrics: Sequence[str], title: str, status: Sequence[str] = ()) -> Table:
     """A rich table: one row per run, the suite's metrics as `mean ± se`.
 
-    `metrics` may hold shell-style patterns ("*/fused_speedup_vs_reference/*"); with none,
-    the first eight metric names are shown.
+    A run's row is labelled with its cell and the overrides that set it apart from the suite
+    file (vaebench.leaderboard.identity), e.g. `diagonal [train.epochs=3]`. `metrics` may hold
+    shell-style patterns ("*/fused_speedup_vs_reference/*"); with none, the first eight metric
+    names are shown.
     """
+    from ..leaderboard.identity import protocol_of
+
     present = sorted({m for r in records for m in r.metrics})
     shown = [m for pat in metrics for m in (fnmatch.filter(present, pat) if any(c in pat for c in "*?[") else [pat])]
     shown = list(dict.fromkeys(shown)) or present[:8]
     table = Table(title=title)
-    for col in ("cell", "seed", *shown, "time (s)", *(["status"] if status else [])):
-        table.add_column(col, justify="left" if col in ("cell", "status") else "right")
+    for col in ("row", "seed", *shown, "time (s)", *(["status"] if status else [])):
+        table.add_column(col, justify="left" if col in ("row", "status") else "right")
     for i, r in enumerate(records):
         cells = []
         for m in shown:
             v = r.metrics.get(m)
             cells.append("-" if v is None else (f"{v.mean:.4g} ± {v.se:.2g}" if v.se is not None else f"{v.mean:.4g}"))
-        row = [r.cell, str(r.seed), *cells, f"{r.wall_time_s:.1f}"]
+        row = [escape(protocol_of(r).label), str(r.seed), *cells, f"{r.wall_time_s:.1f}"]
         if status:
             row.append(status[i])
         table.add_row(*row)
@@ -232,6 +237,7 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
     console.print(f"records: {records_dir(results_dir, suite.name).resolve()}")
     for board in boards.values():
         console.print(f"tables:  {', '.join(str(p) for p in board.paths)}")
+        console.print(f"site:    {board.paths[-1].resolve()}")
     plots = sorted({str(results_dir / a) for r in records for k, a in r.artifacts.items() if k.startswith("plot")})
     if plots:
         console.print(f"plots:   {', '.join(plots)}")

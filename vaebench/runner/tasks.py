@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,10 +34,14 @@ class RunContext:
 
 @dataclass
 class TaskResult:
+    """What a task measured; per_example and test_points as in vaebench.results.RunRecord."""
+
     metrics: dict[str, Metric] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    test_points: dict[str, Any] = field(default_factory=dict)
 
 
 Task = Callable[[ResolvedCell, RunContext], TaskResult]
@@ -60,13 +65,16 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         model, estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints", seed=cell.seed,
         device=ctx.device, progress=ctx.progress,
     )
-    metrics, notes = adapters.evaluate(model, data, cfg, seed=cell.seed, device=ctx.device, progress=ctx.progress)
+    metrics, notes, per_example = adapters.evaluate(
+        model, data, cfg, seed=cell.seed, device=ctx.device, progress=ctx.progress
+    )
     metrics["train_time_s"] = Metric(outcome.seconds, None, 1)
     metrics["epochs"] = Metric(float(outcome.epochs), None, 1)
     if outcome.resumed_from is not None:
         notes.append(f"resumed from the checkpoint of epoch {outcome.resumed_from}")
     return TaskResult(metrics, outcome.curves, [*data.notes, *notes],
-                      {"checkpoints": _rel(ctx.run_dir / "checkpoints", ctx)})
+                      {"checkpoints": _rel(ctx.run_dir / "checkpoints", ctx)},
+                      per_example=per_example, test_points=adapters.test_points(data))
 
 
 @TASKS.register("gradients", "gradient variance and SNR of an estimator vs K, encoder and decoder separately")
@@ -164,6 +172,7 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     with torch.no_grad():
         log_px = exact_log_px(x).to(torch.float64)
     metrics: dict[str, Metric] = {}
+    per_example: dict[str, list[float]] = {}
     model.eval()
     n, draws = x.shape[0], cfg.exact.num_draws
     repeated = x.repeat(draws, *([1] * (x.dim() - 1)))  # (draws * B, *event): every draw in one call
@@ -175,8 +184,10 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         std = b.std(0)  # (B,)
         metrics[f"bias@K={k}"] = Metric.of(bias.tolist())
         metrics[f"std@K={k}"] = Metric.of(std.tolist())
+        per_example[f"bias@K={k}"] = adapters.per_example_values(bias)
+        per_example[f"std@K={k}"] = adapters.per_example_values(std)
     return TaskResult(metrics, curves, [
         *data.notes,
         (f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
          f"errors over {x.shape[0]} test examples"),
-    ], {})
+    ], {}, per_example=per_example, test_points=adapters.test_points(data, x.shape[0]))
