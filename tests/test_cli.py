@@ -182,6 +182,6 @@ def test_ctrl_c_says_how_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_module, "run_suite", interrupted)
-    assert main(["run", "suite=exact", "budget=smoke", f"results_dir={tmp_path}"]) == 130
+    assert main(["run", "suite=exact", "budget=smoke", f"results_dir={tmp_path}"]) == 2  # issue 13: every user-caused stop exits 2
     err = capsys.readouterr().err
     assert "interrupted" in err and "resume" in err and "Traceback" not in err

@@ -3,16 +3,20 @@
     vaebench run suite=iaf [budget=smoke] [key=value ...]     one suite (quick budget by default)
     vaebench run -m suite=iaf seed=0,1,2                      a sweep (Hydra multirun)
     vaebench run -m suite=iaf seed=0,1 hydra/launcher=submitit_slurm   ... on Slurm
-    vaebench list | datasets | leaderboard | compare A B | env
+    vaebench run suite=iaf budget=paper --dry-run             validate, print the runs and a time estimate
+    vaebench validate suite=iaf budget=paper                  the same
+    vaebench list | datasets | leaderboard | compare A B | records check [FOLDER] | env
 
 `run` hands everything after the word `run` to a `@hydra.main` function, so overrides,
 `-m`, `--cfg job`, `--help` and launchers behave as in any Hydra application. Known errors
-print one paragraph and exit non-zero; VAEBENCH_DEBUG=1 shows the traceback.
+print one paragraph: exit code 2 for the user's input or data (config, paths, permissions, a full
+disk, damaged records, Ctrl-C), 1 for a bug ("internal error"); VAEBENCH_DEBUG=1 shows the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -33,16 +37,17 @@ def _debug() -> bool:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    """Error classes whose message is the whole story (no traceback needed)."""
+    """Error classes whose message is the whole story (no traceback needed): the user's input."""
     from omegaconf.errors import OmegaConfBaseException
 
     from .registry import UnknownNameError
     from .results import RecordError
     from .runner.resolve import ConfigError
     from .runner.suite import SuiteError
+    from .trainer import CheckpointError
 
     known: list[type[BaseException]] = [
-        UnknownNameError, SuiteError, ConfigError, RecordError, OmegaConfBaseException,
+        UnknownNameError, SuiteError, ConfigError, RecordError, CheckpointError, OmegaConfBaseException,
         FileNotFoundError, ValueError,  # bad config values and missing files (DatasetNotFound)
     ]
     from .estimators.base import NonFiniteError as EstimateNotFinite
@@ -52,8 +57,37 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return tuple(known)
 
 
+# errno -> (cause, fix) of an OSError that is the user's: a path, a permission, a full disk.
+_OS_CAUSES = {
+    errno.ENOSPC: ("the disk is full", ("free some space or choose results_dir=PATH on another disk; a record or "
+                   "checkpoint is written atomically, so no torn file was left and the same command resumes")),
+    errno.EDQUOT: ("the disk quota is exceeded", "free some space or choose results_dir=PATH elsewhere"),
+    errno.EACCES: ("permission denied", "choose a folder you can write (results_dir=PATH) or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a folder you can write (results_dir=PATH) or fix its permissions"),
+    errno.EROFS: ("the file system is read-only", "choose results_dir=PATH on a writable disk"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another path or move that file away"),
+    errno.EISDIR: ("the path is a folder where a file was expected", "choose another path"),
+    errno.ENOENT: ("no such file or folder", "check the path"),
+}
+
+
+def _explain_os_error(exc: OSError) -> str | None:
+    if exc.errno not in _OS_CAUSES:
+        return None
+    cause, fix = _OS_CAUSES[exc.errno]
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"vaebench: error: {cause}{where}: {fix}."
+
+
 def explain(exc: BaseException) -> str:
     """The one-paragraph message the CLI prints for an error."""
+    if isinstance(exc, KeyboardInterrupt):
+        return ("vaebench: interrupted (Ctrl-C). Run the same command again to resume: finished runs are kept "
+                "(records) and an unfinished one restarts from its last checkpoint.")
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        message = _explain_os_error(exc)
+        if message is not None:
+            return message
     if isinstance(exc, _known_errors()):
         kind = type(exc).__name__
         return f"vaebench: error ({kind}): {exc}"
@@ -63,17 +97,24 @@ def explain(exc: BaseException) -> str:
     )
 
 
+def is_user_error(exc: BaseException) -> bool:
+    """Whether `exc` is the user's (config, paths, data, Ctrl-C) rather than a bug in vaebench."""
+    return not explain(exc).startswith("vaebench: internal error")
+
+
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
     try:
         yield
-    except (SystemExit, KeyboardInterrupt):
+    except SystemExit:
         raise
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         if _debug():
             raise
-        print(explain(exc), file=sys.stderr)
-        raise SystemExit(2) from None
+        message = explain(exc)
+        print(message, file=sys.stderr)
+        # 2: the user's input or data (the message says the fix); 1: a bug in vaebench
+        raise SystemExit(2 if is_user_error(exc) else 1) from None
 
 
 # ---- run (Hydra) --------------------------------------------------------------------------------
@@ -122,11 +163,43 @@ def _hydra_task(cfg: DictConfig) -> object:
         return run_suite(cfg, overrides)
 
 
+def _override_value(args: Sequence[str], key: str) -> object:
+    """The value a command line gives `key=` (the last one wins, as in Hydra), or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    value = None
+    for arg in args:
+        if arg.startswith(f"{key}="):
+            try:
+                value = OverridesParser.create().parse_overrides([arg])[0].value()
+            except Exception:  # noqa: BLE001 - a malformed override: Hydra reports it itself
+                return None
+    return value
+
+
+def _precheck(args: Sequence[str]) -> None:
+    """What must be right before Hydra composes: keys of the schema, and the results folder
+    (Hydra writes its own logs there first, and would fail with a raw traceback)."""
+    from .runner.validate import ValidationError, check_override_keys, check_writable
+
+    problems = check_override_keys(args)
+    results_dir = _override_value(args, "results_dir")
+    if results_dir is None and not any(a.startswith("results_dir=") for a in args):
+        from .config import RunConfig
+
+        results_dir = RunConfig.results_dir  # the schema's default (conf/config.yaml repeats it)
+    if isinstance(results_dir, str):  # a sweep over folders is checked per job
+        problems += check_writable("results_dir", results_dir)
+    if problems:
+        raise ValidationError([(p, []) for p in problems])
+
+
 def _run(args: list[str]) -> int:
     import hydra
 
     from .runner.suite import SUITE_DIRS_ENV
 
+    args = ["dry_run=true" if a == "--dry-run" else a for a in args]
     extra = _suite_dirs_from_args(args)
     if extra:  # jobs started by a launcher (submitit) inherit the environment, not argv
         old = os.environ.get(SUITE_DIRS_ENV, "")
@@ -137,6 +210,8 @@ def _run(args: list[str]) -> int:
         os.environ["HYDRA_FULL_ERROR"] = "1"
     with _friendly_errors():
         register_groups()
+        if not any(a in ("--help", "-h", "--cfg", "-c", "--info", "-i") for a in args):
+            _precheck(args)
     if any(a in ("--help", "-h") for a in args) and not any(a.startswith("suite=") for a in args):
         args = [*args, "suite=iaf"]  # help composes a config; show it for a real suite
     entry = hydra.main(config_path="conf", config_name="config", version_base="1.3")(_hydra_task)
@@ -201,7 +276,7 @@ def _cmd_datasets(ns: argparse.Namespace) -> int:
 def _cmd_leaderboard(ns: argparse.Namespace) -> int:
     from .leaderboard import build_leaderboard
 
-    written = build_leaderboard(ns.results, out_dir=ns.out, suites=ns.suite or None)
+    written = build_leaderboard(ns.results, out_dir=ns.out, suites=ns.suite or None, strict=ns.strict)
     for board in written.values():
         print(board.markdown)
         print(f"written: {', '.join(str(p) for p in board.paths)}\n")
@@ -216,9 +291,22 @@ def _cmd_leaderboard(ns: argparse.Namespace) -> int:
 def _cmd_compare(ns: argparse.Namespace) -> int:
     from .compare import compare, render
 
-    rows = compare(ns.a, ns.b, suite=ns.suite, threshold=ns.threshold)
+    rows = compare(ns.a, ns.b, suite=ns.suite, threshold=ns.threshold, strict=ns.strict)
     print(render(rows, ns.a, ns.b, threshold=ns.threshold, only_moved=not ns.all))
     return 0
+
+
+def _cmd_records_check(ns: argparse.Namespace) -> int:
+    from .results import scan_records
+
+    records, problems = scan_records(ns.folder)
+    for problem in problems:
+        print(f"{problem.path}: {problem.reason}")
+    print(f"{len(records)} readable record(s), {len(problems)} problem(s) under {ns.folder}")
+    if problems:
+        print("Move or delete the damaged files (`vaebench run` recomputes a run whose record is damaged).",
+              file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _cmd_env(ns: argparse.Namespace) -> int:
@@ -241,7 +329,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="`vaebench run --help` shows the run config groups (Hydra).",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="run a suite: vaebench run suite=NAME [budget=smoke|quick|paper] [key=value ...]")
+    sub.add_parser("run", help="run a suite: vaebench run suite=NAME [budget=smoke|quick|paper] [key=value ...] "
+                   "[--dry-run]")
+    sub.add_parser("validate", help="check the whole config and print the runs and a time estimate (run --dry-run)")
     s = sub.add_parser("list", help="suites, datasets, models, posteriors and estimators")
     s.set_defaults(func=_cmd_list)
     s = sub.add_parser("datasets", help="dataset cards")
@@ -253,6 +343,7 @@ def _parser() -> argparse.ArgumentParser:
                         "records: --results results)")
     s.add_argument("--out", default=None, help="where the site and tables go (default RESULTS/tables)")
     s.add_argument("--suite", action="append", help="only this suite (repeatable)")
+    s.add_argument("--strict", action="store_true", help="a damaged or foreign record file is an error (CI)")
     s.set_defaults(func=_cmd_leaderboard)
     s = sub.add_parser("compare", help="compare two result sets: which metrics moved")
     s.add_argument("a", help="results folder, records folder or record file (baseline)")
@@ -261,7 +352,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--threshold", type=float, default=2.0,
                    help="a metric moved when |difference| > threshold x its standard error (default 2)")
     s.add_argument("--all", action="store_true", help="show unchanged metrics too")
+    s.add_argument("--strict", action="store_true", help="a damaged or foreign record file is an error (CI)")
     s.set_defaults(func=_cmd_compare)
+    s = sub.add_parser("records", help="records tools: `records check [FOLDER]` lists every damaged file")
+    rsub = s.add_subparsers(dest="records_command", metavar="ACTION", required=True)
+    r = rsub.add_parser("check", help="every file under FOLDER that is not a readable run record, and why")
+    r.add_argument("folder", nargs="?", default="local-results",
+                   help="results or records folder (default ./local-results)")
+    r.set_defaults(func=_cmd_records_check)
     s = sub.add_parser("env", help="what a run records about the environment")
     s.add_argument("--device", default=None)
     s.add_argument("--json", action="store_true")
@@ -272,18 +370,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `vaebench` console script; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "run":
+    if args and args[0] in ("run", "validate"):
         try:
-            return _run(args[1:])
+            return _run(args[1:] + (["--dry-run"] if args[0] == "validate" else []))
         except SystemExit as exc:
             code = exc.code
             return code if isinstance(code, int) else (0 if code is None else 1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # outside the friendly-error blocks (e.g. while Hydra starts)
             if _debug():
                 raise
-            print("vaebench: interrupted. Run the same command again to resume: finished runs are kept "
-                  "(records) and an unfinished one restarts from its last checkpoint.", file=sys.stderr)
-            return 130
+            print(explain(exc), file=sys.stderr)
+            return 2
     parser = _parser()
     try:
         ns = parser.parse_args(args)

@@ -24,7 +24,7 @@ from typing import Literal
 
 from .leaderboard import collect_rows, difference
 from .leaderboard.rows import Row
-from .results import load_records
+from .results import usable_records
 
 __all__ = ["Change", "compare", "render"]
 
@@ -65,13 +65,17 @@ def _mean_se(row: Row, metric: str) -> tuple[float, float | None]:
 
 
 def compare(
-    a: str | os.PathLike[str], b: str | os.PathLike[str], *, suite: str | None = None, threshold: float = 2.0
+    a: str | os.PathLike[str], b: str | os.PathLike[str], *, suite: str | None = None, threshold: float = 2.0,
+    strict: bool = False,
 ) -> list[Change]:
-    """Metrics of the protocols both sets share, baseline `a` vs candidate `b` (moved ones first)."""
+    """Metrics of the protocols both sets share, baseline `a` vs candidate `b` (moved ones first).
+
+    Damaged or foreign record files are reported and skipped (`strict`: a RecordError listing them).
+    """
     if threshold <= 0:
         raise ValueError(f"threshold must be > 0 standard errors, got {threshold}")
-    rows_a = {r.protocol: r for r in collect_rows(load_records(a, suite))}
-    rows_b = {r.protocol: r for r in collect_rows(load_records(b, suite))}
+    rows_a = {r.protocol: r for r in collect_rows(usable_records(a, suite, strict=strict))}
+    rows_b = {r.protocol: r for r in collect_rows(usable_records(b, suite, strict=strict))}
     shared = [p for p in rows_a if p in rows_b]
     if not shared:
         labels_a = sorted({p.label for p in rows_a})[:5]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +32,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Metric",
     "RecordError",
+    "RecordProblem",
     "RunRecord",
     "atomic_write_text",
     "find_records",
@@ -38,6 +40,8 @@ __all__ = [
     "load_records",
     "records_dir",
     "run_dir",
+    "scan_records",
+    "usable_records",
     "write_record",
 ]
 
@@ -109,6 +113,10 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> RunRecord:
+        if not isinstance(data, Mapping):
+            raise RecordError(
+                f"{source}: not a vaebench run record (the file holds a JSON {_json_kind(data)}, a record is an object)"
+            )
         version = data.get("schema_version")
         if version not in READABLE_SCHEMA_VERSIONS:
             raise RecordError(
@@ -119,9 +127,40 @@ class RunRecord:
         fields = dict(data)
         try:
             fields["metrics"] = {k: Metric(**v) for k, v in data.get("metrics", {}).items()}
-            return cls(**fields)
-        except TypeError as exc:
+            record = cls(**fields)
+        except (TypeError, AttributeError) as exc:
             raise RecordError(f"{source}: not a vaebench run record ({exc})") from None
+        _check_types(record, source)
+        return record
+
+
+def _json_kind(value: object) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "null")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_types(record: RunRecord, source: str) -> None:
+    """The field types readers rely on (JSON gives no guarantee): RecordError naming the field."""
+    problems = [f"{name} must be a string, got {getattr(record, name)!r}"
+                for name in ("suite", "cell", "budget", "config_hash") if not isinstance(getattr(record, name), str)]
+    problems += [f"{name} must be an integer, got {getattr(record, name)!r}"
+                 for name in ("suite_version", "seed") if isinstance(getattr(record, name), bool)
+                 or not isinstance(getattr(record, name), int)]
+    for name in ("config", "curves", "artifacts", "environment"):
+        if not isinstance(getattr(record, name), dict):
+            problems.append(f"{name} must be an object, got {getattr(record, name)!r}")
+    for name, m in record.metrics.items():
+        if not _is_number(m.mean):
+            problems.append(f"metrics.{name}.mean must be a number, got {m.mean!r}")
+        if m.se is not None and not _is_number(m.se):
+            problems.append(f"metrics.{name}.se must be a number or null, got {m.se!r}")
+        if isinstance(m.n, bool) or not isinstance(m.n, int):
+            problems.append(f"metrics.{name}.n must be an integer, got {m.n!r}")
+    if problems:
+        raise RecordError(f"{source}: damaged run record: {'; '.join(problems)}")
 
 
 def records_dir(results_dir: str | os.PathLike[str], suite: str | None = None) -> Path:
@@ -157,28 +196,19 @@ def load_record(path: str | os.PathLike[str]) -> RunRecord:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RecordError(f"record file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RecordError(f"record file {path} is not valid JSON: {exc}") from None
+    except OSError as exc:  # a folder named *.json, no read permission, an I/O error
+        raise RecordError(f"record file {path} cannot be read: {exc.strerror or exc}") from None
     return RunRecord.from_dict(data, source=str(path))
 
 
 def load_records(source: str | os.PathLike[str], suite: str | None = None) -> list[RunRecord]:
-    """All records in a results folder (its records/ tree), a records folder, or one file."""
-    source = Path(source)
-    if source.is_file():
-        return [load_record(source)]
-    if not source.is_dir():
-        raise RecordError(
-            f"no results at {source}: expected a results folder (holding records/), a folder of "
-            "record .json files, or one record file"
-        )
-    root = source / "records" if (source / "records").is_dir() else source
-    if suite:
-        root = root / suite if (root / suite).is_dir() else root
-    records = [load_record(p) for p in sorted(root.rglob("*.json"))]
-    if suite:
-        records = [r for r in records if r.suite == suite]
-    return records
+    """All records in a results folder (its records/ tree), a records folder, or one file.
+
+    Raises RecordError listing every damaged file at once; `usable_records` skips them instead.
+    """
+    return usable_records(source, suite, strict=True)
 
 
 def find_records(
@@ -187,3 +217,79 @@ def find_records(
     """Records of a finished run with this config hash (oldest first)."""
     folder = records_dir(results_dir, suite)
     return sorted(folder.glob(f"{cell}__{config_hash[:12]}__*.json"))
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """A file in a records folder that is not a readable run record, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def _record_root(source: Path, suite: str | None) -> Path:
+    if not source.is_dir():
+        raise RecordError(
+            f"no results at {source}: expected a results folder (holding records/), a folder of "
+            "record .json files, or one record file"
+        )
+    root = source / "records" if (source / "records").is_dir() else source
+    if suite:
+        root = root / suite if (root / suite).is_dir() else root
+    return root
+
+
+def scan_records(
+    source: str | os.PathLike[str], suite: str | None = None
+) -> tuple[list[RunRecord], list[RecordProblem]]:
+    """Every readable record under `source` (as `load_records`) and every file that is not one.
+
+    Nothing stops at a damaged or foreign file: it becomes a RecordProblem (file, reason).
+    """
+    source = Path(source)
+    paths = [source] if source.is_file() else sorted(_record_root(source, suite).rglob("*.json"))
+    records: list[RunRecord] = []
+    problems: list[RecordProblem] = []
+    for path in paths:
+        try:
+            records.append(load_record(path))
+        except RecordError as exc:
+            reason = str(exc)
+            for prefix in (f"record file {path} ", f"{path}: "):  # the path is the problem's own field
+                reason = reason.removeprefix(prefix)
+            problems.append(RecordProblem(path, reason))
+    if suite:
+        records = [r for r in records if r.suite == suite]
+    return records, problems
+
+
+def _print_problems(lines: str) -> None:
+    print(lines, file=sys.stderr)
+
+
+def usable_records(
+    source: str | os.PathLike[str],
+    suite: str | None = None,
+    *,
+    strict: bool = False,
+    report: Callable[[str], None] | None = _print_problems,
+) -> list[RunRecord]:
+    """The readable records under `source`; damaged files are reported and skipped.
+
+    The loading step of `leaderboard` and `compare`: one damaged file never hides the others.
+    With `strict` (CI), any damaged file is a RecordError listing them all.
+    """
+    records, problems = scan_records(source, suite)
+    if problems:
+        listing = "\n".join(f"  - {p}" for p in problems)
+        if strict:
+            raise RecordError(f"{len(problems)} damaged or foreign file(s) under {source}:\n{listing}\n"
+                              "Move them out of the records folder (or rerun their runs); "
+                              "`vaebench records check` lists them.")
+        if report is not None:
+            report(f"vaebench: skipped {len(problems)} file(s) under {source} that are not readable run records "
+                   f"(--strict makes this an error):\n{listing}")
+    return records

@@ -106,5 +106,5 @@ def test_devices() -> None:
 def test_unknown_task_is_named(tmp_path: Path) -> None:
     c = cfg(tmp_path)
     c.suite.task = "nope"
-    with pytest.raises(ValueError, match="unknown task 'nope'"):
+    with pytest.raises(ValueError, match="suite.task='nope': not a task"):
         run_suite(c, console=quiet())

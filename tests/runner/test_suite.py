@@ -129,7 +129,7 @@ def test_malformed_grids_name_the_problem(tmp_path: Path, grid: str, match: str)
         ("{posterior: {name: planer}}", r"cell 'c': posterior.name: unknown posterior 'planer'"),
         ("{estimator: {name: iwea}}", r"cell 'c': estimator.name: unknown estimator 'iwea'"),
         ("{model: {name: mlp}}", r"cell 'c': model.name: unknown model 'mlp'"),
-        ("{kernels: {ops: [log_mean_exp, softmax]}}", r"cell 'c': kernels.ops: unknown op 'softmax'"),
+        ("{kernels: {ops: [log_mean_exp, softmax]}}", r"cell 'c': kernels.ops='softmax': not a benchmarked op"),
         (
             "{posterior: {name: planar}, estimator: {name: elbo}}",
             r"estimator 'elbo' does not work with the posterior family 'planar'; it supports elbo_mc, iwae, renyi",

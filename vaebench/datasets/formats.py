@@ -14,6 +14,7 @@ import pickle
 import struct
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,13 @@ _IDX_DTYPES: dict[int, np.dtype[Any]] = {
 def _read_bytes(path: Path) -> bytes:
     with open(path, "rb") as f:
         head = f.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    with opener(path, "rb") as f:
-        return f.read()
+    if head != b"\x1f\x8b":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a torn download or a damaged archive
+        raise ValueError(f"{path} is a damaged gzip file ({e}): delete it and download it again") from e
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -60,6 +65,9 @@ def read_idx(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not an IDX file: bad magic number {raw[:4]!r}")
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: IDX header says {ndim} dims ({header} header bytes), the file has {len(raw)} bytes: "
+                         "it is truncated or corrupted")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
@@ -124,11 +132,19 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             raise ValueError(f"{path} is not a CIFAR python batch: {e}") from e
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise ValueError(f"{path} is not a CIFAR-10 python batch (no b'data'/b'labels' keys)")
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    try:  # no silent casts: pixels are bytes 0..255 and labels the classes 0..9
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: b'data'/b'labels' are not arrays ({e})") from e
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise ValueError(f"{path}: b'data' must be (N, 3072), got {data.shape}")
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    return data.reshape(-1, 3, 32, 32), labels
+    if data.size and (data.dtype.kind not in "iu" or data.min() < 0 or data.max() > 255):
+        raise ValueError(f"{path}: b'data' must hold 8-bit pixels 0..255, got {data.dtype} values")
+    if labels.shape != (data.shape[0],):
+        raise ValueError(f"{path}: b'labels' must be ({data.shape[0]},), one per image, got {labels.shape}")
+    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{path}: b'labels' must be classes 0..9, got {labels.dtype} values")
+    return data.astype(np.uint8).reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def extract_tar(archive: Path, dest: Path, members: Iterable[str]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..results import RunRecord, atomic_write_text, load_records
+from ..results import RunRecord, atomic_write_text, usable_records
 from .csv_table import suite_csv
 from .identity import Protocol, overrides, protocol_hash, protocol_of
 from .kernels import kernels_long, kernels_table, plot_kernels
@@ -177,17 +177,19 @@ def build_leaderboard(
     out_dir: str | os.PathLike[str] | None = None,
     suites: Sequence[str] | None = None,
     records: Sequence[RunRecord] | None = None,
+    strict: bool = False,
 ) -> dict[str, Board]:
     """Read every record under `results_dir` and write the site and tables of each suite.
 
     Returns suite -> Board. OUT defaults to RESULTS/tables; index.html lists every suite with
-    records (also when `suites` limits which pages are rewritten).
+    records (also when `suites` limits which pages are rewritten). Damaged or foreign record
+    files are reported and skipped (`strict`: a RecordError listing them).
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "tables"
     if records is None:
         has = (results_dir / "records").is_dir() or results_dir.is_file()
-        records = load_records(results_dir) if has else []
+        records = usable_records(results_dir, strict=strict) if has else []
     by_suite: dict[str, list[RunRecord]] = {}
     for r in records:
         by_suite.setdefault(r.suite, []).append(r)

@@ -1,7 +1,7 @@
 """Fused VAE ops (CPU and CUDA kernels registered as torch custom ops) and their references.
 
 Each op falls back to its pure-PyTorch reference when the compiled library is missing;
-`backend()` says which path is live.
+`backend()` says which path is live; `FUSED_DTYPES` which dtypes have kernels on which device.
 """
 
 from .catalog import OPS, OpParts, op_names
@@ -15,10 +15,13 @@ from .reference import (
     reparameterize_reference,
 )
 from .reparameterize import reparameterize
+from .support import FUSED_DTYPES, allocation_limit
 
 __all__ = [
+    "FUSED_DTYPES",
     "OPS",
     "OpParts",
+    "allocation_limit",
     "backend",
     "build_info",
     "fused_available",

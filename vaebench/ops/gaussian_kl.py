@@ -12,6 +12,7 @@ from torch import Tensor
 
 from .library import fused_device_types
 from .reference import gaussian_kl_reference
+from .support import check_tensor, runs_fused
 
 __all__ = ["gaussian_kl"]
 
@@ -47,7 +48,7 @@ def gaussian_kl(
     # Checked here for both paths, so a mistake raises the same error type (TypeError or
     # ValueError naming the argument) whether or not the compiled kernels are loaded.
     _check_inputs("gaussian_kl", mu, logvar, prior_mu, prior_logvar)
-    if mu.device.type not in _FUSED_DEVICES:
+    if not runs_fused(mu, _FUSED_DEVICES):  # CPU half: the reference (vaebench.ops.support)
         return gaussian_kl_reference(mu, logvar, prior_mu, prior_logvar)
     return torch.ops.vaebench.gaussian_kl(mu, logvar, prior_mu, prior_logvar)
 
@@ -68,8 +69,7 @@ def _check_inputs(
     ):
         if t is None:
             continue
-        if not t.is_floating_point():
-            raise TypeError(f"vaebench.{op}: {name} must be a floating-point tensor, got {t.dtype}")
+        check_tensor(op, name, t)
         if t is not mu and t.dtype != mu.dtype:
             raise TypeError(f"vaebench.{op}: {name} must have the dtype of mu, got {t.dtype} and {mu.dtype}")
         if t.device != mu.device:

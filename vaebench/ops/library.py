@@ -119,7 +119,8 @@ def backend(device: torch.device | str | None = None) -> Backend:
     if not _load():
         return "reference"
     if device.type == "cuda":
-        return "fused-cuda" if build_info()["cuda"] else "reference"
+        # without a usable GPU (no driver) a CUDA tensor cannot exist: no kernel would run
+        return "fused-cuda" if build_info()["cuda"] and torch.cuda.is_available() else "reference"
     return "fused-cpu"
 
 

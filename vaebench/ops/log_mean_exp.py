@@ -15,6 +15,7 @@ from torch import Tensor
 
 from .library import fused_device_types
 from .reference import importance_weights_reference, log_mean_exp_reference
+from .support import check_dim, check_tensor, runs_fused
 
 __all__ = ["importance_weights", "log_mean_exp"]
 
@@ -32,8 +33,9 @@ def log_mean_exp(log_w: Tensor, dim: int = 0) -> Tensor:
     A +inf entry gives +inf, and NaN weights (the gradient) over its slice: they are undefined.
 
     Args:
-        log_w: (..., K, ...) log-weights, K >= 1 along `dim` (any dim, negative too).
-        dim: the sample dim.
+        log_w: (..., K, ...) log-weights, K >= 1 along `dim` (any dim, negative too); any
+            floating dtype (the fused ones: vaebench.ops.support.FUSED_DTYPES).
+        dim: the sample dim (an int).
 
     Returns:
         (...) log_w without `dim`.
@@ -42,7 +44,7 @@ def log_mean_exp(log_w: Tensor, dim: int = 0) -> Tensor:
         Importance Weighted Autoencoders, Burda, Grosse, Salakhutdinov, 2015, arXiv 1509.00519.
     """
     _check_log_w("log_mean_exp", log_w, dim)  # both paths: the same error types with or without the kernels
-    if log_w.device.type not in _FUSED_DEVICES:
+    if not runs_fused(log_w, _FUSED_DEVICES):  # CPU half: the reference (vaebench.ops.support)
         return log_mean_exp_reference(log_w, dim)
     return torch.ops.vaebench.log_mean_exp(log_w, dim)
 
@@ -71,26 +73,21 @@ def importance_weights(log_w: Tensor, dim: int = 0) -> tuple[Tensor, Tensor]:
         Doubly Reparameterized Gradient Estimators for Monte Carlo Objectives, Tucker, Lawson,
         Gu, Maddison, 2018, arXiv 1810.04152.
     """
-    log_w = log_w.detach()
     _check_log_w("importance_weights", log_w, dim)  # both paths: the same error types with or without the kernels
-    if log_w.device.type not in _FUSED_DEVICES:
+    log_w = log_w.detach()
+    if not runs_fused(log_w, _FUSED_DEVICES):
         return importance_weights_reference(log_w, dim)
     return torch.ops.vaebench.importance_weights(log_w, dim)
 
 
 def _check_log_w(op: str, log_w: Tensor, dim: int) -> None:
     """The fused kernels' input checks (csrc/log_mean_exp.h), in Python for both paths."""
-    if not log_w.is_floating_point():
-        raise TypeError(f"vaebench.{op}: log_w must be a floating-point tensor, got {log_w.dtype}")
+    check_tensor(op, "log_w", log_w)
     if log_w.dim() < 1:
         raise ValueError(
             f"vaebench.{op}: log_w must be (..., K, ...) with at least 1 dim(s), got shape {tuple(log_w.shape)}"
         )
-    nd = log_w.dim()
-    if not -nd <= dim < nd:
-        raise IndexError(
-            f"vaebench.{op}: dim must be in [{-nd}, {nd - 1}] for log_w of shape {tuple(log_w.shape)}, got dim={dim}"
-        )
+    check_dim(op, "dim", dim, "log_w", tuple(log_w.shape))
     if log_w.shape[dim] < 1:
         raise ValueError(
             f"vaebench.{op}: log_w must hold K >= 1 log-weights along dim {dim}, got shape "

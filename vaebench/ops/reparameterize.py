@@ -21,6 +21,8 @@ from torch import Tensor
 
 from .library import fused_device_types
 from .reference import reparameterize_reference
+from .support import check_allocation, check_tensor
+from .support import runs_fused as _runs_fused
 
 __all__ = ["draw_seed", "reparameterize"]
 
@@ -54,8 +56,10 @@ def reparameterize(
 
     Args:
         mu, logvar: (*batch, D) mean and log-variance of the diagonal Gaussian, D >= 1;
-            float32/float64 (CPU), also float16/bfloat16 (CUDA).
-        num_samples: K >= 1.
+            any floating dtype (fused: float32/float64 on CPU, also float16/bfloat16 on CUDA;
+            vaebench.ops.support.FUSED_DTYPES).
+        num_samples: K >= 1; the output must fit the device's memory
+            (vaebench.ops.support.allocation_limit), checked before the kernel runs.
         generator: torch generator the seed is drawn from.
         path_gradient: "sticking the landing" gradient for log q.
 
@@ -94,27 +98,13 @@ def runs_fused(mu: Tensor) -> bool:
     through the returned z in the autograd graph (a hook on z does not see it); the reference
     routes it through z.
     """
-    return mu.device.type in _FUSED_DEVICES and _fused_dtype(mu)
-
-
-def _fused_dtype(mu: Tensor) -> bool:
-    # half types have kernels on CUDA only; on CPU they take the reference path.
-    return mu.dtype in (torch.float32, torch.float64) or mu.device.type == "cuda"
+    return _runs_fused(mu, _FUSED_DEVICES)  # CPU half: the reference (vaebench.ops.support)
 
 
 def _check_inputs(mu: Tensor, logvar: Tensor, num_samples: int) -> None:
     """The kernels' input checks (csrc/reparameterize_common.h), before any work or RNG draw."""
-    if not isinstance(mu, Tensor) or not isinstance(logvar, Tensor):
-        raise TypeError(
-            f"vaebench.reparameterize: mu and logvar must be tensors, got {type(mu).__name__} and "
-            f"{type(logvar).__name__}"
-        )
     for name, t in (("mu", mu), ("logvar", logvar)):
-        if not t.is_floating_point():
-            raise TypeError(
-                f"vaebench.reparameterize: {name} must be a floating-point tensor (float32 or float64; "
-                f"float16/bfloat16 on CUDA), got {t.dtype}; convert it with .float()"
-            )
+        check_tensor("reparameterize", name, t)
     if logvar.dtype != mu.dtype:
         raise TypeError(f"vaebench.reparameterize: logvar must have the dtype of mu, got {logvar.dtype} and {mu.dtype}")
     if logvar.device != mu.device:
@@ -135,6 +125,11 @@ def _check_inputs(mu: Tensor, logvar: Tensor, num_samples: int) -> None:
         )
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"vaebench.reparameterize: num_samples must be an int >= 1, got {num_samples!r}")
+    # z (K, *batch, D) and log_q (K, *batch); the reference path also holds eps (K, *batch, D)
+    per_sample = mu.numel() * (1 if runs_fused(mu) else 2) + mu.numel() // mu.shape[-1]
+    what = "z (K, *batch, D) and log_q (K, *batch)" + ("" if runs_fused(mu) else " plus eps (reference path)")
+    check_allocation("reparameterize", "num_samples", num_samples, num_samples * per_sample * mu.element_size(),
+                     what, mu.device)
 
 
 def _register() -> None:

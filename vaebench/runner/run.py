@@ -15,18 +15,35 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from ..environment import environment, peak_memory_bytes
-from ..results import RunRecord, find_records, load_record, records_dir, run_dir, write_record
+from ..results import (
+    RecordError,
+    RunRecord,
+    find_records,
+    load_record,
+    records_dir,
+    run_dir,
+    scan_records,
+    write_record,
+)
+from .estimate import estimate_seconds
 from .resolve import ResolvedCell, resolve_cells
 from .tasks import TASKS, RunContext
+from .validate import validate_cells
 
-__all__ = ["execute", "resolve_device", "run_suite", "summary_table"]
+__all__ = ["execute", "finished_record", "plan_table", "resolve_device", "run_suite", "summary_table"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,6 +124,51 @@ def summary_table(records: Sequence[RunRecord], metrics: Sequence[str], title: s
     return table
 
 
+def finished_record(results_dir: Path, cell: ResolvedCell, console: Console | None = None) -> RunRecord | None:
+    """The newest readable record of this exact config, or None; a damaged one counts as absent.
+
+    A damaged record (torn by a full disk, edited by hand) is named on `console` and skipped,
+    so the run is recomputed and a new record written beside it (records are never edited).
+    """
+    for path in reversed(find_records(results_dir, cell.suite, cell.cell, cell.config_hash)):
+        try:
+            record = load_record(path)
+        except RecordError as exc:
+            if console is not None:
+                console.print(f"[yellow]damaged record skipped, recomputing:[/yellow] {escape(str(exc))}")
+            continue
+        if record.config_hash == cell.config_hash:
+            return record
+    return None
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
+
+
+def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) -> tuple[Table, float, int]:
+    """What `run` would do (cell, seed, hash, cached or new, time estimate), the estimated
+    seconds of the runs that have an estimate, and how many new runs have none."""
+    earlier, _ = scan_records(results_dir) if (results_dir / "records").is_dir() else ([], [])
+    table = Table(title="runs (dry run: nothing is computed)")
+    for col in ("cell", "seed", "config hash", "status", "estimate", "from"):
+        table.add_column(col)
+    total, unknown = 0.0, 0
+    for cell in cells:
+        cached = not force and finished_record(results_dir, cell) is not None
+        est = estimate_seconds(cell, earlier)
+        if not cached:
+            total += est.seconds or 0.0
+            unknown += est.seconds is None
+        table.add_row(cell.cell, str(cell.seed), cell.config_hash[:12], "cached" if cached else "new",
+                      "0 s" if cached else _duration(est.seconds), "" if cached else est.basis)
+    return table, total, unknown
+
+
 def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Console | None = None) -> list[RunRecord]:
     """Run every (cell, seed) of `cfg.suite` under `cfg.budget`; returns the records.
 
@@ -120,6 +182,23 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
             console = Console(width=200)
     cells = resolve_cells(cfg, overrides)
     results_dir = Path(cfg.results_dir)
+    validate_cells(cells, results_dir)  # every config problem now, not after hours of training
+    if cfg.dry_run:
+        table, total, unknown = plan_table(cells, results_dir, bool(cfg.force))
+        console.print(f"[bold]vaebench[/bold] suite [cyan]{cfg.suite.name}[/cyan] v{cfg.suite.version}, budget "
+                      f"[cyan]{cfg.budget.name}[/cyan]: config valid, {len(cells)} run(s) -> {results_dir.resolve()}")
+        console.print(table)
+        if unknown == 0:
+            console.print(f"estimated total: {_duration(total)}")
+        elif unknown == len(cells):
+            console.print("estimated total: unknown (no new run has an earlier record of its cell to estimate from)")
+        else:
+            console.print(f"estimated total: {_duration(total)} for the runs with an estimate, plus {unknown} "
+                          "run(s) with no earlier record of their cell")
+        for cell in cells[:1]:
+            console.print(f"resolved config of cell '{cell.cell}' (the others differ in their cell layer):")
+            console.print(escape(OmegaConf.to_yaml(cell.config)), end="")
+        return []
     records: list[RunRecord] = []
     status: list[str] = []
     suite = cfg.suite
@@ -134,10 +213,9 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
         task = bar.add_task(f"{suite.name}", total=len(cells))
         for cell in cells:
             bar.update(task, description=f"{suite.name}: {cell.cell} seed {cell.seed}")
-            done = find_records(results_dir, cell.suite, cell.cell, cell.config_hash)
-            done = [p for p in done if load_record(p).config_hash == cell.config_hash]
-            if done and not cfg.force:
-                records.append(load_record(done[-1]))
+            done = None if cfg.force else finished_record(results_dir, cell, console)
+            if done is not None:
+                records.append(done)
                 status.append("cached")
             else:
                 record = execute(cell, results_dir, progress=cfg.progress, fresh=bool(cfg.force))

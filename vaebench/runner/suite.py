@@ -168,7 +168,7 @@ def _check_cell_config(config: DictConfig, where: str) -> None:
     ops = OmegaConf.select(config, "kernels.ops")
     for op in ops or []:
         if op not in op_names():
-            raise SuiteError(f"{where}: kernels.ops: unknown op '{op}'; the ops: {', '.join(op_names())}")
+            raise SuiteError(f"{where}: kernels.ops='{op}': not a benchmarked op; ops: {', '.join(op_names())}")
     family, estimator = OmegaConf.select(config, "posterior.name"), OmegaConf.select(config, "estimator.name")
     if family is not None and estimator is not None:
         supported = POSTERIORS.get(str(family)).supported_estimators()

@@ -250,8 +250,15 @@ class Trainer:
         state = load_checkpoint(self.last_path, map_location=self.device)
         if state is None:
             return
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise CheckpointError(f"{self.last_path} has checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}")
+        if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+            found = state.get("version") if isinstance(state, dict) else f"a {type(state).__name__}"
+            raise CheckpointError(
+                f"{self.last_path} is not a vaebench checkpoint of version {CHECKPOINT_VERSION} (found {found!r}); "
+                "delete it to start over"
+            )
+        missing = sorted({"fingerprint", "model", "optimizer", "rng"} - set(state))
+        if missing:  # a foreign or hand-edited file: user data, not a bug
+            raise CheckpointError(f"{self.last_path} is damaged (no {', '.join(missing)}); delete it to start over")
         old, new = state["fingerprint"], self._fingerprint()
         diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
         if diff:
