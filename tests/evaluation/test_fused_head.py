@@ -44,6 +44,14 @@ def test_the_head_is_chosen_only_where_the_model_allows():
     conv = build_model("conv32", event_shape=(1, 28, 28))
     assert fused_output_layer(conv.decoder, conv.likelihood, conv.event_shape) is None
     assert fused_output_layer(model.decoder, model.likelihood, (28, 27)) is None  # not one logit per data dim
+    # a forward hook on the output layer must run: the layer is then called as a module
+    seen = []
+    handle = model.decoder.output_layer.register_forward_hook(lambda m, a, out: seen.append(out.shape))
+    assert fused_output_layer(model.decoder, model.likelihood, model.event_shape) is None
+    model.log_weights(torch.zeros(2, *EVENT, dtype=torch.float64), 3)
+    assert seen == [(6, 784)]
+    handle.remove()
+    assert fused_output_layer(model.decoder, model.likelihood, model.event_shape) is model.decoder.output_layer
 
 
 @pytest.mark.parametrize("arch", ["mlp_burda", "mlp_burda_2layer"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from torch import Tensor, nn
+from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
 from ..ops import bernoulli_head
 from .likelihoods import BernoulliLikelihood, Likelihood
@@ -24,11 +25,15 @@ def fused_output_layer(decoder: nn.Module, likelihood: Likelihood, event_shape: 
 
     It can when the likelihood is Bernoulli, the decoder exposes `features(z)` (the input of
     its `output_layer`) and that layer is an `nn.Linear` with a bias and prod(event_shape)
-    outputs (one logit per data dim)."""
+    outputs (one logit per data dim), and nothing hooks that layer's forward: the fused head
+    never calls it as a module, so a forward hook (the trainer's non-finite diagnosis, a user's
+    probe) would silently not run; with one, the unfused path calls the layer."""
     if type(likelihood) is not BernoulliLikelihood or not callable(getattr(decoder, "features", None)):
         return None
     layer = getattr(decoder, "output_layer", None)
     if type(layer) is not nn.Linear or layer.bias is None or layer.out_features != math.prod(event_shape):
+        return None
+    if layer._forward_hooks or layer._forward_pre_hooks or _global_forward_hooks or _global_forward_pre_hooks:
         return None
     return layer
 
