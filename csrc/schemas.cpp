@@ -55,4 +55,12 @@ TORCH_LIBRARY(vaebench, m) {
   m.def("log_mean_exp(Tensor log_w, int dim=0) -> Tensor");
   m.def("log_mean_exp_backward(Tensor grad, Tensor log_w, Tensor out, int dim) -> Tensor");
   m.def("importance_weights(Tensor log_w, int dim=0) -> (Tensor, Tensor)");
+
+  // bernoulli_head: the decoder's last Linear fused with the Bernoulli log-likelihood summed
+  // over D, sum_n x_n l_n - softplus(l_n) with l = h W^T + b, computed in row tiles (the full
+  // logits never exist). x broadcasts against h's leading dims. tile_rows = 0 chooses the tile
+  // from the L2 cache size (CPU) or GPU memory (CUDA); backward recomputes the logits.
+  m.def("bernoulli_head(Tensor h, Tensor weight, Tensor bias, Tensor x, int tile_rows=0) -> Tensor");
+  m.def("bernoulli_head_backward(Tensor grad, Tensor h, Tensor weight, Tensor bias, Tensor x, "
+        "int tile_rows=0) -> (Tensor grad_h, Tensor grad_weight, Tensor grad_bias)");
 }

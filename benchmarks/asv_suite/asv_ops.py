@@ -3,7 +3,7 @@
 Each op's inputs, cases and its "reference" / "compiled" / "fused" calls come from the fused
 ops' one setup factory (`vaebench.evaluation.op_benchmark`: `OP_BENCHMARKS`, `setup_bench`),
 with warm-up and compilation in `setup`, outside the timed region. One class per op in
-`OP_BENCHMARKS` (`Reparameterize`, `GaussianKl`, `LogMeanExp`).
+`OP_BENCHMARKS` (`Reparameterize`, `GaussianKl`, `LogMeanExp`, `BernoulliHead`).
 
     asv run -E existing --bench asv_ops
 """

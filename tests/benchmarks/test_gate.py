@@ -32,7 +32,7 @@ def write(tmp: Path, checks: str) -> Path:
 def test_shipped_thresholds_are_valid() -> None:
     cfg = load_gate().load_config(BENCH / "gate_thresholds.yaml")
     assert cfg["checks"] and all(c["min_speedup"] > 1 for c in cfg["checks"])
-    assert {c["op"] for c in cfg["checks"]} == {"reparameterize", "gaussian_kl", "log_mean_exp"}
+    assert {c["op"] for c in cfg["checks"]} == {"reparameterize", "gaussian_kl", "log_mean_exp", "bernoulli_head"}
 
 
 @pytest.mark.parametrize(

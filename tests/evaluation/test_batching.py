@@ -62,3 +62,50 @@ def test_take_examples_and_errors():
         check_batch(torch.zeros(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"batch dim"):
         check_batch(torch.zeros(3))
+
+
+# ---- pass_sizes: the rows of one evaluation pass, chosen for the caches ----------------------
+
+import vaebench.evaluation.batching as batching  # noqa: E402
+from vaebench.evaluation.batching import MIN_PASS_ROWS, pass_sizes  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("budget", "row_bytes", "k", "n", "given", "expected"),
+    [
+        (10_000 * 100, 100, 5000, 20, {}, (5000, 2)),  # 10,000 rows: all K of two examples per pass
+        (4 << 20, 4000, 5000, 20, {}, (1667, 1)),  # 2048 rows (the floor): K in 3 equal chunks
+        (40_000 * 8, 8, 5000, 20, {}, (5000, 8)),
+        (40_000 * 8, 8, 5000, 3, {}, (5000, 3)),  # never more examples than there are
+        (40_000 * 8, 8, 5000, None, {}, (5000, 8)),  # an iterable of unknown length
+        (10_000 * 100, 100, 5000, 20, {"batch_size": 100}, (100, 100)),  # the caller's batch kept
+        (10_000 * 100, 100, 5000, 20, {"chunk_size": 500}, (500, 20)),  # the caller's chunk kept
+        (10_000 * 100, 100, 5000, 20, {"chunk_size": 500, "batch_size": 7}, (500, 7)),
+        (10_000 * 100, 100, 10, 20, {}, (10, 20)),
+    ],
+)
+def test_pass_sizes_fill_the_budget(monkeypatch, budget, row_bytes, k, n, given, expected):
+    monkeypatch.setattr(batching, "_pass_budget_bytes", lambda device: budget)
+    assert pass_sizes(k, n, row_bytes, "cpu", **given) == expected
+
+
+def test_pass_budget_is_the_l2_of_the_running_threads(monkeypatch):
+    monkeypatch.setattr(batching.os, "sysconf", lambda name: 2 << 20)
+    torch.set_num_threads(1)
+    assert batching._pass_budget_bytes(torch.device("cpu")) == 2 << 20
+    chunk, batch = pass_sizes(5000, 20, 100, "cpu")
+    assert chunk * batch >= MIN_PASS_ROWS and chunk * batch <= (2 << 20) // 100 + chunk
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((5000, 20, 100, "cpu"), {"chunk_size": 0}, "chunk_size must be an int >= 1 or None"),
+        ((5000, 20, 100, "cpu"), {"batch_size": 2.5}, "batch_size must be an int >= 1 or None"),
+        ((0, 20, 100, "cpu"), {}, r"num_samples \(K\) must be >= 1, got 0"),
+        ((5000, 20, 0, "cpu"), {}, "row_bytes must be >= 1, got 0"),
+    ],
+)
+def test_pass_sizes_errors_name_the_argument(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        pass_sizes(*args, **kwargs)

@@ -17,7 +17,7 @@ from vaebench.evaluation.op_benchmark import (
 from ..ops.support import needs_fused
 
 # The smallest size of each op's own dims, odd so that no shape hides a transposition.
-SMALL = {"reparameterize": (3, 5, 7), "gaussian_kl": (5, 7), "log_mean_exp": (3, 5)}
+SMALL = {"reparameterize": (3, 5, 7), "gaussian_kl": (5, 7), "log_mean_exp": (3, 5), "bernoulli_head": (3, 5, 7, 9)}
 
 
 def _outputs(fn, inputs):
@@ -28,7 +28,7 @@ def _outputs(fn, inputs):
 @needs_fused  # without the extension "fused" is the reference: comparing them would test nothing
 @pytest.mark.parametrize(
     ("op", "options", "num_inputs"),
-    [("gaussian_kl", {}, 2), ("gaussian_kl", {"prior": True}, 4), ("log_mean_exp", {}, 1)],
+    [("gaussian_kl", {}, 2), ("gaussian_kl", {"prior": True}, 4), ("log_mean_exp", {}, 1), ("bernoulli_head", {}, 3)],
 )
 def test_reference_and_fused_agree(op: str, options: dict, num_inputs: int) -> None:
     made = OP_BENCHMARKS[op].make_inputs(SMALL[op], torch.float64, "cpu", torch.Generator().manual_seed(0), **options)
@@ -79,6 +79,7 @@ def test_fwd_and_fwd_bwd_calls(op: str, provider: str) -> None:
         "reparameterize": lambda k, b, d: k * b * d + k * b,
         "gaussian_kl": lambda b, d: b,
         "log_mean_exp": lambda k, b: b,
+        "bernoulli_head": lambda k, b, h, d: k * b,  # log p(x | h): (K, B); x is data, not an input
     }[op](*size)
     assert fwd.nbytes == 8 * (n_in + n_out)
     assert bwd.nbytes == 8 * (2 * n_in + 2 * n_out + n_in)
@@ -104,6 +105,7 @@ def test_cases_and_suite_sizes() -> None:
     assert OP_BENCHMARKS["gaussian_kl"].from_kbd((4, 8, 3)) == (32, 3)
     assert OP_BENCHMARKS["log_mean_exp"].from_kbd((4, 8, 3)) == (4, 8)
     assert OP_BENCHMARKS["log_mean_exp"].from_kbd((4, 8)) == (4, 8)
+    assert OP_BENCHMARKS["bernoulli_head"].from_kbd((4, 8, 3)) == (4, 8, 3, 784)
     with pytest.raises(ValueError, match=r"gaussian_kl is timed at sizes \(K, B, D\), got \(4, 8\)"):
         OP_BENCHMARKS["gaussian_kl"].from_kbd((4, 8))
 

@@ -73,10 +73,15 @@ def test_disable_fused_warns_once_and_uses_the_reference():
 
 _CAPABILITY_SCRIPT = """
     import sys, torch
-    from vaebench.ops import build_info, gaussian_kl, importance_weights, log_mean_exp
+    from vaebench.ops import bernoulli_head, build_info, gaussian_kl, importance_weights, log_mean_exp
     assert build_info()["cpu_capability"] == sys.argv[2], build_info()
     out = {}
     for name, (op, args) in torch.load(sys.argv[1]).items():
+        if op == "head":
+            h, w, b = (t.clone().requires_grad_() for t in args[:3])
+            y = bernoulli_head(h, w, b, args[3], tile_rows=args[4])
+            out[name] = (y.detach(), *torch.autograd.grad(y, (h, w, b), torch.ones_like(y)))
+            continue
         a, b = (t.clone().requires_grad_() for t in args[:2]) if op == "kl" else (args[0].clone().requires_grad_(), args[1])
         y = gaussian_kl(a, b, *args[2:]) if op == "kl" else log_mean_exp(a, b)
         grads = torch.autograd.grad(y, (a, b) if op == "kl" else (a,), torch.ones_like(y))
@@ -107,6 +112,10 @@ def test_every_cpu_capability_agrees(tmp_path):
         pm, pl = (torch.randn(37, dtype=dtype, generator=gen) for _ in range(2))
         cases[f"kl-{dtype}"] = ("kl", (mu, lv))
         cases[f"kl-prior-{dtype}"] = ("kl", (mu, lv, pm, pl))
+        # the head: D across the vector widths (37 = 2 x 16 + 5), tiles that cut the x period
+        h, w = torch.randn(6, 5, 11, dtype=dtype, generator=gen), torch.randn(37, 11, dtype=dtype, generator=gen)
+        x = torch.bernoulli(torch.full((5, 37), 0.3, dtype=dtype), generator=gen)
+        cases[f"head-{dtype}"] = ("head", (h, w, torch.randn(37, dtype=dtype, generator=gen), x, 4))
     path = tmp_path / "cases.pt"
     torch.save(cases, path)
     results = {}

@@ -11,7 +11,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .batching import Data, check_batch, iter_batches, num_examples
+from ..models.likelihood_head import fused_output_layer
+from .batching import Data, check_batch, iter_batches, num_examples, pass_sizes
 from .log_weight_accumulator import LogWeightAccumulator
 from .model_contract import (
     checked_log_weights,
@@ -109,8 +110,8 @@ def estimate_log_likelihood(
     data: Data,
     *,
     num_samples: int = PAPER_NLL_SAMPLES,
-    chunk_size: int = 500,
-    batch_size: int = 100,
+    chunk_size: int | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = True,
@@ -122,6 +123,10 @@ def estimate_log_likelihood(
     a stochastic lower bound (in expectation) that tightens as K grows; the literature's test
     protocol uses K = 5000. The K samples are drawn `chunk_size` at a time and combined
     exactly (running logsumexp), so memory is that of one (chunk_size, batch_size) pass.
+    Sizes left None are chosen for the machine (`batching.pass_sizes`: a pass's activations fit
+    the CPU's L2 caches, or a quarter of free GPU memory); a model whose decoder ends in a Linear
+    feeding a Bernoulli computes log p(x | z) with the fused likelihood head
+    (`vaebench.ops.bernoulli_head`), its logits never materialized.
     The model runs in eval mode under `torch.no_grad`; sampling uses its own RNG stream seeded
     with `seed` (the caller's global RNG state is left untouched).
 
@@ -133,10 +138,11 @@ def estimate_log_likelihood(
     require(model, "log_weights", purpose="estimate_log_likelihood")
     if num_samples < 1:
         raise ValueError(f"num_samples (K) must be >= 1, got {num_samples}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     device = torch.device(device) if device is not None else model_device(model)
     n_total = num_examples(data)
+    chunk_size, batch_size = pass_sizes(
+        num_samples, n_total, _row_bytes(model), device, chunk_size=chunk_size, batch_size=batch_size
+    )
     chunks = [min(chunk_size, num_samples - s) for s in range(0, num_samples, chunk_size)]
 
     was_training = model.training
@@ -148,8 +154,10 @@ def estimate_log_likelihood(
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
             with tqdm(total=n_total, desc=f"log p(x), K={num_samples}", unit="ex", disable=not progress) as bar:
+                seen = 0
                 for x in iter_batches(data, batch_size, device=device, dtype=model_dtype(model)):
-                    check_batch(x, "data batch")
+                    check_batch(x, "data batch", offset=seen)
+                    seen += x.shape[0]
                     acc = LogWeightAccumulator()
                     for k in chunks:
                         acc.update(checked_log_weights(model, x, k))
@@ -171,3 +179,23 @@ def estimate_log_likelihood(
         seconds=time.perf_counter() - start,
     )
 
+
+
+def _row_bytes(model: nn.Module) -> int:
+    """Activation bytes one (sample, example) row of a pass holds, for `pass_sizes`: each decoder
+    layer's output before and after its activation, the latent's z, eps and log-density terms,
+    and, unless the fused likelihood head skips them, the logits with two same-size temporaries
+    of the likelihood (softplus, x * l). Models without a decoder count their event size."""
+    decoder, likelihood = getattr(model, "decoder", None), getattr(model, "likelihood", None)
+    event_shape = tuple(getattr(model, "event_shape", ()))
+    out_width = math.prod(event_shape) * getattr(likelihood, "num_params", 1)
+    widths = [m.out_features for m in decoder.modules() if isinstance(m, nn.Linear)] if decoder is not None else []
+    hidden = sum(widths[:-1]) if widths and widths[-1] == out_width else sum(widths)
+    fused = (
+        getattr(model, "fused_head", False)
+        and decoder is not None
+        and likelihood is not None
+        and fused_output_layer(decoder, likelihood, event_shape) is not None
+    )
+    elems = 2 * hidden + 3 * int(getattr(model, "latent_dim", 1)) + (0 if fused else 3 * out_width)
+    return max(1, elems) * torch.empty((), dtype=model_dtype(model)).element_size()

@@ -18,7 +18,10 @@ alternating rounds with `time_rounds`. The definitions, the same for every user:
   alone), then three untimed calls (compilation, allocation, warm caches).
 - inputs: mu ~ N(0, 1), logvar ~ N(0, 0.5^2) for reparameterize; mu, logvar (and a learned
   prior's mean and log-variance) ~ N(0, 1) for gaussian_kl; log_w ~ N(0, 10^2) for
-  log_mean_exp, a spread like IWAE's log-weights early in training, where a few samples dominate.
+  log_mean_exp, a spread like IWAE's log-weights early in training, where a few samples dominate;
+  for bernoulli_head, features h ~ N(0, 0.5^2) (a tanh layer's range), weight ~ N(0, 1/H) (the
+  Glorot scale), bias ~ N(0, 1), binary x ~ Bernoulli(0.3) (an MNIST digit's ink), x not
+  differentiated.
 - bytes moved (for GB/s), derived from the tensors: the least any implementation must move.
   fwd reads each input once and writes each output once. fwd_bwd is two passes, as autograd
   runs them: the forward as above, then the backward reads the inputs again (the least it can
@@ -37,6 +40,8 @@ import torch
 from torch import Tensor
 
 from ..ops import (
+    bernoulli_head,
+    bernoulli_head_reference,
     gaussian_kl,
     gaussian_kl_reference,
     log_mean_exp,
@@ -57,6 +62,7 @@ __all__ = [
     "OpBenchmark",
     "OpInputs",
     "Provider",
+    "bernoulli_head_inputs",
     "gaussian_kl_inputs",
     "log_mean_exp_inputs",
     "measure_op",
@@ -145,6 +151,25 @@ def log_mean_exp_inputs(
     return OpInputs(lambda x: log_mean_exp_reference(x, 0), lambda x: log_mean_exp(x, 0), [log_w])
 
 
+def bernoulli_head_inputs(
+    size: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device | str,
+    generator: torch.Generator | None = None,
+) -> OpInputs:
+    """size (K, B, H, D): h: (K, B, H), weight: (D, H), bias: (D,) and the data x: (B, D), read
+    by each of the K samples (the decoder's last layer and its Bernoulli likelihood)."""
+    k, b, h_dim, d = size
+    h = _normal((k, b, h_dim), 0.5, dtype, device, generator)
+    weight = _normal((d, h_dim), h_dim**-0.5, dtype, device, generator)
+    bias = _normal((d,), 1.0, dtype, device, generator)
+    wide = torch.float64 if dtype == torch.float64 else torch.float32
+    x = torch.bernoulli(torch.full((b, d), 0.3, dtype=wide), generator=generator).to(device=device, dtype=dtype)
+    return OpInputs(
+        lambda hh, w, bb: bernoulli_head_reference(hh, w, bb, x), lambda hh, w, bb: bernoulli_head(hh, w, bb, x), [h, weight, bias]
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     """A named benchmark size of an op, with keyword options of its input maker."""
@@ -178,6 +203,12 @@ def _gaussian_kl_rows(size: tuple[int, ...]) -> tuple[int, ...]:
     return (k * b, d)
 
 
+def _bernoulli_head_size(size: tuple[int, ...]) -> tuple[int, ...]:
+    """(K, B, D) -> (K, B, D, 784): features of width D into a head over 784 binary pixels."""
+    k, b, d = _kbd("bernoulli_head", size, 3)
+    return (k, b, d, 784)
+
+
 OP_BENCHMARKS: dict[str, OpBenchmark] = {
     "reparameterize": OpBenchmark(
         op="reparameterize",
@@ -200,6 +231,19 @@ OP_BENCHMARKS: dict[str, OpBenchmark] = {
             "learned-prior": Case((4096, 256), {"prior": True}),
         },
         from_kbd=_gaussian_kl_rows,
+    ),
+    "bernoulli_head": OpBenchmark(
+        op="bernoulli_head",
+        dims=("K", "B", "H", "D"),
+        make_inputs=bernoulli_head_inputs,
+        # the Burda et al. MLP's last layer (200 -> 784): an IWAE K=50 training step of batch 100
+        # (the target), an ELBO step, and one 500-sample chunk of 10 test points of the K=5000 NLL
+        cases={
+            "target": Case((50, 100, 200, 784)),
+            "elbo": Case((1, 100, 200, 784)),
+            "eval-chunk": Case((500, 10, 200, 784)),
+        },
+        from_kbd=_bernoulli_head_size,
     ),
     "log_mean_exp": OpBenchmark(
         op="log_mean_exp",

@@ -129,7 +129,7 @@ class HierarchicalVAE(VAE):
     def log_joint(self, x: Tensor, latents: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
         z1, z2 = latents
         log_pz = self.prior.log_prob(z2) + self.conditional_prior.log_prob(z1, z2)
-        return self.likelihood.log_prob(x, self.decode(z1)), log_pz
+        return self.log_likelihood(x, z1), log_pz
 
     def log_weights_and_kl(self, x: Tensor, num_samples: int) -> tuple[LogWeights, Tensor | None]:
         return self.log_weights(x, num_samples), None

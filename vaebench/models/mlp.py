@@ -107,5 +107,11 @@ class MLPDecoder(nn.Module):
     def output_layer(self) -> nn.Linear:
         return self.net.output_layer
 
+    def features(self, z: Tensor) -> Tensor:
+        """The input of `output_layer`, the last hidden layer's activations: (N, D) -> (N, hidden[-1]).
+
+        The fused likelihood head (models/likelihood_head.py) applies the output layer itself."""
+        return self.net.net[:-1](z)
+
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ..log_weights import LogWeights
 from ..posteriors.base import Posterior
+from .likelihood_head import fused_output_layer, head_log_prob
 from .likelihoods import Likelihood
 from .priors import StandardNormalPrior
 
@@ -73,6 +74,10 @@ class VAE(nn.Module):
 
     #: Check every batch's shape, dtype and finiteness (one device sync per call on CUDA).
     validate_inputs: bool = True
+    #: Compute log p(x | z) with the fused likelihood head (vaebench.ops.bernoulli_head) where
+    #: the decoder and likelihood allow it (models/likelihood_head.py); False forces the
+    #: unfused reference path, likelihood.log_prob(x, decode(z)).
+    fused_head: bool = True
 
     def __init__(
         self,
@@ -181,10 +186,20 @@ class VAE(nn.Module):
         self.posterior.require_log_prob("VAE.log_q")
         return self.posterior.log_prob(z, h)
 
+    def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
+        """log p(x | z): (K, B) for x: (B, *event), z: (K, B, D) the latent the decoder reads.
+
+        Through the fused likelihood head where `fused_head` is set and the decoder's last
+        layer and the likelihood allow it (x that requires grad takes the unfused path)."""
+        layer = fused_output_layer(self.decoder, self.likelihood, self.event_shape) if self.fused_head else None
+        if layer is None or x.requires_grad:
+            return self.likelihood.log_prob(x, self.decode(z))
+        return head_log_prob(self.decoder, layer, x, z)
+
     def log_joint(self, x: Tensor, latents: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
         """(log p(x | latents), log p(latents)), each (K, B)."""
         (z,) = latents
-        return self.likelihood.log_prob(x, self.decode(z)), self.prior.log_prob(z)
+        return self.log_likelihood(x, z), self.prior.log_prob(z)
 
     def log_weights(self, x: Tensor, num_samples: int, *, stop_q_params: bool = False) -> LogWeights:
         """K log importance weights per example with their terms.

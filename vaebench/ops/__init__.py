@@ -4,11 +4,13 @@ Each op falls back to its pure-PyTorch reference when the compiled library is mi
 `backend()` says which path is live; `FUSED_DTYPES` which dtypes have kernels on which device.
 """
 
+from .bernoulli_head import bernoulli_head
 from .catalog import OPS, OpParts, op_names
 from .gaussian_kl import gaussian_kl
 from .library import backend, build_info, fused_available, load_error
 from .log_mean_exp import importance_weights, log_mean_exp
 from .reference import (
+    bernoulli_head_reference,
     gaussian_kl_reference,
     importance_weights_reference,
     log_mean_exp_reference,
@@ -23,6 +25,8 @@ __all__ = [
     "OpParts",
     "allocation_limit",
     "backend",
+    "bernoulli_head",
+    "bernoulli_head_reference",
     "build_info",
     "fused_available",
     "gaussian_kl",

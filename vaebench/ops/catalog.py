@@ -55,6 +55,7 @@ OPS: tuple[OpParts, ...] = (
         ("log_mean_exp", "log_mean_exp_backward", "importance_weights"),
         ("log_mean_exp", "importance_weights"),
     ),
+    OpParts("bernoulli_head", ("bernoulli_head", "bernoulli_head_backward"), ("bernoulli_head",)),
 )
 
 

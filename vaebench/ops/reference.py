@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "bernoulli_head_reference",
     "gaussian_kl_reference",
     "philox4x32_reference",
     "philox_normal_reference",
@@ -66,6 +68,22 @@ def gaussian_kl_reference(
         prior_logvar - logvar + torch.exp(logvar - prior_logvar) + diff.square() * torch.exp(-prior_logvar) - 1.0
     )
     return kl.sum(-1)
+
+
+def bernoulli_head_reference(h: Tensor, weight: Tensor, bias: Tensor, x: Tensor) -> Tensor:
+    """The decoder's last Linear layer and the Bernoulli log-likelihood summed over the data dims.
+
+        l = h W^T + b,    log p(x | h) = sum_D x l - softplus(l)
+
+    The logits are materialized in full: the unfused path the fused head is checked against.
+    softplus(l) = -logsigmoid(-l), exact at every l (F.softplus returns l itself above l = 20,
+    an error of exp(-20) per element that float64 tests would see).
+
+    Shapes: h: (*batch, H); weight: (D, H); bias: (D,); x: (*xbatch, D) with xbatch broadcasting
+    to batch (x (B, D) against h (K, B, H)) -> (*batch,).
+    """
+    logits = F.linear(h, weight, bias)
+    return (x * logits + F.logsigmoid(-logits)).sum(-1)
 
 
 def log_mean_exp_reference(log_w: Tensor, dim: int = 0) -> Tensor:
