@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_leaderboard import rec  # tests/ is on sys.path (pytest's rootdir-relative import)
+from .test_leaderboard import rec
 
 from vaebench.leaderboard import build_leaderboard
 from vaebench.results import Metric, write_record
