@@ -70,12 +70,13 @@ def plot_kernels(long: pd.DataFrame, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys(zip(timed["op"], timed["mode"])))
+    panels = list(dict.fromkeys(zip(timed["op"], timed["mode"], strict=True)))
     ncol = min(3, len(panels))
     nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
     handles: dict[str, object] = {}
-    for ax, (op, mode) in zip(axes.flat, panels):
+    # strict=False: the last grid row can have spare axes, which stay empty.
+    for ax, (op, mode) in zip(axes.flat, panels, strict=False):
         part = timed[(timed["op"] == op) & (timed["mode"] == mode)]
         for provider, line in part.groupby("provider", sort=False):
             x = line["size"].map(_numel)

@@ -48,7 +48,7 @@ class ConvEncoder(nn.Module):
         if len(channels) != 3:
             raise ValueError(f"ConvEncoder: channels must list 3 widths, got {tuple(channels)}")
         layers: list[nn.Module] = []
-        for n_in, n_out in zip((c, *channels[:-1]), channels):
+        for n_in, n_out in zip((c, *channels[:-1]), channels, strict=True):
             layers += [nn.Conv2d(n_in, n_out, 4, stride=2, padding=1), _activation(activation)]
         layers += [nn.Flatten(), nn.Linear(channels[-1] * 16, feature_dim), _activation(activation)]
         self.net = nn.Sequential(*layers)
