@@ -24,10 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_leaderboard import rec  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 from vaebench.leaderboard import build_leaderboard
 from vaebench.results import Metric, write_record
+
+from .test_leaderboard import rec
 
 REPO = Path(__file__).resolve().parents[1]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")

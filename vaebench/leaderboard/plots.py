@@ -70,9 +70,11 @@ def plot_vs_k(agg: pd.DataFrame, path: Path) -> Path | None:
 
 def plot_differences(t: Table, path: Path) -> Path | None:
     """Forest plot of the table's Δ column; None when no row has a difference with an interval."""
-    pts = [(r["row"], r["diff"], r.get("diff low"), r.get("diff high"))
-           for r, k in zip(t.raw, t.kinds, strict=True) if k == "run" and r.get("diff") is not None]
-    pts = [p for p in pts if p[2] is not None and p[3] is not None]
+    pts: list[tuple[str, float, float, float]] = []
+    for r, k in zip(t.raw, t.kinds, strict=True):
+        d, lo, hi = r.get("diff"), r.get("diff low"), r.get("diff high")
+        if k == "run" and isinstance(d, (int, float)) and isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+            pts.append((str(r["row"]), d, lo, hi))
     if not pts:
         return None
     plt = _plt()

@@ -118,6 +118,7 @@ def unpaired_difference(a: Mapping[int, Metric], b: Mapping[int, Metric]) -> Dif
             return Difference(diff, None, None, None, None, False, S, None)
         return _interval(diff, [(_var(per_seed) / S, S)], False, S, None)
     n = min(min(a[s].n, b[s].n) for s in seeds)
+    # No se is None: returned above.
     v_ex = math.fsum(a[s].se ** 2 + b[s].se ** 2 for s in seeds) / S  # type: ignore[operator]
     return _interval(diff, [(_var(per_seed) / S, S), (v_ex, n)], False, S, n)
 

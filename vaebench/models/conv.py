@@ -92,7 +92,9 @@ class ConvDecoder(nn.Module):
 
     @property
     def output_layer(self) -> nn.ConvTranspose2d:
-        return self.net[-1]
+        layer = self.net[-1]
+        assert isinstance(layer, nn.ConvTranspose2d)  # the last layer built above
+        return layer
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.fc(z).view(z.shape[0], self.channels[0], 4, 4)

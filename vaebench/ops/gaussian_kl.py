@@ -156,6 +156,7 @@ def _register() -> None:
         with torch.enable_grad():
             leaves = [None if t is None else t if t.requires_grad else t.detach().requires_grad_() for t in saved]
             g, mu, lv, pm, pl = leaves
+            assert g is not None and mu is not None and lv is not None  # always saved; only the priors can be None
             zero = torch.zeros((), dtype=mu.dtype, device=mu.device)
             d = mu - (zero if pm is None else pm)
             inv_var = torch.exp(-(zero if pl is None else pl))
