@@ -56,7 +56,7 @@ def test_matches_reference_float64(h_shape, D, x_shape, tile):
     out_ref, grads_ref = value_and_grads(bernoulli_head_reference, inputs, grad_out)
     assert out.shape == h_shape[:-1]
     torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
-    for g, g_ref, t in zip(grads, grads_ref, inputs, strict=True):
+    for g, g_ref, t in zip(grads, grads_ref, inputs[:3], strict=True):  # no gradient for x
         assert g.shape == t.shape
         torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-12)
 
