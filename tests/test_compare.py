@@ -68,7 +68,7 @@ def test_per_example_values_give_a_paired_error(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     xs = [80.0, 90.0, 100.0, 110.0]
     put(a, "diagonal", sum(xs) / 4, 6.45, 20.0, per_example=xs)
-    ys = [x + d for x, d in zip(xs, [0.5, 0.7, 0.5, 0.7])]
+    ys = [x + d for x, d in zip(xs, [0.5, 0.7, 0.5, 0.7], strict=True)]
     put(b, "diagonal", sum(ys) / 4, 6.45, 20.0, per_example=ys)
     (c,) = [c for c in compare(a, b) if c.metric == "nll"]
     # d = [.5, .7, .5, .7]: mean .6, sd = sqrt(4 * .01 / 3), se = sd / 2

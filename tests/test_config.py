@@ -6,7 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-import vaebench.config as config
+from vaebench import config
 from vaebench.config import EvalConfig, RunConfig, SuiteConfig
 from vaebench.evaluation.likelihood import PAPER_NLL_SAMPLES
 

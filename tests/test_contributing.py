@@ -30,7 +30,7 @@ CONTRIBUTING = Path(__file__).resolve().parents[1] / "CONTRIBUTING.md"
 
 def recipe(kind: str) -> str:
     """The code block after `<!-- recipe: KIND -->` in CONTRIBUTING.md."""
-    match = re.search(rf"<!-- recipe: {kind} -->\n```\w+\n(.*?)```", CONTRIBUTING.read_text(), re.S)
+    match = re.search(rf"<!-- recipe: {kind} -->\n```\w+\n(.*?)```", CONTRIBUTING.read_text(), re.DOTALL)
     assert match, f"CONTRIBUTING.md has no recipe block '{kind}'"
     return match.group(1)
 

@@ -238,7 +238,7 @@ def test_empty_results_give_no_boards(tmp_path: Path) -> None:
 def test_metrics_named_by_k_are_plotted_on_log_axes(tmp_path: Path) -> None:
     for cell, snr in (("iwae", [0.5, 0.03]), ("dreg", [0.5, 0.7])):
         r = rec(cell, 0, 1.0, suite="estimators")
-        r.metrics = {f"encoder_snr@K={k}": Metric(v, 0.01, 10) for k, v in zip((1, 5), snr)}
+        r.metrics = {f"encoder_snr@K={k}": Metric(v, 0.01, 10) for k, v in zip((1, 5), snr, strict=True)}
         write_record(r, tmp_path)
     board = build_leaderboard(tmp_path)["estimators"]
     (png,) = [p for p in board.paths if p.name.endswith("__vs_K.png")]
@@ -264,7 +264,7 @@ def test_kernels_are_a_long_table(tmp_path: Path) -> None:
 def test_a_bias_ranks_by_its_distance_from_zero() -> None:
     """exact suite: the best estimator has the bias nearest 0, not the most negative one."""
     rows = collect_rows([rec(c, 0, 1.0, suite="exact", budget="quick") for c in ("elbo_mc", "iwae")])
-    for r, values in zip(rows, ([-0.5, -0.6, -0.4, -0.5], [-0.01, 0.02, -0.03, 0.0])):
+    for r, values in zip(rows, ([-0.5, -0.6, -0.4, -0.5], [-0.01, 0.02, -0.03, 0.0]), strict=True):
         run = next(iter(r.runs.values()))
         run.metrics = {"bias@K=5": Metric.of(values)}
     m = marks(rows, "bias@K=5")

@@ -24,10 +24,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from .test_leaderboard import rec
 
 from vaebench.leaderboard import build_leaderboard
 from vaebench.results import Metric, write_record
+
+from .test_leaderboard import rec
 
 REPO = Path(__file__).resolve().parents[1]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -100,7 +101,7 @@ def site(tmp_path: Path) -> Path:
     write_record(rec("diagonal", 3, 175.0, **{"train.epochs": 3}), tmp_path)
     for cell, snr in (("elbo", [0.5, 0.05]), ("dreg", [0.5, 0.9])):
         r = rec(cell, 0, 1.0, suite="estimators")
-        r.metrics = {f"encoder_snr@K={k}": Metric(v, 0.01, 10) for k, v in zip((1, 5), snr)}
+        r.metrics = {f"encoder_snr@K={k}": Metric(v, 0.01, 10) for k, v in zip((1, 5), snr, strict=True)}
         write_record(r, tmp_path)
     r = rec("log_mean_exp", 0, 1.0, suite="kernels")
     r.suite_version = 2

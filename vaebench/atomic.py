@@ -12,7 +12,7 @@ from typing import BinaryIO
 __all__ = ["atomic_write"]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
     """Call `write(file)` on a unique temporary file beside `path`, flush it to disk (fsync) and
     rename it over `path` with os.replace (atomic within one filesystem, POSIX and Windows).
     On any error the temporary file is removed and `path` is untouched."""

@@ -99,6 +99,7 @@ def compare(
                 se, paired = diff.se, True
             elif sa is not None and sb is not None:
                 se = math.hypot(sa, sb)
+            status: Status
             if se is None:
                 z, status = None, "no error estimate"
             elif se == 0:

@@ -18,8 +18,8 @@ the subclass, each with the attributes that locate it:
 from __future__ import annotations
 
 __all__ = [
-    "ChecksumMismatch",
     "CheckpointError",
+    "ChecksumMismatch",
     "ConfigError",
     "DatasetNotFound",
     "NonFiniteError",

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-import vaebench.datasets as datasets
+from vaebench import datasets
 from vaebench.datasets import DatasetCard, FileSpec, card
 
 

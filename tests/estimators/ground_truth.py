@@ -46,7 +46,7 @@ def flat_grad(model: torch.nn.Module, loss: Tensor) -> Tensor:
     """d loss / d theta for every parameter, flattened: (P,)."""
     params = list(model.parameters())
     grads = torch.autograd.grad(loss, params, allow_unused=True)
-    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
+    return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads, strict=True)])
 
 
 def estimator_grads(model: torch.nn.Module, estimator: Estimator, x: Tensor, repetitions: int, *, seed: int = 2) -> Tensor:

@@ -50,7 +50,7 @@ def test_nondecreasing_in_k_and_converges_to_log_px():
         assert means[k_index + 1] >= means[k_index] - slack, (means, ses)
     assert means[-1] > means[0] + 10 * ses[0]  # and it does increase, clearly
     # Every IWAE_K is a lower bound in expectation.
-    assert all(m <= log_px + 3 * s for m, s in zip(means, ses))
+    assert all(m <= log_px + 3 * s for m, s in zip(means, ses, strict=True))
     # The gap at K = 1 is KL(q || p(z | x)); at K = 256 it is close to chi^2(p || q) / (2K)
     # for large K; we check the gap shrank below 1/8 of the K = 1 gap plus 3 SE.
     kl = model.posterior_kl(x[:1]).item()

@@ -1,8 +1,9 @@
 import pytest
 import torch
-from .eval_toy_models import orthogonal_linear_gaussian
 
 from vaebench.evaluation import active_units
+
+from .eval_toy_models import orthogonal_linear_gaussian
 
 
 def _model_with_known_units():

@@ -29,7 +29,7 @@ def test_tensor_dataset_and_iterable_give_the_same_batches():
     expected = [x[:3], x[3:6], x[6:]]
     for data in (x, TensorDataset(x, torch.zeros(7)), _Batched(x), Subset(_Batched(x), range(7))):
         got = list(iter_batches(data, 3))
-        assert len(got) == 3 and all(torch.equal(a, b) for a, b in zip(got, expected)), type(data)
+        assert len(got) == 3 and all(torch.equal(a, b) for a, b in zip(got, expected, strict=True)), type(data)
         assert num_examples(data) == 7
     assert [b.shape[0] for b in iter_batches([x[:2], (x[2:],)], 100)] == [2, 5]
     assert num_examples(iter([x])) is None
@@ -66,7 +66,7 @@ def test_take_examples_and_errors():
 
 # ---- pass_sizes: the rows of one evaluation pass, chosen for the caches ----------------------
 
-import vaebench.evaluation.batching as batching  # noqa: E402
+from vaebench.evaluation import batching  # noqa: E402
 from vaebench.evaluation.batching import MIN_PASS_ROWS, pass_sizes  # noqa: E402
 
 

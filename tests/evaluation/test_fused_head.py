@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import vaebench.models.likelihood_head as likelihood_head
 from vaebench.estimators import ESTIMATORS
 from vaebench.evaluation import estimate_log_likelihood
-from vaebench.models import build_model
+from vaebench.models import build_model, likelihood_head
 from vaebench.models.likelihood_head import fused_output_layer
 
 EVENT = (784,)

@@ -4,7 +4,6 @@ from dataclasses import dataclass
 import matplotlib
 import pytest
 import torch
-from .eval_toy_models import IWAESurrogate, RainforthToy
 from torch import nn
 
 from vaebench.evaluation import (
@@ -13,6 +12,8 @@ from vaebench.evaluation import (
     plot_gradient_stats,
 )
 from vaebench.ops import importance_weights_reference
+
+from .eval_toy_models import IWAESurrogate, RainforthToy
 
 matplotlib.use("Agg")
 

@@ -2,10 +2,11 @@ import math
 
 import pytest
 import torch
-from .eval_toy_models import LinearGaussianVAE, orthogonal_linear_gaussian
 from torch.utils.data import TensorDataset
 
 from vaebench.evaluation import estimate_log_likelihood
+
+from .eval_toy_models import LinearGaussianVAE, orthogonal_linear_gaussian
 
 
 @pytest.fixture

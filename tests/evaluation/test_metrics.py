@@ -2,9 +2,10 @@ import math
 
 import pytest
 import torch
-from .eval_toy_models import orthogonal_linear_gaussian
 
 from vaebench.evaluation import bits_per_dim, evaluate_bounds
+
+from .eval_toy_models import orthogonal_linear_gaussian
 
 
 def test_bits_per_dim_formula():

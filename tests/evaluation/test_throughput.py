@@ -1,7 +1,8 @@
 import pytest
-from .eval_toy_models import IWAESurrogate, RainforthToy
 
 from vaebench.evaluation import evaluation_throughput, train_step_throughput
+
+from .eval_toy_models import IWAESurrogate, RainforthToy
 
 
 def test_train_step_and_evaluation_throughput():

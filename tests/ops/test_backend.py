@@ -125,7 +125,7 @@ def test_every_cpu_capability_agrees(tmp_path):
         results[cap] = torch.load(f"{path}.{cap}")
     for cap, res in results.items():
         for name in cases:
-            for a, b in zip(results["default"][name], res[name]):
+            for a, b in zip(results["default"][name], res[name], strict=True):
                 tol = 1e-12 if a.dtype == torch.float64 else 3e-6
                 torch.testing.assert_close(
                     b,
@@ -149,7 +149,7 @@ def test_library_is_found_in_the_installed_distribution_when_the_checkout_has_no
     so.write_bytes(b"")
 
     class FakeDistribution:
-        files = [importlib.metadata.PackagePath("vaebench/__init__.py"), importlib.metadata.PackagePath("vaebench/_C.so")]
+        files = (importlib.metadata.PackagePath("vaebench/__init__.py"), importlib.metadata.PackagePath("vaebench/_C.so"))
 
         def locate_file(self, path):
             return site / path

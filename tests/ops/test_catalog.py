@@ -21,7 +21,7 @@ IDS = [op.name for op in OPS]
 
 def _impl_block(text: str, key: str) -> str:
     """The body of `TORCH_LIBRARY_IMPL(vaebench, <key>, m) { ... }` in a kernel file."""
-    match = re.search(rf"TORCH_LIBRARY_IMPL\(vaebench, {key}, m\) \{{(.*?)\n\}}", text, re.S)
+    match = re.search(rf"TORCH_LIBRARY_IMPL\(vaebench, {key}, m\) \{{(.*?)\n\}}", text, re.DOTALL)
     assert match, f"no TORCH_LIBRARY_IMPL(vaebench, {key}, m) block"
     return match.group(1)
 

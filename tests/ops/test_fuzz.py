@@ -123,7 +123,7 @@ def test_gaussian_kl_matches_the_reference(mu: torch.Tensor, dtype: torch.dtype,
     grad = torch.rand(out.shape, dtype=dtype) + 0.5
     ga = torch.autograd.grad(out, [t for t in a if t is not None], grad)
     gb = torch.autograd.grad(ref, [t for t in b if t is not None], grad)
-    for x, y in zip(ga, gb):
+    for x, y in zip(ga, gb, strict=True):
         torch.testing.assert_close(x, y, **TOL[dtype])
 
 
@@ -147,7 +147,7 @@ def test_reparameterize_matches_the_reference_with_the_kernels_own_noise(
     gz, gl = torch.randn(z.shape, dtype=dtype), torch.randn(log_q.shape, dtype=dtype)
     got = torch.autograd.grad((z, log_q), a, (gz, gl))
     want = torch.autograd.grad((z_ref, log_q_ref), b, (gz, gl))
-    for x, y in zip(got, want):
+    for x, y in zip(got, want, strict=True):
         scale = max(1.0, float(y.abs().max()))
         torch.testing.assert_close(x, y, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10 * scale)
 

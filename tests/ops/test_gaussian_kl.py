@@ -60,7 +60,7 @@ def test_matches_reference_float64(batch, D, pm, pl):
     kl_ref, grads_ref = kl_and_grads(gaussian_kl_reference, inputs, grad_out)
     assert kl.shape == batch
     torch.testing.assert_close(kl, kl_ref, rtol=1e-12, atol=1e-12)
-    for g, g_ref, t in zip(grads, grads_ref, [t for t in inputs if t is not None]):
+    for g, g_ref, t in zip(grads, grads_ref, [t for t in inputs if t is not None], strict=True):
         assert g.shape == t.shape
         torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-12)
 
@@ -75,7 +75,7 @@ def test_float32_within_twice_reference_error(batch, D, pm, pl):
     kl_ref, grads_ref = kl_and_grads(gaussian_kl_reference, inputs32, grad_out)
     kl, grads = kl_and_grads(gaussian_kl, inputs32, grad_out)
     assert_close_lowprec(kl, kl64, kl_ref)
-    for g, g64, g_ref in zip(grads, grads64, grads_ref):
+    for g, g64, g_ref in zip(grads, grads64, grads_ref, strict=True):
         assert_close_lowprec(g, g64, g_ref)
 
 
@@ -129,7 +129,7 @@ def test_extreme_logvar(dtype):
         else:
             kl_ref, grads_ref = kl_and_grads(gaussian_kl_reference, cast, grad_out)
             assert_close_lowprec(kl, kl64, kl_ref)
-            for g, g64, g_ref in zip(grads, grads64, grads_ref):
+            for g, g64, g_ref in zip(grads, grads64, grads_ref, strict=True):
                 assert_close_lowprec(g, g64, g_ref)
 
 
@@ -154,7 +154,7 @@ def test_non_contiguous_inputs():
     kl, grads = kl_and_grads(gaussian_kl, (mu, lv, pm, pl), grad_out)
     kl_ref, grads_ref = kl_and_grads(gaussian_kl_reference, (mu, lv, pm, pl), grad_out)
     torch.testing.assert_close(kl, kl_ref)
-    for g, g_ref in zip(grads, grads_ref):
+    for g, g_ref in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(g, g_ref)
 
 
@@ -170,7 +170,7 @@ def test_torch_compile_fullgraph():
     y_ref = gaussian_kl_reference(mu, lv).sum() + gaussian_kl_reference(mu, lv, pm, None).sum()
     grads_ref = torch.autograd.grad(y_ref, leaves)
     torch.testing.assert_close(y, y_ref)
-    for g, g_ref in zip(grads, grads_ref):
+    for g, g_ref in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(g, g_ref)
 
 
@@ -263,7 +263,7 @@ def test_cuda_backward_beyond_one_grid():
     grad_out = torch.randn(8_500_000, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
     _, grads64 = kl_and_grads(gaussian_kl_reference, inputs, grad_out)
     _, grads = kl_and_grads(gaussian_kl, [t.cuda() for t in inputs], grad_out.cuda())
-    for g, g64 in zip(grads, grads64):
+    for g, g64 in zip(grads, grads64, strict=True):
         torch.testing.assert_close(g.cpu(), g64, rtol=1e-10, atol=1e-10)
 
 
@@ -285,5 +285,5 @@ def test_cuda_matches_reference(dtype, batch, D, pm, pl):
     kl_ref, grads_ref = kl_and_grads(gaussian_kl_reference, cast, grad_out.cuda())
     kl, grads = kl_and_grads(gaussian_kl, cast, grad_out.cuda())
     assert_close_lowprec(kl.cpu(), kl64, kl_ref.cpu())
-    for g, g64, g_ref in zip(grads, grads64, grads_ref):
+    for g, g64, g_ref in zip(grads, grads64, grads_ref, strict=True):
         assert_close_lowprec(g.cpu(), g64, g_ref.cpu())

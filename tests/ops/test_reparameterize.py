@@ -91,7 +91,7 @@ def test_values_and_gradients_match_reference(dtype, path_gradient, k, batch, d)
     grad_lq = torch.randn((k, *batch), generator=g, dtype=dtype)
     got = run_and_grad(lambda m, lv: fused_op(m, lv, k, seed, path_gradient), mu, logvar, grad_z, grad_lq)
     want = run_and_grad(lambda m, lv: reparameterize_reference(m, lv, eps, path_gradient), mu, logvar, grad_z, grad_lq)
-    for name, a, b in zip(("z", "log_q", "grad_mu", "grad_logvar"), got, want):
+    for name, a, b in zip(("z", "log_q", "grad_mu", "grad_logvar"), got, want, strict=True):
         torch.testing.assert_close(a, b, **tolerances(dtype), msg=lambda m, n=name: f"{n}: {m}")
     if dtype == torch.float32:
         # STYLE.md's low-precision rule: error vs the float64 truth (same eps, inputs) <= 2x the
@@ -100,7 +100,7 @@ def test_values_and_gradients_match_reference(dtype, path_gradient, k, batch, d)
             lambda m, lv: reparameterize_reference(m, lv, eps.double(), path_gradient),
             mu.double(), logvar.double(), grad_z.double(), grad_lq.double(),
         )
-        for a, b, t in zip(got, want, truth):
+        for a, b, t in zip(got, want, truth, strict=True):
             assert_close_lowprec(a, t, b)
 
 
@@ -122,7 +122,7 @@ def test_gradient_through_one_output(path_gradient, use):
         (out * torch.linspace(-1, 2, out.numel(), dtype=out.dtype).reshape(out.shape)).sum().backward()
         # the reference leaves mu.grad None where log q does not depend on mu: that is zero
         grads.append(tuple(torch.zeros_like(mu) if g is None else g for g in (m.grad, lv.grad)))
-    for a, b in zip(*grads):
+    for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
@@ -136,7 +136,7 @@ def test_extreme_logvar(dtype):
     for path_gradient in (False, True):
         got = run_and_grad(lambda m, lv, pg=path_gradient: fused_op(m, lv, 4, seed, pg), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
         want = run_and_grad(lambda m, lv, pg=path_gradient: reparameterize_reference(m, lv, eps, pg), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
-        for a, b in zip(got, want):
+        for a, b in zip(got, want, strict=True):
             assert torch.isfinite(a).all()
             torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
 
@@ -149,7 +149,7 @@ def test_non_contiguous_inputs():
     seed = torch.tensor([3, 3])
     want = run_and_grad(lambda m, lv: fused_op(m, lv, 2, seed), mu.contiguous(), logvar.contiguous(), torch.ones(2, 9, 6, dtype=torch.float64), torch.ones(2, 9, dtype=torch.float64))
     got = run_and_grad(lambda m, lv: fused_op(m, lv, 2, seed), mu, logvar, torch.ones(2, 9, 6, dtype=torch.float64), torch.ones(2, 9, dtype=torch.float64))
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         assert torch.equal(a, b)
 
 
@@ -165,12 +165,14 @@ def test_empty_batch():
 def test_gradcheck(path_gradient):
     mu, logvar = inputs((3,), 4, torch.float64)
     seed = torch.tensor([11, 0])
-    if path_gradient:
-        # The STL gradient of log q is not the derivative of its value (that is the point of it;
-        # test_values_and_gradients_match_reference checks it), so only z is checked here.
-        fn = lambda m, lv: fused_op(m, lv, 2, seed, True)[0]
-    else:
-        fn = lambda m, lv: fused_op(m, lv, 2, seed, False)
+
+    def fn(m, lv):
+        if path_gradient:
+            # The STL gradient of log q is not the derivative of its value (that is the point of it;
+            # test_values_and_gradients_match_reference checks it), so only z is checked here.
+            return fused_op(m, lv, 2, seed, True)[0]
+        return fused_op(m, lv, 2, seed, False)
+
     assert torch.autograd.gradcheck(fn, (mu.requires_grad_(), logvar.requires_grad_()))
 
 
@@ -195,7 +197,7 @@ def test_second_order(path_gradient):
         m, lv = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
         g_m, g_lv = torch.autograd.grad(scalar(fn, m, lv), (m, lv), create_graph=True)
         hvps.append(torch.autograd.grad((g_m * g_lv).sum(), (m, lv)))
-    for a, b in zip(*hvps):
+    for a, b in zip(*hvps, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
     if path_gradient:
         # The path-gradient backward's own derivative follows the reference's semantics (eps
@@ -246,7 +248,7 @@ def test_torch_compile_fullgraph():
         out = fn(m, lv)
         out.backward()
         results.append((out.detach(), m.grad, lv.grad))
-    for a, b in zip(*results):
+    for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     # the public wrapper, seed drawn inside the graph, also traces without graph breaks
     m, lv = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
@@ -476,7 +478,7 @@ def test_cuda_samples_equal_cpu_samples(dtype, k, batch, d, path_gradient):
     assert torch.equal(cuda[0].cpu(), cpu[0].to(dtype))
     # sums run in another order on the GPU
     tol = {torch.float64: 1e-12, torch.float32: 1e-5}.get(dtype, 1e-2)
-    for a, b in zip(cuda[1:], cpu[1:]):
+    for a, b in zip(cuda[1:], cpu[1:], strict=True):
         torch.testing.assert_close(a.cpu().to(cpu_dtype), b.to(dtype).to(cpu_dtype), rtol=tol, atol=tol * max(1.0, float(b.abs().max())))
 
 

@@ -187,7 +187,7 @@ def test_path_gradient_is_log_prob_stopped_at_the_sample(name):
         (reference * weights).sum(), params, allow_unused=True
     )
     assert any(g is not None for g in grads)
-    for g, g_ref in zip(grads, grads_ref):
+    for g, g_ref in zip(grads, grads_ref, strict=True):
         assert (g is None) == (g_ref is None)
         if g is not None:
             torch.testing.assert_close(g, g_ref)

@@ -28,7 +28,7 @@ def test_sample_from_noise_is_the_reference_reparameterization():
     h, eps = torch.randn(4, 5), torch.randn(2, 4, 3)
     mu, logvar = q.params(h)
     expected = reparameterize_reference(mu, logvar, eps)
-    for got, want in zip(q.sample_from_noise(eps, h), expected):
+    for got, want in zip(q.sample_from_noise(eps, h), expected, strict=True):
         torch.testing.assert_close(got, want)
 
 

@@ -70,7 +70,9 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, stateful_
     gray = _data() * 0.8 + 0.1
     make_data = (lambda: _Binarized(gray)) if stateful_data else (lambda: _data())
     cfg = {"epochs": 4, "batch_size": 8, "seed": 3, "progress": False}  # 5 steps per epoch
-    est = lambda: build_estimator("iwae", num_samples=3)
+
+    def est():
+        return build_estimator("iwae", num_samples=3)
 
     full = _model()
     ref = train(full, est(), make_data(), _data(8, seed=9), checkpoint_dir=tmp_path / "a", **cfg)

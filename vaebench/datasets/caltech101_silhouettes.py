@@ -43,8 +43,8 @@ CARD = DatasetCard(
     "Boltzmann Machine Learning. AISTATS 2010",
     protocol_source="riannevdberg/sylvester-flows utils/load_data.py (load_caltech101silhouettes)",
     notes=(
-        "caltech101_silhouettes_28_split1.mat checksum unverified: no public source lists "
-        "one; the loader checks the variables, their sizes and that the values are 0/1.",
+        ("caltech101_silhouettes_28_split1.mat checksum unverified: no public source lists "
+         "one; the loader checks the variables, their sizes and that the values are 0/1."),
     ),
 )
 

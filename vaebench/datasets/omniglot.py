@@ -50,8 +50,8 @@ CARD = DatasetCard(
     "Salakhutdinov. Importance Weighted Autoencoders. arXiv 1509.00519",
     protocol_source="yburda/iwae datasets.py (binarized_shuffled_omniglot)",
     notes=(
-        "chardata.mat checksum unverified: no public source lists one; the loader checks "
-        "the variables, the 24,345 training columns and the value range instead.",
+        ("chardata.mat checksum unverified: no public source lists one; the loader checks "
+         "the variables, the 24,345 training columns and the value range instead."),
         "test size 8,070 is unverified against the paper (REFERENCES.md); it is not enforced.",
     ),
 )

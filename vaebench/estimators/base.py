@@ -119,7 +119,9 @@ class Estimator(ABC):
         # the posteriors package, which imports this module for `supported_estimators`).
         for module in model.modules():
             if getattr(type(module), "has_log_prob", None) is False:
-                module.require_log_prob(f"estimator '{self.name}'")
+                # A Posterior (the posteriors package imports this module, so not its type here); mypy reads
+                # nn.Module.__getattr__'s Tensor | Module.
+                module.require_log_prob(f"estimator '{self.name}'")  # type: ignore[operator]
         raise ValueError(
             f"estimator '{self.name}' needs log q(z | x) of an arbitrary z, which {type(model).__name__} has not; "
             f"use one of {', '.join(supported_estimators(has_log_prob=False, has_analytic_kl=False))}"

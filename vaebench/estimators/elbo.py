@@ -55,7 +55,7 @@ class ELBO(Estimator):
         return LogWeightsAndKL(**{f.name: getattr(lw, f.name) for f in fields(lw)}, kl=kl)
 
     def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
-        assert isinstance(lw, LogWeightsAndKL)  # from log_weights above
+        assert isinstance(lw, LogWeightsAndKL) and lw.kl is not None  # from log_weights above
         reconstruction = lw.log_px_z.mean(0)
         return reconstruction - lw.kl, reconstruction - self.kl_weight * lw.kl
 

@@ -81,7 +81,8 @@ def active_units(
             torch.manual_seed(seed)
             for start in range(0, x_all.shape[0], batch_size):
                 x = check_batch(x_all[start : start + batch_size], "data batch")
-                m = model.posterior_mean(x, num_samples=num_samples)
+                # A model method: nn.Module.__getattr__ types attributes as Tensor | Module.
+                m = model.posterior_mean(x, num_samples=num_samples)  # type: ignore[operator]
                 if m.dim() != 2 or m.shape[0] != x.shape[0]:
                     raise ValueError(
                         f"{type(model).__name__}.posterior_mean must return (B, D) with B = {x.shape[0]}, "

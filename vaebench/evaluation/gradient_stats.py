@@ -106,7 +106,10 @@ class _Welford:
 
 def _default_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     require(model, "encoder_parameters", "decoder_parameters", purpose="gradient_stats (default groups)")
-    return {"encoder": list(model.encoder_parameters()), "decoder": list(model.decoder_parameters())}
+    # Model methods (checked by require): nn.Module.__getattr__ types attributes as Tensor | Module.
+    encoder = list(model.encoder_parameters())  # type: ignore[operator]
+    decoder = list(model.decoder_parameters())  # type: ignore[operator]
+    return {"encoder": encoder, "decoder": decoder}
 
 
 def gradient_stats(

@@ -45,27 +45,29 @@ class LogWeightAccumulator:
         # The op (fused where built) gives log-mean-exp; + log k turns it into logsumexp.
         l1 = log_mean_exp(log_w, 0) + log_k
         l2 = log_mean_exp(2.0 * log_w, 0) + log_k
-        if self._l1 is None:
+        if self._l1 is None or self._l2 is None:
             self._l1, self._l2 = l1, l2
         else:
             self._l1 = torch.logaddexp(self._l1, l1)
             self._l2 = torch.logaddexp(self._l2, l2)
         self.count += k
 
-    def _check(self) -> None:
-        if self._l1 is None:
+    def _sums(self) -> tuple[Tensor, Tensor]:
+        """The running logsumexp of w and of w^2: (B,) each, once a chunk has come."""
+        if self._l1 is None or self._l2 is None:
             raise RuntimeError("LogWeightAccumulator has no chunks yet: call update(log_w) first")
+        return self._l1, self._l2
 
     def log_mean_exp(self) -> Tensor:
         """log (1/K) sum_k w_k over all chunks so far: (B,)."""
-        self._check()
-        return self._l1 - math.log(self.count)
+        l1, _ = self._sums()
+        return l1 - math.log(self.count)
 
     def ess(self) -> Tensor:
         """Effective sample size (sum w)^2 / sum w^2 in [1, K]; 0 where every weight is 0: (B,)."""
-        self._check()
-        ess = torch.exp(2.0 * self._l1 - self._l2)
-        return torch.where(torch.isneginf(self._l1), torch.zeros_like(ess), ess)
+        l1, l2 = self._sums()
+        ess = torch.exp(2.0 * l1 - l2)
+        return torch.where(torch.isneginf(l1), torch.zeros_like(ess), ess)
 
     def mc_std(self) -> Tensor:
         """Delta-method standard deviation of log p̂(x) as an estimator: sqrt((K/ESS - 1)/K): (B,)."""

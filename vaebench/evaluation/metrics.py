@@ -104,7 +104,8 @@ def evaluate_bounds(
             for x in iter_batches(data, batch_size, device=device, dtype=model_dtype(model)):
                 check_batch(x, "data batch")
                 t = terms_of(model, x, num_samples)
-                kl = model.kl(x) if callable(getattr(model, "kl", None)) else None
+                # A model method: nn.Module.__getattr__ types attributes as Tensor | Module.
+                kl = model.kl(x) if callable(getattr(model, "kl", None)) else None  # type: ignore[operator]
                 if kl is None:
                     analytic = False
                     kl = (t.log_q - t.log_pz).mean(0)

@@ -34,7 +34,8 @@ def terms_of(model: nn.Module, x: Tensor, num_samples: int) -> Any:
     -inf is allowed (a zero weight). NaN or +inf raise a FloatingPointError naming the term
     (log p(x|z), log p(z) or log q) where it first shows, and the batch rows.
     """
-    out = model.log_weights(x, num_samples)
+    # A model method (the VAE contract): nn.Module.__getattr__ types attributes as Tensor | Module.
+    out = model.log_weights(x, num_samples)  # type: ignore[operator]
     log_w = getattr(out, "log_w", out)
     if not isinstance(log_w, Tensor) or log_w.shape != (num_samples, x.shape[0]):
         got = tuple(log_w.shape) if isinstance(log_w, Tensor) else type(log_w).__name__

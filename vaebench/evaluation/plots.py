@@ -39,7 +39,7 @@ def plot_gradient_stats(results: Sequence[GradientStats | Mapping[str, Any]], *,
         ks = [r["num_samples"] for r in pts]
         axes[0].plot(ks, [r["variance_mean"] for r in pts], marker="o", label=f"{est} {group}")
         axes[1].plot(ks, [r["snr_mean"] for r in pts], marker="o", label=f"{est} {group}")
-    for ax, label in zip(axes, ("gradient variance (mean over params)", "SNR |E g| / std g (mean over params)")):
+    for ax, label in zip(axes, ("gradient variance (mean over params)", "SNR |E g| / std g (mean over params)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("K (samples per example)")

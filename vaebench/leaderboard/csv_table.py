@@ -27,7 +27,7 @@ def suite_csv(agg: pd.DataFrame, tables: Sequence[Table], references: pd.DataFra
     lines = []
     raw = {}
     for t in tables:
-        for r, kind in zip(t.raw, t.kinds):
+        for r, kind in zip(t.raw, t.kinds, strict=True):
             if kind == "run" and "row" in r:
                 raw[(t.block.title, r["row"])] = (t, r)
         b = t.block

@@ -81,7 +81,7 @@ class Protocol:
 @lru_cache(maxsize=256)
 def _resolution(path: str, mtime_ns: int, budget: str, cell: str) -> tuple[int, str] | None:
     """(suite version, JSON of the resolved cell config) of the suite file at `path` (as of mtime_ns)."""
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     from ..config import RunConfig
     from ..runner.resolve import ConfigError, resolve_cells
@@ -94,6 +94,7 @@ def _resolution(path: str, mtime_ns: int, budget: str, cell: str) -> tuple[int, 
     if budget not in spec.budgets or cell not in [c.name for c in spec.cells]:
         return None
     cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": spec, "budget": {"name": budget}})
+    assert isinstance(cfg, DictConfig)  # a structured config merged with a mapping
     cfg.seed = 0
     cfg.cells = [cell]
     try:

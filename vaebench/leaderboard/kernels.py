@@ -12,11 +12,15 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .protocol import ProtocolBlock
 from .table import Table
+
+if TYPE_CHECKING:  # matplotlib itself is imported where a plot is drawn (it is slow to import)
+    from matplotlib.artist import Artist
 
 __all__ = ["LONG_COLUMNS", "kernels_long", "kernels_table", "plot_kernels"]
 
@@ -70,12 +74,13 @@ def plot_kernels(long: pd.DataFrame, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = list(dict.fromkeys(zip(timed["op"], timed["mode"])))
+    panels = list(dict.fromkeys(zip(timed["op"], timed["mode"], strict=True)))
     ncol = min(3, len(panels))
     nrow = -(-len(panels) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
-    handles: dict[str, object] = {}
-    for ax, (op, mode) in zip(axes.flat, panels):
+    handles: dict[str, Artist] = {}
+    # strict=False: the last grid row can have spare axes, which stay empty.
+    for ax, (op, mode) in zip(axes.flat, panels, strict=False):
         part = timed[(timed["op"] == op) & (timed["mode"] == mode)]
         for provider, line in part.groupby("provider", sort=False):
             x = line["size"].map(_numel)

@@ -28,7 +28,7 @@ def _table(t: Table) -> list[str]:
     out = [r"\begin{table}[ht]", r"\centering\small", rf"\caption{{{escape(t.block.title)}}}",
            rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(escape(c) for c in cols) + r" \\", r"\midrule"]
     seen_ref = False
-    for cells, kind, mark in zip(t.cells, t.kinds, t.marks):
+    for cells, kind, mark in zip(t.cells, t.kinds, t.marks, strict=True):
         if kind == "reference" and not seen_ref:
             out.append(r"\midrule")
             seen_ref = True

@@ -47,7 +47,7 @@ def block_markdown(t: Table, plots: Sequence[tuple[str, str]] = ()) -> list[str]
     lines = [f"## {t.block.title}", "", *protocol_markdown(t.block)]
     frame = t.frame()
     if "row" in frame:
-        frame["row"] = [f"*{c} (reference)*" if k == "reference" else c for c, k in zip(frame["row"], t.kinds)]
+        frame["row"] = [f"*{c} (reference)*" if k == "reference" else c for c, k in zip(frame["row"], t.kinds, strict=True)]
     lines += [_md_table(frame), "", legend(t), ""]
     for src, caption in plots:
         lines += [f"![{caption}]({src})", ""]

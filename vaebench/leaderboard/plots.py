@@ -40,7 +40,8 @@ def plot_vs_k(agg: pd.DataFrame, path: Path) -> Path | None:
     nrow = -(-len(bases) // ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False)
     handles: dict[str, object] = {}
-    for ax, base in zip(axes.flat, bases):
+    # strict=False: the last grid row can have spare axes, which stay empty.
+    for ax, base in zip(axes.flat, bases, strict=False):
         part = rows[rows["base"] == base]
         log_y = any(s in base for s in _LOG_Y) and bool((part["mean"] > 0).all())
         for label, line in part.groupby("label", sort=True):
@@ -69,15 +70,17 @@ def plot_vs_k(agg: pd.DataFrame, path: Path) -> Path | None:
 
 def plot_differences(t: Table, path: Path) -> Path | None:
     """Forest plot of the table's Δ column; None when no row has a difference with an interval."""
-    pts = [(r["row"], r["diff"], r.get("diff low"), r.get("diff high"))
-           for r, k in zip(t.raw, t.kinds) if k == "run" and r.get("diff") is not None]
-    pts = [p for p in pts if p[2] is not None and p[3] is not None]
+    pts: list[tuple[str, float, float, float]] = []
+    for r, k in zip(t.raw, t.kinds, strict=True):
+        d, lo, hi = r.get("diff"), r.get("diff low"), r.get("diff high")
+        if k == "run" and isinstance(d, (int, float)) and isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+            pts.append((str(r["row"]), d, lo, hi))
     if not pts:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(pts) + 1.2))
     ys = list(range(len(pts)))[::-1]
-    for y, (label, d, lo, hi) in zip(ys, pts):
+    for y, (_label, d, lo, hi) in zip(ys, pts, strict=True):
         ax.errorbar([d], [y], xerr=[[d - lo], [hi - d]], fmt="o", color="C0" if lo > 0 or hi < 0 else "C7", capsize=3)
     ax.axvline(0.0, color="C3", lw=1)
     ax.set_yticks(ys, [p[0] for p in pts], fontsize=8)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import pandas as pd
 
@@ -95,7 +95,11 @@ def mc_error(row: Row) -> float | None:
 def records_frame(records: Iterable[RunRecord] | Sequence[Row]) -> pd.DataFrame:
     """One row per (protocol, seed, metric): the counted records only (duplicates left out)."""
     items = list(records)
-    rows = items if items and isinstance(items[0], Row) else collect_rows(items)  # type: ignore[arg-type]
+    # `records` is all rows or all records (the signature's union), so the first item tells which.
+    if items and isinstance(items[0], Row):
+        rows = cast("list[Row]", items)
+    else:
+        rows = collect_rows(cast("list[RunRecord]", items))
     out = []
     for row in rows:
         p = row.protocol

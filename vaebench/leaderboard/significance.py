@@ -91,7 +91,7 @@ def paired_difference(a: Mapping[int, Sequence[float]], b: Mapping[int, Sequence
     for s in seeds:
         if len(a[s]) != n or len(b[s]) != n:
             raise ValueError(f"seed {s}: per-example values of {len(a[s])} and {len(b[s])} examples, expected {n}")
-    d = {s: [x - y for x, y in zip(a[s], b[s])] for s in seeds}
+    d = {s: [x - y for x, y in zip(a[s], b[s], strict=True)] for s in seeds}
     per_seed = [math.fsum(d[s]) / n for s in seeds]
     diff = math.fsum(per_seed) / len(seeds)
     S = len(seeds)
@@ -118,6 +118,7 @@ def unpaired_difference(a: Mapping[int, Metric], b: Mapping[int, Metric]) -> Dif
             return Difference(diff, None, None, None, None, False, S, None)
         return _interval(diff, [(_var(per_seed) / S, S)], False, S, None)
     n = min(min(a[s].n, b[s].n) for s in seeds)
+    # No se is None: returned above.
     v_ex = math.fsum(a[s].se ** 2 + b[s].se ** 2 for s in seeds) / S  # type: ignore[operator]
     return _interval(diff, [(_var(per_seed) / S, S), (v_ex, n)], False, S, n)
 
@@ -132,7 +133,7 @@ def difference(row: Row, base: Row, metric: str) -> Difference | None:
         return None
     ra, rb = [row.runs[s] for s in seeds], [base.runs[s] for s in seeds]
     paired = all(metric in r.per_example and r.test_points.get("sha256") for r in ra + rb) and all(
-        x.test_points["sha256"] == y.test_points["sha256"] for x, y in zip(ra, rb))
+        x.test_points["sha256"] == y.test_points["sha256"] for x, y in zip(ra, rb, strict=True))
     if paired:
         shared = len({r.test_points["sha256"] for r in ra}) == 1
         return paired_difference({s: row.runs[s].per_example[metric] for s in seeds},

@@ -57,7 +57,7 @@ def _sort_value(raw: dict[str, Any], column: str) -> float | None:
 
 def _block(t: Table, figures: Sequence[tuple[str, str]]) -> dict[str, Any]:
     rows = []
-    for cells, raw, kind, mark in zip(t.cells, t.raw, t.kinds, t.marks):
+    for cells, raw, kind, mark in zip(t.cells, t.raw, t.kinds, t.marks, strict=True):
         cls = "reference" if kind == "reference" else {BEST: "best", TIE: "tie"}.get(mark, "")
         rows.append({"cls": cls, "cells": [{"text": cells.get(c, ""), "v": _sort_value(raw, c), "mark": c == "mark"}
                                            for c in t.columns]})

@@ -48,7 +48,7 @@ class ConvEncoder(nn.Module):
         if len(channels) != 3:
             raise ValueError(f"ConvEncoder: channels must list 3 widths, got {tuple(channels)}")
         layers: list[nn.Module] = []
-        for n_in, n_out in zip((c, *channels[:-1]), channels):
+        for n_in, n_out in zip((c, *channels[:-1]), channels, strict=True):
             layers += [nn.Conv2d(n_in, n_out, 4, stride=2, padding=1), _activation(activation)]
         layers += [nn.Flatten(), nn.Linear(channels[-1] * 16, feature_dim), _activation(activation)]
         self.net = nn.Sequential(*layers)
@@ -92,7 +92,9 @@ class ConvDecoder(nn.Module):
 
     @property
     def output_layer(self) -> nn.ConvTranspose2d:
-        return self.net[-1]
+        layer = self.net[-1]
+        assert isinstance(layer, nn.ConvTranspose2d)  # the last layer built above
+        return layer
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.fc(z).view(z.shape[0], self.channels[0], 4, 4)

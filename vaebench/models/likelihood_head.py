@@ -43,5 +43,6 @@ def head_log_prob(decoder: nn.Module, layer: nn.Linear, x: Tensor, z: Tensor) ->
 
     Shapes: x: (B, *event), z: (K, B, D) -> (K, B). The logits are never materialized."""
     k, b = z.shape[0], z.shape[1]
-    features = decoder.features(z.reshape(k * b, z.shape[-1])).reshape(k, b, -1)
+    # Checked callable by fused_output_layer; nn.Module.__getattr__ says Tensor | Module.
+    features = decoder.features(z.reshape(k * b, z.shape[-1])).reshape(k, b, -1)  # type: ignore[operator]
     return bernoulli_head(features, layer.weight, layer.bias, x.reshape(x.shape[0], -1))

@@ -124,6 +124,8 @@ class GaussianLikelihood(Likelihood):
     name = "gaussian"
     discrete = False
 
+    log_std: Tensor  # a parameter (std 'learned') or a buffer (fixed); unused with std 'decoder'
+
     def __init__(self, std: Literal["decoder", "learned"] | float = "learned", init_std: float = 1.0) -> None:
         super().__init__()
         if isinstance(std, str):

@@ -115,6 +115,10 @@ class LinearGaussianVAE(VAE):
         likelihood: a GaussianLikelihood with one s, instead of the one init_std/learn_std make.
     """
 
+    # What __init__ passes to VAE, declared so that W, b and s read as tensors.
+    decoder: nn.Linear
+    likelihood: GaussianLikelihood
+
     def __init__(
         self,
         data_dim: int,

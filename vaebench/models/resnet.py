@@ -72,7 +72,7 @@ class ResNetEncoder(nn.Module):
         if len(channels) != 2 or blocks < 0:
             raise ValueError(f"ResNetEncoder: channels must list 2 widths and blocks be >= 0, got {tuple(channels)}, {blocks}")
         layers: list[nn.Module] = []
-        for n_in, n_out in zip((c, channels[0]), channels):
+        for n_in, n_out in zip((c, channels[0]), channels, strict=True):
             layers.append(nn.Conv2d(n_in, n_out, 4, stride=2, padding=1))  # 28 -> 14 -> 7
             layers += [ResidualBlock(n_out) for _ in range(blocks)]
         self.net = nn.Sequential(*layers)

@@ -82,7 +82,8 @@ def _check_inputs(op: str, h: Tensor, weight: Tensor, bias: Tensor, x: Tensor, t
     if x.dim() < 1 or x.shape[-1] != D:
         raise ValueError(f"vaebench.{op}: x must be (..., D) with D={D} the rows of weight, got shape {tuple(x.shape)}")
     lead, xlead = tuple(h.shape[:-1]), tuple(x.shape[:-1])
-    if len(xlead) > len(lead) or any(a not in (1, b) for a, b in zip(reversed(xlead), reversed(lead))):
+    # strict=False: broadcasting compares the trailing dims only.
+    if len(xlead) > len(lead) or any(a not in (1, b) for a, b in zip(reversed(xlead), reversed(lead), strict=False)):
         raise ValueError(
             f"vaebench.{op}: x's leading dims must broadcast to h's leading dims {lead} "
             f"(e.g. x (B, D) for h (K, B, H)), got x of shape {tuple(x.shape)}"

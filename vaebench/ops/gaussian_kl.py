@@ -90,7 +90,8 @@ def _check_inputs(
             raise ValueError(
                 f"vaebench.{op}: {name} must end in the latent dim D={D} of mu (shape (..., {D})), got shape {tuple(p.shape)}"
             )
-        if p.dim() > mu.dim() or any(a not in (1, b) for a, b in zip(reversed(p.shape), reversed(mu.shape))):
+        # strict=False: broadcasting compares the trailing dims only.
+        if p.dim() > mu.dim() or any(a not in (1, b) for a, b in zip(reversed(p.shape), reversed(mu.shape), strict=False)):
             raise ValueError(
                 f"vaebench.{op}: {name} must broadcast to mu's shape {tuple(mu.shape)} (e.g. ({D},) or mu's own shape), "
                 f"got shape {tuple(p.shape)}"
@@ -140,7 +141,7 @@ def _register() -> None:
         g_mu, g_lv, g_pm, g_pl = torch.ops.vaebench.gaussian_kl_backward(
             grad, mu, logvar, prior_mu, prior_logvar, need[2] or need[3]
         )
-        return tuple(g if n else None for g, n in zip((g_mu, g_lv, g_pm, g_pl), need))
+        return tuple(g if n else None for g, n in zip((g_mu, g_lv, g_pm, g_pl), need, strict=True))
 
     torch.library.register_autograd("vaebench::gaussian_kl", backward, setup_context=setup_context)
 
@@ -155,6 +156,7 @@ def _register() -> None:
         with torch.enable_grad():
             leaves = [None if t is None else t if t.requires_grad else t.detach().requires_grad_() for t in saved]
             g, mu, lv, pm, pl = leaves
+            assert g is not None and mu is not None and lv is not None  # always saved; only the priors can be None
             zero = torch.zeros((), dtype=mu.dtype, device=mu.device)
             d = mu - (zero if pm is None else pm)
             inv_var = torch.exp(-(zero if pl is None else pl))

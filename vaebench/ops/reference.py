@@ -12,10 +12,10 @@ from torch import Tensor
 __all__ = [
     "bernoulli_head_reference",
     "gaussian_kl_reference",
-    "philox4x32_reference",
-    "philox_normal_reference",
     "importance_weights_reference",
     "log_mean_exp_reference",
+    "philox4x32_reference",
+    "philox_normal_reference",
     "reparameterize_reference",
 ]
 

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 from torch.distributions import Independent, Normal
 
 from ..ops import gaussian_kl, reparameterize
-from ..ops.reparameterize import runs_fused
 from ..ops.reference import reparameterize_reference
+from ..ops.reparameterize import runs_fused
 from .base import POSTERIORS, Posterior
 from .nonfinite import check_finite
 

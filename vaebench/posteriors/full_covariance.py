@@ -32,6 +32,8 @@ class FullCovarianceGaussian(Posterior):
     """
 
     has_log_prob = True
+    _rows: Tensor  # buffers: the strictly lower-triangular indices of L
+    _cols: Tensor
 
     def __init__(self, feature_dim: int, latent_dim: int) -> None:
         super().__init__(feature_dim, latent_dim)

@@ -12,6 +12,8 @@ __all__ = ["MADE", "MaskedLinear"]
 class MaskedLinear(nn.Linear):
     """y = x (W * mask)^T + b, the mask fixed at construction (a buffer, moved with .to)."""
 
+    mask: Tensor  # (out, in), a buffer
+
     def __init__(self, in_features: int, out_features: int, mask: Tensor) -> None:
         super().__init__(in_features, out_features)
         if mask.shape != (out_features, in_features):

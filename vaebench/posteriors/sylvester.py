@@ -66,6 +66,9 @@ class SylvesterFlow(AmortizedFlow):
             Tomczak, Welling, 2018. arXiv:1803.05649.
     """
 
+    _rows: Tensor  # buffers: the strictly upper-triangular indices of R1, R2
+    _cols: Tensor
+
     def __init__(
         self,
         feature_dim: int,
@@ -146,6 +149,8 @@ class SylvesterFlow(AmortizedFlow):
             upper = self.triangles(h).view(b, n, 2, -1)
             r1[..., self._rows, self._cols] = upper[:, :, 0]
             r2[..., self._rows, self._cols] = upper[:, :, 1]
+        # None only when num_flows = 0, which never reads the flow parameters.
+        assert self.diag1 is not None and self.diag2 is not None and self.bias is not None
         params = {
             "r1": r1,
             "r2": r2,
@@ -153,7 +158,9 @@ class SylvesterFlow(AmortizedFlow):
             "a2": self.diag2(h).view(b, n, m),
             "b": self.bias(h).view(b, n, m),
         }
+        # These variants have a q layer whenever num_flows >= 1.
         if self.variant == "orthogonal":
+            assert self.q is not None
             raw_q = self.q(h).view(b, n, d, m)
             if self.orthogonalization == "qr":
                 params["q"] = torch.linalg.qr(raw_q).Q
@@ -162,6 +169,7 @@ class SylvesterFlow(AmortizedFlow):
                     raw_q, self.max_orthogonalization_steps
                 )
         elif self.variant == "householder":
+            assert self.q is not None
             params["v"] = self.q(h).view(b, n, self.num_householder, d)
         return params
 

@@ -22,11 +22,11 @@ from ..results import Metric
 __all__ = [
     "RunData",
     "TrainOutcome",
-    "estimator_from_config",
-    "model_from_config",
     "dataset_card",
+    "estimator_from_config",
     "evaluate",
     "load_data",
+    "model_from_config",
     "per_example_values",
     "test_points",
     "train_from_config",

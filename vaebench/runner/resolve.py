@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -46,7 +46,7 @@ class ResolvedCell:
         out = OmegaConf.to_container(self.config, resolve=True)
         assert isinstance(out, dict)
         out.pop("suite", None)
-        return out
+        return cast("dict[str, Any]", out)  # a structured config's keys are its field names
 
 
 def user_keys(overrides: Sequence[str]) -> list[str]:
@@ -132,7 +132,7 @@ def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Resolv
         for seed in seeds:
             run_cfg = conf.copy()
             run_cfg.seed = int(seed)
-            plain_cfg = OmegaConf.to_container(run_cfg, resolve=True)
+            plain_cfg = cast("dict[str, Any]", OmegaConf.to_container(run_cfg, resolve=True))  # keys: field names
             assert isinstance(plain_cfg, dict)
             out.append(ResolvedCell(
                 suite=suite.name, suite_version=int(suite.version), task=suite.task, cell=name,

@@ -17,6 +17,7 @@ import os
 import string
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -123,7 +124,7 @@ def expand_grid(node: DictConfig, where: str = "suite") -> DictConfig:
         if not grid.axes[axis]:
             raise SuiteError(f"{where}: grid axis '{axis}' has no labels")
     explicit = node.get("cells")
-    cells = list(OmegaConf.to_container(explicit, resolve=False)) if explicit else []
+    cells = list(cast("list[Any]", OmegaConf.to_container(explicit, resolve=False))) if explicit else []  # a ListConfig
     for labels in itertools.product(*(list(grid.axes[axis]) for axis in axes)):
         config = OmegaConf.merge(*(grid.axes[axis][label] for axis, label in zip(axes, labels, strict=True)))
         name = template.format(**dict(zip(axes, labels, strict=True)))
@@ -149,11 +150,14 @@ def check_cells(suite: DictConfig, where: str | None = None) -> None:
             # Plain copies: a Hydra-composed suite is in struct mode, which would refuse new keys.
             parts = (suite.common, layer_config, cells[name].config)
             config = OmegaConf.merge(*(OmegaConf.create(_plain(part)) for part in parts))
+            assert isinstance(config, DictConfig)  # merged from mappings
             _check_cell_config(config, f"{where} cell '{name}'{budget}")
 
 
 def _plain(node: DictConfig | dict) -> dict:
-    return OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else dict(node)
+    if isinstance(node, DictConfig):
+        return cast("dict[Any, Any]", OmegaConf.to_container(node, resolve=False))  # a DictConfig gives a dict
+    return dict(node)
 
 
 def _check_cell_config(config: DictConfig, where: str) -> None:
@@ -224,7 +228,10 @@ def register_suites(extra: Iterable[str | os.PathLike[str]] = (), store: ConfigS
     store = store or ConfigStore.instance()
     for name, path in available_suites(extra).items():
         try:
-            node = expand_grid(OmegaConf.load(path), f"suite file {path}")
+            loaded = OmegaConf.load(path)
+            if not isinstance(loaded, DictConfig):
+                raise SuiteError(f"suite file {path}: expected a mapping (name, version, cells, ...), got a list")
+            node = expand_grid(loaded, f"suite file {path}")
         except Exception as exc:  # noqa: BLE001 - a broken user file must not break the CLI
             node = OmegaConf.create({"name": name, "description": f"unreadable: {exc}"})
         store.store(group="suite", name=name, node=node)

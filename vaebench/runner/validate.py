@@ -77,8 +77,8 @@ def _schema_fields(cls: type) -> dict[str, Any]:
 
 def _nested_dataclass(f: dataclasses.Field[Any]) -> type | None:
     """The dataclass type of a field whose default is a dataclass instance (a section)."""
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        value = f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
         if dataclasses.is_dataclass(value):
             return type(value)
     return None

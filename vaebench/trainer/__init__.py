@@ -1,6 +1,7 @@
 """Training: the loop with atomic checkpoints and exact resume, named learning-rate schedules
 (the IWAE protocol's among them), KL warm-up, and non-finite loss/gradient detection."""
 
+from ..errors import NonFiniteError  # the one name for every NaN/inf error (vaebench.errors)
 from .checkpoint import (
     CheckpointError,
     capture_rng,
@@ -22,8 +23,6 @@ from .schedules import (
     lr_schedule,
 )
 from .trainer import Callback, TrainConfig, Trainer, TrainResult, train
-
-from ..errors import NonFiniteError  # the one name for every NaN/inf error (vaebench.errors)
 
 __all__ = [
     "SCHEDULES",

@@ -46,7 +46,9 @@ def capture_rng(devices: list[torch.device] | None = None) -> dict[str, Any]:
 
     Stored as tensors, lists and ints so that `torch.load(weights_only=True)` reads them.
     """
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)
+    assert isinstance(legacy, tuple)  # legacy=True gives the (kind, keys, pos, has_gauss, cached) tuple
+    kind, keys, pos, has_gauss, cached = legacy
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],

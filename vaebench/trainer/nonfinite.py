@@ -163,7 +163,8 @@ def _bad_terms(
     replay()  # the same draws as the failing step (for an estimator that samples via log_weights)
     try:
         with torch.enable_grad():
-            lw = model.log_weights(x, k)
+            # A model method: nn.Module.__getattr__ types attributes as Tensor | Module.
+            lw = model.log_weights(x, k)  # type: ignore[operator]
             names = [t for t in TERMS if isinstance(getattr(lw, t, None), Tensor)]
             if kind == "loss" or grad_param is None:
                 return tuple(t for t in names if not torch.isfinite(getattr(lw, t)).all())

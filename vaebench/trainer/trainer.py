@@ -187,8 +187,9 @@ class Trainer:
         self.estimator = estimator
         self.train_data, self.valid_data, self.num_train = train_data, valid_data, n
         self.progress, self.callbacks = progress, list(callbacks)
+        beta1, beta2 = self.config.betas
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=self.config.lr, eps=self.config.eps, betas=tuple(self.config.betas)
+            self.model.parameters(), lr=self.config.lr, eps=self.config.eps, betas=(beta1, beta2)
         )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.epoch = 0  # completed epochs
@@ -247,6 +248,7 @@ class Trainer:
         }
 
     def _resume(self) -> None:
+        assert self.last_path is not None  # called only with a checkpoint_dir
         state = load_checkpoint(self.last_path, map_location=self.device)
         if state is None:
             return
@@ -320,16 +322,16 @@ class Trainer:
                                    disable=not self.progress)):
             if cfg.kl_warmup_epochs > 0:
                 beta = kl_warmup_weight(epoch + i / num_batches, cfg.kl_warmup_epochs)
-                self.estimator.kl_weight = beta
+                self.estimator.kl_weight = beta  # type: ignore[attr-defined]  # warm-up needs an ELBO-family estimator
             total += self._train_step(x, epoch)
             count += x.shape[0]
             if cfg.max_steps is not None and self.step >= cfg.max_steps:
                 break
         if cfg.kl_warmup_epochs > 0:
-            self.estimator.kl_weight = 1.0  # validation reports the true bound
+            self.estimator.kl_weight = 1.0  # type: ignore[attr-defined]  # validation reports the true bound
         valid = self._valid_bound() if self.valid_data is not None else math.nan
         if cfg.kl_warmup_epochs > 0:
-            self.estimator.kl_weight = beta
+            self.estimator.kl_weight = beta  # type: ignore[attr-defined]  # (kl_weight: the ELBO family's, as above)
         seconds = time.perf_counter() - t0
         self.epoch += 1
         self.seconds += seconds
@@ -386,6 +388,7 @@ class Trainer:
     @torch.no_grad()
     def _valid_bound(self) -> float:
         """Mean of the estimator's bound over the validation data (eval mode, no gradients)."""
+        assert self.valid_data is not None  # called only with validation data
         self.model.eval()
         total, count = 0.0, 0
         # Validation draws must not move the training RNG stream: resumed runs stay exact.
