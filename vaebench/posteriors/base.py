@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from ..initialization import glorot_init
 from ..registry import Registry
 
 __all__ = ["POSTERIORS", "Posterior", "standard_normal_log_prob"]
@@ -57,6 +58,15 @@ class Posterior(nn.Module, ABC):
                 )
         self.feature_dim = feature_dim
         self.latent_dim = latent_dim
+
+    def reset_parameters(self) -> None:
+        """The protocol's init: Glorot-uniform weights and zero biases on every layer, the
+        parameter heads included (Burda et al. 2015). A family whose parameters at that init
+        would move q away from its base (a flow off the identity, a full covariance with
+        random off-diagonals) overrides this to start at the base; every concrete family calls
+        it at the end of its `__init__`. The contract test checks q at init against the base.
+        """
+        glorot_init(self)
 
     @abstractmethod
     def rsample_and_log_prob(
