@@ -89,7 +89,8 @@ class BudgetConfig:
 class TrainConfig:
     """Training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE)."""
 
-    epochs: int = 10
+    # None: the schedule's own length (iwae: 3,280 epochs), else 10; see trainer.resolve_epochs
+    epochs: Optional[int] = None
     batch_size: int = 100
     lr: float = 1e-3
     eps: float = 1e-4
@@ -97,6 +98,11 @@ class TrainConfig:
     max_steps: Optional[int] = None
     kl_warmup_epochs: int = 0
     early_stopping_patience: Optional[int] = None
+    optimizer: str = "adam"  # "adam" (IWAE protocol) or "adamax" (Sylvester-flow protocol)
+    # converged: the best validation bound gained < tol nats over the last window epochs, or
+    # early stopping ended the run (vaebench.trainer.ConvergenceRule); reported, never a stop
+    convergence_window: int = 20
+    convergence_tol: float = 0.1
 
 
 @dataclass

@@ -7,8 +7,10 @@ from .batching import Data, iter_batches, num_examples, take_examples
 from .gradient_stats import (
     GradientStats,
     GroupGradientStats,
+    SNRSlope,
     gradient_stats,
     gradient_stats_sweep,
+    snr_slope,
 )
 from .likelihood import LikelihoodResult, estimate_log_likelihood
 from .log_weight_accumulator import LogWeightAccumulator
@@ -38,6 +40,8 @@ __all__ = [
     "evaluation_throughput",
     "gradient_stats",
     "gradient_stats_sweep",
+    "snr_slope",
+    "SNRSlope",
     "iter_batches",
     "measure_op",
     "num_examples",

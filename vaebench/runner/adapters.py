@@ -27,6 +27,7 @@ __all__ = [
     "evaluate",
     "load_data",
     "train",
+    "train_epochs",
 ]
 
 
@@ -111,10 +112,22 @@ def build_estimator(
 
 @dataclass
 class TrainOutcome:
+    """What training produced; `convergence` is the trainer's ConvergenceRule verdict."""
+
     curves: dict[str, list[float]]
     epochs: int
     seconds: float
     resumed_from: int | None = None
+    convergence: Any = None  # vaebench.trainer.Convergence
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+
+def train_epochs(cfg: DictConfig) -> int:
+    """The epochs `cfg.train` trains: train.epochs, else the schedule's length (iwae: 3,280)."""
+    from .. import trainer
+
+    return trainer.resolve_epochs(cfg.train.epochs, cfg.train.schedule)
 
 
 def train(
@@ -137,7 +150,7 @@ def train(
         estimator,
         data.train,
         data.valid,
-        epochs=tc.epochs,
+        epochs=train_epochs(cfg),
         batch_size=tc.batch_size,
         lr=tc.lr,
         eps=tc.eps,
@@ -145,6 +158,9 @@ def train(
         max_steps=tc.max_steps,
         kl_warmup_epochs=tc.kl_warmup_epochs,
         early_stopping_patience=tc.early_stopping_patience,
+        optimizer=tc.optimizer,
+        convergence_window=tc.convergence_window,
+        convergence_tol=tc.convergence_tol,
         checkpoint_dir=checkpoint_dir,
         seed=seed,
         device=device,
@@ -155,6 +171,9 @@ def train(
         epochs=int(result.epochs),
         seconds=float(result.seconds),
         resumed_from=getattr(result, "resumed_from", None),
+        convergence=result.convergence,
+        best_epoch=result.best_epoch,
+        stopped_early=bool(result.stopped_early),
     )
 
 
@@ -193,5 +212,15 @@ def evaluate(
         num_examples=ec.active_units_examples, batch_size=ec.batch_size, seed=seed,
     )
     metrics["active_units"] = Metric(float(au.num_active), None, 1)
+    # rotation-invariant count: eigenvalues of Cov_x(E[z|x]) above the threshold
+    metrics["active_units_eigen"] = Metric(float(au.num_active_eigen), None, 1)
+    if len(au.layers) > 1:
+        for layer in au.layers:
+            metrics[f"active_units_{layer.name}"] = Metric(float(layer.num_active), None, 1)
+    if au.mc_error > 0:
+        notes.append(
+            f"active units: posterior mean from {max(la.mc_samples for la in au.layers)} draws; their Monte Carlo "
+            f"inflation of Var_x(E[u|x]) (at most {au.mc_error:.2g}, threshold {ec.active_units_threshold}) is subtracted"
+        )
     metrics["eval_examples_per_s"] = Metric(float(ll.examples_per_second), None, 1)
     return metrics, notes

@@ -8,6 +8,7 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .convergence import Convergence, ConvergenceRule
 from .nonfinite import (
     NonFiniteTrainingError,
     first_nonfinite_gradient,
@@ -20,6 +21,7 @@ from .schedules import (
     LRSchedule,
     kl_warmup_weight,
     lr_schedule,
+    resolve_epochs,
 )
 from .trainer import Callback, TrainConfig, Trainer, TrainResult, train
 
@@ -28,6 +30,8 @@ NonFiniteError = NonFiniteTrainingError  # the name the CLI catches (vaebench.cl
 __all__ = [
     "SCHEDULES",
     "Callback",
+    "Convergence",
+    "ConvergenceRule",
     "CheckpointError",
     "ConstantSchedule",
     "IWAESchedule",
@@ -43,6 +47,7 @@ __all__ = [
     "kl_warmup_weight",
     "load_checkpoint",
     "lr_schedule",
+    "resolve_epochs",
     "restore_rng",
     "save_checkpoint",
     "train",
