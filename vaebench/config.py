@@ -115,6 +115,13 @@ class EvalConfig:
     elbo_samples: int = 1
     active_units_examples: int = 500  # Burda et al. 2015: the first 500 training examples
     active_units_threshold: float = 0.01  # Burda et al. 2015: Var_x(E_q[u|x]) > 0.01
+    # draws of E_q[z|x] for families without an analytic mean (their inflation is subtracted)
+    active_units_samples: int = 2000
+    # inference gaps (Cremer et al. 2018) on the first gap_examples test points; 0: off
+    gap_examples: int = 0
+    gap_steps: int = 300  # Adam steps of the per-point q*
+    gap_lr: float = 1.0e-3
+    gap_samples: int = 1000  # draws of each bound
 
 
 @dataclass

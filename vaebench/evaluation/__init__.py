@@ -12,6 +12,7 @@ from .gradient_stats import (
     gradient_stats_sweep,
     snr_slope,
 )
+from .gaps import GapsResult, inference_gaps
 from .likelihood import LikelihoodResult, estimate_log_likelihood
 from .log_weight_accumulator import LogWeightAccumulator
 from .metrics import BoundResult, bits_per_dim, evaluate_bounds
@@ -40,6 +41,8 @@ __all__ = [
     "evaluation_throughput",
     "gradient_stats",
     "gradient_stats_sweep",
+    "inference_gaps",
+    "GapsResult",
     "snr_slope",
     "SNRSlope",
     "iter_batches",

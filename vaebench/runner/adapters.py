@@ -210,6 +210,7 @@ def evaluate(
     au = evaluation.active_units(
         model, data.train, threshold=ec.active_units_threshold,
         num_examples=ec.active_units_examples, batch_size=ec.batch_size, seed=seed,
+        num_samples=ec.active_units_samples,
     )
     metrics["active_units"] = Metric(float(au.num_active), None, 1)
     # rotation-invariant count: eigenvalues of Cov_x(E[z|x]) above the threshold
@@ -223,4 +224,17 @@ def evaluate(
             f"inflation of Var_x(E[u|x]) (at most {au.mc_error:.2g}, threshold {ec.active_units_threshold}) is subtracted"
         )
     metrics["eval_examples_per_s"] = Metric(float(ll.examples_per_second), None, 1)
+    if ec.gap_examples > 0:
+        n = min(ec.gap_examples, ll.log_px.shape[0])
+        x = evaluation.take_examples(data.test, n, device=device)
+        gaps = evaluation.inference_gaps(
+            model, x, ll.log_px[:n].to(device), num_steps=ec.gap_steps, lr=ec.gap_lr,
+            eval_samples=ec.gap_samples, seed=seed,
+        )
+        metrics.update(gaps.metrics())
+        notes.append(
+            f"inference gaps (Cremer et al. 2018) on the first {n} test points: q* per point by {ec.gap_steps} Adam "
+            f"steps (lr {ec.gap_lr}) on the family's own parameters; bounds from {ec.gap_samples} draws; log p(x) the "
+            f"test NLL's K={ec.nll_samples} estimate"
+        )
     return metrics, notes
