@@ -96,3 +96,18 @@ def test_nan_metrics_survive_a_roundtrip(tmp_path: Path) -> None:
     rec = make_record(value=math.nan)
     back = load_record(write_record(rec, tmp_path))
     assert math.isnan(back.metrics["nll"].mean)
+
+
+def test_per_example_values_roundtrip_and_version_1_records_still_load(tmp_path: Path) -> None:
+    rec = make_record()
+    rec.per_example = {"nll": [80.5, 91.25, 77.0], "elbo": [-85.0, -95.5, -80.0]}
+    rec.test_points = {"split": "test", "count": 3, "order": "test split order", "sha256": "ab" * 32}
+    back = load_record(write_record(rec, tmp_path))
+    assert back.per_example == rec.per_example and back.test_points == rec.test_points
+    old = make_record().to_dict() | {"schema_version": 1}
+    del old["per_example"], old["test_points"]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    v1 = load_record(path)
+    assert v1.schema_version == 1 and v1.per_example == {} and v1.test_points == {}
+    assert v1.metrics == rec.metrics

@@ -25,6 +25,7 @@ from typing import Any
 from .atomic import atomic_write
 
 __all__ = [
+    "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "Metric",
     "RecordError",
@@ -38,7 +39,10 @@ __all__ = [
     "write_record",
 ]
 
-SCHEMA_VERSION = 1
+# Version 2 added the optional per_example and test_points fields; a version 1 file reads as a
+# record without them (nothing to migrate), so both stay readable.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 class RecordError(ValueError):
@@ -74,6 +78,11 @@ class RunRecord:
     metrics: name -> Metric (lower/higher-is-better is a property of the metric name, see
     vaebench.leaderboard). curves: per-epoch lists, e.g. {"train_bound": [...]}. artifacts:
     paths (relative to the results folder) of plots and checkpoints.
+    per_example: metric name -> (N,) values, one per test example in test-set order (e.g. "nll",
+    "elbo", "nll_mc_std"), so that two runs can be compared pairwise on the same test points.
+    test_points: what identifies those N points: {"split", "count", "order", "sha256"}, the
+    sha256 being that of the test inputs as float32 (two runs pair only when it is equal).
+    Both are empty for tasks without per-example values and for schema version 1 records.
     """
 
     suite: str
@@ -87,6 +96,8 @@ class RunRecord:
     curves: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    test_points: dict[str, Any] = field(default_factory=dict)
     wall_time_s: float = 0.0
     peak_memory_bytes: int | None = None
     environment: dict[str, Any] = field(default_factory=dict)
@@ -100,10 +111,11 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> RunRecord:
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_SCHEMA_VERSIONS:
             raise RecordError(
                 f"{source}: record schema_version {version!r} is not supported (this vaebench "
-                f"reads version {SCHEMA_VERSION}); regenerate it with this vaebench version"
+                f"reads versions {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}); regenerate it "
+                "with this vaebench version"
             )
         fields = dict(data)
         try:

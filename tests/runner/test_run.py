@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from vaebench.runner import adapters
 from vaebench.config import RunConfig
 from vaebench.results import Metric, load_records
 from vaebench.runner import TASKS, ResolvedCell, RunContext, TaskResult, resolve_device, run_suite
@@ -25,7 +26,7 @@ def _echo(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     marker.touch()
     draws = torch.rand(100).tolist()
     return TaskResult(
-        metrics={"epochs": Metric(float(cell.config.train.epochs)), "draw": Metric.of(draws)},
+        metrics={"epochs": Metric(float(adapters.train_epochs(cell.config))), "draw": Metric.of(draws)},
         curves={"loss": [3.0, 2.0]}, notes=["resumed"] if resumed else [], artifacts={},
     )
 

@@ -78,3 +78,29 @@ def test_exact_needs_a_closed_form_model(tmp_path: Path) -> None:
     common = {"dataset": TINY_DATA, "model": TINY_MODEL, "train": {"epochs": 0}, "estimator": {"name": "iwae"}}
     with pytest.raises(ValueError, match="needs a model with a closed-form"):
         run(tmp_path, "exact", common, [{"name": "x"}])
+
+
+def test_train_eval_records_per_example_values_on_the_same_test_points(tmp_path: Path) -> None:
+    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "estimator": {"name": "iwae", "num_samples": 2},
+              "train": {"epochs": 1, "batch_size": 20},
+              "eval": {"nll_samples": 10, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8}}
+    suite = {"name": "t_pairs", "task": "train_eval", "common": common, "seeds": [0, 1],
+             "cells": [{"name": "diagonal", "config": {"posterior": {"name": "diagonal"}}},
+                       {"name": "planar", "config": {"posterior": {"name": "planar"}}}],
+             "budgets": {"smoke": {}}}
+    cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {
+        "suite": suite, "budget": {"name": "smoke"}, "results_dir": str(tmp_path), "progress": False,
+    })
+    records = run_suite(cfg, console=Console(file=open("/dev/null", "w"), width=200))
+    assert sorted((r.cell, r.seed) for r in records) == [("diagonal", 0), ("diagonal", 1), ("planar", 0), ("planar", 1)]
+    for r in records:
+        assert set(r.per_example) == {"nll", "nll_mc_std", "elbo"}
+        assert all(len(v) == 8 for v in r.per_example.values())
+        # the stored values are the ones the metrics summarize (to the stored 1e-6 nats)
+        assert sum(r.per_example["nll"]) / 8 == pytest.approx(r.metrics["nll"].mean, abs=1e-5)
+        assert sum(r.per_example["elbo"]) / 8 == pytest.approx(r.metrics["elbo"].mean, abs=1e-5)
+        assert r.test_points["count"] == 8 and len(r.test_points["sha256"]) == 64
+    # digits8 binarizes its test set with its own seed: every cell and seed sees the same points
+    assert len({r.test_points["sha256"] for r in records}) == 1
+    # ... but the models differ, so the per-example values do too
+    assert len({tuple(r.per_example["nll"]) for r in records}) == 4

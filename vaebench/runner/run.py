@@ -73,7 +73,8 @@ def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True, fre
     return RunRecord(
         suite=cell.suite, suite_version=cell.suite_version, cell=cell.cell, budget=cell.budget, seed=cell.seed,
         config=cell.plain_config(), config_hash=cell.config_hash, metrics=result.metrics, curves=result.curves,
-        notes=notes, artifacts=result.artifacts, wall_time_s=wall, peak_memory_bytes=peak_memory_bytes(device),
+        notes=notes, artifacts=result.artifacts, per_example=result.per_example, test_points=result.test_points,
+        wall_time_s=wall, peak_memory_bytes=peak_memory_bytes(device),
         environment=environment(device),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -33,10 +34,14 @@ class RunContext:
 
 @dataclass
 class TaskResult:
+    """What a task measured; per_example and test_points as in vaebench.results.RunRecord."""
+
     metrics: dict[str, Metric] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     artifacts: dict[str, str] = field(default_factory=dict)
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    test_points: dict[str, Any] = field(default_factory=dict)
 
 
 Task = Callable[[ResolvedCell, RunContext], TaskResult]
@@ -60,7 +65,9 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         model, estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints", seed=cell.seed,
         device=ctx.device, progress=ctx.progress,
     )
-    metrics, notes = adapters.evaluate(model, data, cfg, seed=cell.seed, device=ctx.device, progress=ctx.progress)
+    metrics, notes, per_example = adapters.evaluate(
+        model, data, cfg, seed=cell.seed, device=ctx.device, progress=ctx.progress
+    )
     metrics["train_time_s"] = Metric(outcome.seconds, None, 1)
     metrics["epochs"] = Metric(float(outcome.epochs), None, 1)
     artifacts = {"checkpoints": _rel(ctx.run_dir / "checkpoints", ctx)}
@@ -79,7 +86,8 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         notes.append(f"resumed from the checkpoint of epoch {outcome.resumed_from}")
     if outcome.curves.get("valid_bound"):
         artifacts["valid_curve"] = _rel(_plot_valid_curve(outcome.curves, ctx.run_dir, cell.cell), ctx)
-    return TaskResult(metrics, outcome.curves, [*data.notes, *notes], artifacts)
+    return TaskResult(metrics, outcome.curves, [*data.notes, *notes], artifacts,
+                      per_example=per_example, test_points=adapters.test_points(data))
 
 
 def _jackknife_se(values: list[float]) -> float | None:
