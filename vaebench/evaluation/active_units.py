@@ -30,7 +30,9 @@ class LayerActiveUnits:
     eigenvalues: (D,) of Cov_x(E_q[z|x]), descending (rotation invariant: a flow that rotates
     q moves variance between units but not between eigenvalues); mc_samples: 0 where the mean
     is analytic; mc_bias: (D,) the estimated Monte Carlo inflation of A_u that was subtracted,
-    mean_x Var_q[u|x] / S (zeros when analytic)."""
+    b_u = mean_x Var_q[u|x] / S (zeros when analytic); mc_std: (D,) the standard deviation
+    left after the subtraction, sqrt((4 A_u b_u + 2 b_u^2) / N) (the cross term of the mean's
+    noise with its spread over x, and the noise's own variance)."""
 
     name: str
     variances: Tensor
@@ -38,6 +40,7 @@ class LayerActiveUnits:
     eigenvalues: Tensor
     mc_samples: int
     mc_bias: Tensor
+    mc_std: Tensor
 
     @property
     def num_active(self) -> int:
@@ -70,9 +73,13 @@ class ActiveUnitsResult:
 
     @property
     def mc_error(self) -> float:
-        """The largest Monte Carlo inflation of any unit's A_u before the correction (0 when
-        every mean is analytic): how far below the threshold the draws' noise sits."""
-        return max((float(layer.mc_bias.max()) for layer in self.layers), default=0.0)
+        """The Monte Carlo error (standard deviation) left in A_u after the correction for a unit
+        at the threshold, sqrt((4 t b + 2 b^2) / N) with the largest b_u (0 when every mean is
+        analytic): how far the draws' noise could move a unit across the threshold. Units far
+        above it have a larger error (`LayerActiveUnits.mc_std`) that cannot change the count."""
+        t, n = self.threshold, self.num_examples
+        return max((float(((4 * t * la.mc_bias + 2 * la.mc_bias.square()) / n).sqrt().max()) for la in self.layers),
+                   default=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -202,7 +209,9 @@ def active_units(
         variances = (means.var(dim=0, unbiased=False) - mc_bias).clamp_min(0)
         cov = torch.cov(means.T, correction=0).reshape(means.shape[1], means.shape[1]) - torch.diag(mc_bias)
         eigenvalues = torch.linalg.eigvalsh(cov).flip(0)
-        layers.append(LayerActiveUnits(name, variances, variances > threshold, eigenvalues, parts[0][2], mc_bias))
+        n = means.shape[0]
+        mc_std = ((4 * variances * mc_bias + 2 * mc_bias.square()) / n).sqrt()
+        layers.append(LayerActiveUnits(name, variances, variances > threshold, eigenvalues, parts[0][2], mc_bias, mc_std))
     top = layers[-1]
     return ActiveUnitsResult(
         variances=top.variances, active=top.active, threshold=threshold, num_examples=x_all.shape[0], layers=layers

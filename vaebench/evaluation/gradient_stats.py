@@ -38,7 +38,8 @@ class GroupGradientStats:
 
     |m|^2 over-estimates |E g|^2 by
     tr(V)/R in expectation, which is subtracted, so a gradient with no signal scores about 0
-    instead of the floor sqrt(P / R) of the raw ratio. `snr_norm_jackknife` holds its
+    instead of the raw per-parameter SNR's floor ~sqrt(2 / (pi R)); what is left is the
+    subtracted noise's fluctuation, ~(2/P)^(1/4) / sqrt(R) (0.0006 for P = 200,000, R = 1,000). `snr_norm_jackknife` holds its
     leave-one-block-out values over the draws (blocks of R / G draws), for standard errors;
     `snr_floor` = 1 / sqrt(R), what the raw per-parameter SNR of a zero-mean gradient is.
     """

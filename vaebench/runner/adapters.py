@@ -248,8 +248,9 @@ def evaluate(
             metrics[f"active_units_{layer.name}"] = Metric(float(layer.num_active), None, 1)
     if au.mc_error > 0:
         notes.append(
-            f"active units: posterior mean from {max(la.mc_samples for la in au.layers)} draws; their Monte Carlo "
-            f"inflation of Var_x(E[u|x]) (at most {au.mc_error:.2g}, threshold {ec.active_units_threshold}) is subtracted"
+            f"active units: posterior mean from {max(la.mc_samples for la in au.layers)} draws, their Monte Carlo "
+            f"inflation of Var_x(E[u|x]) subtracted; remaining error (std) at most {au.mc_error:.2g}, threshold "
+            f"{ec.active_units_threshold}"
         )
     metrics["eval_examples_per_s"] = Metric(float(ll.examples_per_second), None, 1)
     if ec.gap_examples > 0:
