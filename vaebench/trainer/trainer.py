@@ -203,8 +203,11 @@ class Trainer:
         self.estimator = estimator
         self.train_data, self.valid_data, self.num_train = train_data, valid_data, n
         self.progress, self.callbacks = progress, list(callbacks)
+        # foreach: one multi-tensor update instead of a Python loop over parameters (torch picks
+        # it only on CUDA by default; on a CPU the loop was 20% of a batch-100 step, measured).
         self.optimizer = OPTIMIZERS[self.config.optimizer](
-            self.model.parameters(), lr=self.config.lr, eps=self.config.eps, betas=tuple(self.config.betas)
+            self.model.parameters(), lr=self.config.lr, eps=self.config.eps, betas=tuple(self.config.betas),
+            foreach=True,
         )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.epoch = 0  # completed epochs
@@ -365,7 +368,13 @@ class Trainer:
         loss.backward()
         # One device sync per step checks the loss and every gradient before the update.
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        flags = torch.stack([torch.isfinite(loss.detach()).all(), *(torch.isfinite(g).all() for g in grads)])
+        # One multi-tensor norm pass: a norm is finite iff every entry is (or it overflowed,
+        # which the exact per-tensor check below then sorts out). isfinite per tensor was 17%
+        # of a batch-100 CPU step (measured).
+        norms = torch._foreach_norm(grads) if grads else []
+        flags = torch.stack([torch.isfinite(loss.detach()).all(), *(torch.isfinite(n) for n in norms)])
+        if not bool(flags.all()):
+            flags = torch.stack([torch.isfinite(loss.detach()).all(), *(torch.isfinite(g).all() for g in grads)])
         if not bool(flags.all()):
             if not bool(flags[0]):
                 raise self._nonfinite("loss", x, rng, epoch, f"{loss.item()}", getattr(est, "components", None))
