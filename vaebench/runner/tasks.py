@@ -168,7 +168,8 @@ def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         f"SNR = |E g| / std g of the group's gradient over {cfg.gradients.num_draws} draws at fixed "
         "parameters, floor-corrected: sqrt(max(|mean g|^2 - tr Var g / R, 0) / tr Var g) (a gradient without "
         "signal scores ~0; the raw per-parameter mean is *_snr_param_mean, floor ~1/sqrt(R)); standard errors "
-        "and the log-log slopes' are jackknife over 10 blocks of draws (Rainforth et al. 2018: IWAE encoder -1/2, "
+        f"and the log-log slopes' are jackknife over {min(10, cfg.gradients.num_draws // 2)} blocks of draws "
+        "(Rainforth et al. 2018: IWAE encoder -1/2, "
         "decoder +1/2; DReG encoder +1/2)"
     )
     import matplotlib
