@@ -109,3 +109,14 @@ def test_quick_budgets_train_on_every_embedded_digit_with_three_seeds(suite: str
     for run in runs:
         assert run.config.dataset.name == "digits28" and run.config.dataset.train_size is None
         assert run.config.train.early_stopping_patience is not None  # trained to its best validation bound
+
+
+@pytest.mark.parametrize("suite", ["iaf", "flows", "iwae", "estimators", "exact", "kernels"])
+def test_every_budget_resolves(suite: str) -> None:
+    """Every budget of every suite composes against the schema (unknown keys, wrong types and
+    unknown cells fail here, not an hour into a run)."""
+    doc = load_suite(suite)
+    for budget in doc.budgets:
+        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": doc})
+        cfg.budget.name = budget
+        assert resolve_cells(cfg), f"{suite} {budget}"
