@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vaebench.trainer import ConvergenceRule, Trainer, TrainConfig
+from vaebench.trainer import ConvergenceRule, TrainConfig, Trainer
 
 
 def test_a_plateau_converges_and_a_rising_curve_does_not() -> None:

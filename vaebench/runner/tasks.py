@@ -7,6 +7,7 @@ through `vaebench.runner.adapters`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,7 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         notes.append(f"{'converged' if conv.converged else 'NOT CONVERGED'}: {conv.reason}")
     if outcome.best_epoch is not None:
         metrics["best_epoch"] = Metric(float(outcome.best_epoch), None, 1)
-        best = max(v for v in outcome.curves["valid_bound"] if v == v)
+        best = max(v for v in outcome.curves["valid_bound"] if not math.isnan(v))
         metrics["best_valid_bound"] = Metric(float(best), None, 1)
     if outcome.resumed_from is not None:
         notes.append(f"resumed from the checkpoint of epoch {outcome.resumed_from}")
@@ -92,7 +93,7 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
 
 def _jackknife_se(values: list[float]) -> float | None:
     """sqrt((G - 1)/G sum (v_i - mean)^2) over leave-one-block-out values (None without)."""
-    vals = [v for v in values if v == v]
+    vals = [v for v in values if not math.isnan(v)]
     if len(vals) < 2:
         return None
     mean = sum(vals) / len(vals)
@@ -111,7 +112,7 @@ def _plot_valid_curve(curves: dict[str, list[float]], run_dir: Path, title: str)
     fig, ax = plt.subplots(figsize=(5, 3.2))
     ax.plot(curves["epoch"], curves["train_bound"], label="train bound", lw=1, alpha=0.7)
     ax.plot(curves["epoch"], curves["valid_bound"], label="validation bound", lw=1.5)
-    finite = [v for v in curves["valid_bound"] if v == v]
+    finite = [v for v in curves["valid_bound"] if not math.isnan(v)]
     if finite:  # the tail is what convergence is about: do not let epoch 1 squash it
         top = max(finite)
         ax.set_ylim(top - max(10.0, 0.05 * abs(top)), top + 2.0)
