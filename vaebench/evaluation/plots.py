@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,7 +48,8 @@ def plot_gradient_stats(
         pts = sorted(pts, key=lambda r: r["num_samples"])
         ks = [r["num_samples"] for r in pts]
         axes[0].plot(ks, [r["variance_mean"] for r in pts], marker="o", label=f"{est} {group}")
-        key = "snr_norm" if all(r.get("snr_norm") == r.get("snr_norm") and "snr_norm" in r for r in pts) else "snr_mean"
+        has_norm = all(isinstance(r.get("snr_norm"), float) and not math.isnan(r["snr_norm"]) for r in pts)
+        key = "snr_norm" if has_norm else "snr_mean"
         label = f"{est} {group}"
         if slopes and (est, group) in slopes:
             s, se = slopes[(est, group)]
