@@ -96,7 +96,8 @@ class TrainSection:
     Named for the section, so that `TrainConfig` means one thing: the trainer's own options
     (`vaebench.trainer.TrainConfig`)."""
 
-    epochs: int = 10
+    # None: the schedule's own length (iwae: 3,280 epochs), else 10; see trainer.resolve_epochs
+    epochs: Optional[int] = None
     batch_size: int = 100
     lr: float = 1e-3
     eps: float = 1e-4
@@ -104,6 +105,11 @@ class TrainSection:
     max_steps: Optional[int] = None
     kl_warmup_epochs: int = 0
     early_stopping_patience: Optional[int] = None
+    optimizer: str = "adam"  # "adam" (IWAE protocol) or "adamax" (Sylvester-flow protocol)
+    # converged: the best validation bound gained < tol nats over the last window epochs, or
+    # early stopping ended the run (vaebench.trainer.ConvergenceRule); reported, never a stop
+    convergence_window: int = 20
+    convergence_tol: float = 0.1
 
 
 @dataclass
@@ -116,6 +122,13 @@ class EvalConfig:
     elbo_samples: int = 1
     active_units_examples: int = 500  # Burda et al. 2015: the first 500 training examples
     active_units_threshold: float = 0.01  # Burda et al. 2015: Var_x(E_q[u|x]) > 0.01
+    # draws of E_q[z|x] for families without an analytic mean (their inflation is subtracted)
+    active_units_samples: int = 2000
+    # inference gaps (Cremer et al. 2018) on the first gap_examples test points; 0: off
+    gap_examples: int = 0
+    gap_steps: int = 300  # Adam steps of the per-point q*
+    gap_lr: float = 1.0e-3
+    gap_samples: int = 1000  # draws of each bound
 
 
 @dataclass

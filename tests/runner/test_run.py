@@ -11,7 +11,7 @@ from rich.console import Console
 
 from vaebench.config import RunConfig
 from vaebench.results import Metric, load_records
-from vaebench.runner import TASKS, ResolvedCell, RunContext, TaskResult, resolve_device, run_suite
+from vaebench.runner import TASKS, ResolvedCell, RunContext, TaskResult, adapters, resolve_device, run_suite
 
 CALLS: list[tuple[str, int]] = []
 
@@ -25,7 +25,7 @@ def _echo(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     marker.touch()
     draws = torch.rand(100).tolist()
     return TaskResult(
-        metrics={"epochs": Metric(float(cell.config.train.epochs)), "draw": Metric.of(draws)},
+        metrics={"epochs": Metric(float(adapters.train_epochs(cell.config))), "draw": Metric.of(draws)},
         curves={"loss": [3.0, 2.0]}, notes=["resumed"] if resumed else [], artifacts={},
     )
 

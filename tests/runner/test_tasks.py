@@ -37,6 +37,23 @@ def test_train_eval_reports_every_metric_with_errors(tmp_path: Path) -> None:
     assert rec.metrics["nll"].mean <= -rec.metrics["elbo"].mean + 3 * rec.metrics["elbo"].se
     assert any("K=20 importance samples" in n for n in rec.notes)
     assert rec.curves and all(len(v) == 1 for v in rec.curves.values())
+    # one epoch is too short to show convergence: the record says so, and plots the curve
+    assert rec.metrics["converged"].mean == 0 and any("NOT CONVERGED" in n for n in rec.notes)
+    assert (tmp_path / rec.artifacts["valid_curve"]).is_file()
+
+
+def test_train_eval_early_stops_converges_and_measures_gaps(tmp_path: Path) -> None:
+    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "estimator": {"name": "elbo_mc"},
+              "train": {"epochs": 60, "batch_size": 20, "lr": 3e-2, "early_stopping_patience": 2},
+              "eval": {"nll_samples": 20, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8,
+                       "gap_examples": 2, "gap_steps": 5, "gap_samples": 20}}
+    (rec,) = run(tmp_path, "train_eval", common, [{"name": "diagonal", "config": {}}])
+    assert rec.metrics["epochs"].mean < 60  # early stopping ended it (40 digits overfit fast at lr 3e-2)
+    assert rec.metrics["converged"].mean == 1
+    assert rec.metrics["best_epoch"].mean == rec.metrics["epochs"].mean - 2
+    for name in ("elbo_gap", "approximation_gap", "amortization_gap"):
+        assert rec.metrics[name].n == 2
+    assert rec.metrics["amortization_gap"].mean >= 0
 
 
 def test_gradients_measure_both_groups_and_plot(tmp_path: Path) -> None:
@@ -46,6 +63,7 @@ def test_gradients_measure_both_groups_and_plot(tmp_path: Path) -> None:
     for k in (1, 3):
         for group in ("encoder", "decoder"):
             assert f"{group}_snr@K={k}" in rec.metrics and f"{group}_variance@K={k}" in rec.metrics
+        assert f"{group}_snr_slope" in rec.metrics and rec.metrics[f"{group}_snr_slope"].se is not None
     assert (tmp_path / rec.artifacts["plot"]).is_file()
 
 

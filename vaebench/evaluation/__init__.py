@@ -4,11 +4,14 @@ factory, and their plots."""
 
 from .active_units import ActiveUnitsResult, active_units
 from .batching import Data, iter_batches, num_examples, take_examples
+from .gaps import GapsResult, inference_gaps
 from .gradient_stats import (
     GradientStats,
     GroupGradientStats,
+    SNRSlope,
     gradient_stats,
     gradient_stats_sweep,
+    snr_slope,
 )
 from .likelihood import LikelihoodResult, estimate_log_likelihood
 from .log_weight_accumulator import LogWeightAccumulator
@@ -23,6 +26,7 @@ __all__ = [
     "Bench",
     "BoundResult",
     "Data",
+    "GapsResult",
     "GradientStats",
     "GroupGradientStats",
     "LikelihoodResult",
@@ -30,6 +34,7 @@ __all__ = [
     "Measurement",
     "OpBenchmark",
     "OpInputs",
+    "SNRSlope",
     "Throughput",
     "active_units",
     "bits_per_dim",
@@ -38,11 +43,13 @@ __all__ = [
     "evaluation_throughput",
     "gradient_stats",
     "gradient_stats_sweep",
+    "inference_gaps",
     "iter_batches",
     "measure_op",
     "num_examples",
     "plot_gradient_stats",
     "setup_bench",
+    "snr_slope",
     "take_examples",
     "time_rounds",
     "train_step_throughput",

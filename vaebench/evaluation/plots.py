@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,8 +11,17 @@ from .gradient_stats import GradientStats
 __all__ = ["plot_gradient_stats"]
 
 
-def plot_gradient_stats(results: Sequence[GradientStats | Mapping[str, Any]], *, axes: Any = None) -> Any:
-    """Two log-log panels: gradient variance (mean over parameters) and mean SNR against K.
+def plot_gradient_stats(
+    results: Sequence[GradientStats | Mapping[str, Any]],
+    *,
+    axes: Any = None,
+    slopes: Mapping[tuple[str, str], tuple[float, float]] | None = None,
+) -> Any:
+    """Two log-log panels: gradient variance (mean over parameters) and SNR against K.
+
+    The SNR panel shows the floor-corrected group SNR `snr_norm` where the rows have it (else
+    the mean per-parameter SNR); `slopes` maps (estimator, group) to (log-log slope, its
+    standard error), shown in the legend.
 
     `results` are `GradientStats` or their tidy rows (`to_records()`, e.g. read back from a
     results file), one line per (estimator, group). Returns the matplotlib Figure.
@@ -38,8 +48,16 @@ def plot_gradient_stats(results: Sequence[GradientStats | Mapping[str, Any]], *,
         pts = sorted(pts, key=lambda r: r["num_samples"])
         ks = [r["num_samples"] for r in pts]
         axes[0].plot(ks, [r["variance_mean"] for r in pts], marker="o", label=f"{est} {group}")
-        axes[1].plot(ks, [r["snr_mean"] for r in pts], marker="o", label=f"{est} {group}")
-    for ax, label in zip(axes, ("gradient variance (mean over params)", "SNR |E g| / std g (mean over params)"), strict=True):
+        has_norm = all(isinstance(r.get("snr_norm"), float) and not math.isnan(r["snr_norm"]) for r in pts)
+        key = "snr_norm" if has_norm else "snr_mean"
+        label = f"{est} {group}"
+        if slopes and (est, group) in slopes:
+            s, se = slopes[(est, group)]
+            label += f" (slope {s:+.2f} ± {se:.2f})"
+        axes[1].plot(ks, [r[key] for r in pts], marker="o", label=label)
+    snr_label = "SNR |E g| / std g (floor-corrected, per group)" if any("snr_norm" in r for r in rows) else (
+        "SNR |E g| / std g (mean over params)")
+    for ax, label in zip(axes, ("gradient variance (mean over params)", snr_label), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("K (samples per example)")

@@ -8,23 +8,11 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..initialization import glorot_init
+
 __all__ = ["MLP", "MLPDecoder", "MLPEncoder", "glorot_init"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "softplus": nn.Softplus}
-
-
-def glorot_init(module: nn.Module) -> None:
-    """Glorot-uniform weights and zero biases on every Linear/Conv layer (the IWAE protocol).
-
-    References:
-        Understanding the difficulty of training deep feedforward neural networks, Glorot,
-        Bengio, 2010 (AISTATS; no arXiv id).
-    """
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 def _activation(name: str) -> nn.Module:

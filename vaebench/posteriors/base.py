@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from ..estimators.base import supported_estimators
+from ..initialization import glorot_init
 from ..registry import Registry
 
 __all__ = ["POSTERIORS", "Posterior", "standard_normal_log_prob"]
@@ -68,6 +69,15 @@ class Posterior(nn.Module, ABC):
                 f"{cls.__name__} must implement sample_from_noise(eps, h) (rsample_and_log_prob is then "
                 "derived) or rsample_and_log_prob(h, num_samples): a posterior family needs one of them"
             )
+
+    def reset_parameters(self) -> None:
+        """The protocol's init: Glorot-uniform weights and zero biases on every layer, the
+        parameter heads included (Burda et al. 2015). A family whose parameters at that init
+        would move q away from its base (a flow off the identity, a full covariance with
+        random off-diagonals) overrides this to start at the base; every concrete family calls
+        it at the end of its `__init__`. The contract test checks q at init against the base.
+        """
+        glorot_init(self)
 
     def rsample_and_log_prob(
         self, h: Tensor, num_samples: int = 1, *, path_gradient: bool = False

@@ -42,6 +42,7 @@ class DiagonalGaussian(Posterior):
         super().__init__(feature_dim, latent_dim)
         self.mean = nn.Linear(feature_dim, latent_dim)
         self.logvar = nn.Linear(feature_dim, latent_dim)
+        self.reset_parameters()
 
     def params(self, h: Tensor, family: str | None = None) -> tuple[Tensor, Tensor]:
         """mu: (B, D) and logvar: (B, D) from h: (B, H), without input checks.

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import MultivariateNormal
 
+from ..initialization import zero_init
 from .base import POSTERIORS, Posterior, standard_normal_log_prob
 from .nonfinite import check_finite
 
@@ -45,6 +46,13 @@ class FullCovarianceGaussian(Posterior):
         rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot heads, the off-diagonal head zero: at init L = diag(exp(s)), the `diagonal`
+        family exactly (random off-diagonals put q tens of nats of KL away from it)."""
+        super().reset_parameters()
+        zero_init(self.off_diag)
 
     def params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """mu: (B, D), the log-diagonal s: (B, D) and L: (B, D, D), without input checks."""

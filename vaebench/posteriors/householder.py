@@ -40,6 +40,19 @@ class HouseholderFlow(AmortizedFlow):
         self.next = nn.ModuleList(
             nn.Linear(latent_dim, latent_dim) for _ in range(max(num_flows - 1, 0))
         )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot v_1 head; every v_{t+1} = Linear_t(v_t) starts as the identity map, so all
+        v_t are equal and consecutive reflections cancel: an even number of steps starts at
+        the base exactly, an odd number at one reflection of it (a rotation of the base: the
+        same KL and entropy, log|det| = 0)."""
+        super().reset_parameters()
+        with torch.no_grad():
+            for linear in self.next:
+                assert isinstance(linear, nn.Linear)
+                linear.weight.copy_(torch.eye(self.latent_dim, dtype=linear.weight.dtype))
+                nn.init.zeros_(linear.bias)
 
     def flow_params(self, h: Tensor) -> list[Tensor]:
         if self.first is None:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..initialization import zero_init
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 from .made import MADE
@@ -27,7 +28,8 @@ class IAF(AmortizedFlow):
     and the order of z is reversed between steps (a permutation: |det| = 1). The Jacobian of
     a step is triangular because m_i, s_i depend on z_{<i} only. log sigma is logsigmoid and
     1 - sigma is sigmoid(-(s + forget_bias)), so saturated gates stay finite.
-    `forget_bias` (a constant, 1 to 2 in the paper) starts each step near the identity.
+    `forget_bias` (a constant, 1 to 2 in the paper; 3 by default here, see `reset_parameters`)
+    starts each step near the identity.
 
     No cheap inverse (inverting is D sequential MADE passes), so `has_log_prob` is False.
 
@@ -46,7 +48,7 @@ class IAF(AmortizedFlow):
         *,
         hidden: int = 64,
         num_hidden_layers: int = 1,
-        forget_bias: float = 1.0,
+        forget_bias: float = 3.0,
     ) -> None:
         super().__init__(feature_dim, latent_dim, num_flows)
         self.forget_bias = float(forget_bias)
@@ -60,6 +62,20 @@ class IAF(AmortizedFlow):
             )
             for _ in range(num_flows)
         )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot MADE layers (masked, the context included), the MADE output zero: m = s = 0,
+        so each step is z <- sigmoid(forget_bias) z and q at init is the base scaled by
+        c = sigmoid(forget_bias)^T (order reversed T - 1 times): still a diagonal Gaussian,
+        N(c mu, c^2 sigma^2), with log q = log q0 - D T log sigmoid(forget_bias). The default
+        forget bias 3 (c = 0.953 per step) keeps q near the base; with 1 (c = 0.73) and a
+        random MADE output IAF started 14 to 40 nats of KL from it and trained 3.9 nats
+        behind diagonal at the quick budget (issue 10)."""
+        super().reset_parameters()
+        for made in self.steps:
+            assert isinstance(made, MADE)
+            zero_init(made.output)
 
     def flow_params(self, h: Tensor) -> Tensor:
         return h

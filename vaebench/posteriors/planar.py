@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -10,6 +12,8 @@ from .base import POSTERIORS
 from .flow import AmortizedFlow
 
 __all__ = ["PlanarFlow", "constrain_u", "planar_step"]
+
+_LOG_E_MINUS_1 = math.log(math.e - 1.0)  # softplus(a) = 1, so m(a) = 0: the identity
 
 
 @POSTERIORS.register("planar", "planar flow z + u_hat tanh(w.z + b), amortized from h")
@@ -37,6 +41,26 @@ class PlanarFlow(AmortizedFlow):
             self.u = nn.Linear(feature_dim, num_flows * latent_dim)
             self.w = nn.Linear(feature_dim, num_flows * latent_dim)
             self.b = nn.Linear(feature_dim, num_flows)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Start every layer at the identity: u_hat = 0 needs w.u = log(e - 1) (where
+        m(w.u) = 0), which a head linear in h cannot give for every h unless w is constant.
+        So the w and u heads start with zero weights and biases w0 ~ N(0, I/D) and
+        u0 = log(e - 1) w0 / |w0|^2: u_hat = 0, f(z) = z and log|det| = 0 for every input,
+        while every head still gets a gradient (zero u, w would not: u_hat would then be
+        (log 2 - 1) w / |w|^2, a contraction along w that blows up as w -> 0)."""
+        super().reset_parameters()
+        if not self.num_flows:
+            return
+        d = self.latent_dim
+        with torch.no_grad():
+            nn.init.zeros_(self.u.weight)
+            nn.init.zeros_(self.w.weight)
+            w0 = torch.randn(self.num_flows, d, dtype=self.w.bias.dtype) / math.sqrt(d)
+            u0 = _LOG_E_MINUS_1 * w0 / w0.square().sum(-1, keepdim=True)
+            self.w.bias.copy_(w0.reshape(-1))
+            self.u.bias.copy_(u0.reshape(-1))
 
     def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         shape = (h.shape[0], self.num_flows, self.latent_dim)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..initialization import zero_init
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 
@@ -39,6 +40,15 @@ class RadialFlow(AmortizedFlow):
             self.centre = nn.Linear(feature_dim, num_flows * latent_dim)
             self.alpha = nn.Linear(feature_dim, num_flows)
             self.beta = nn.Linear(feature_dim, num_flows)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot centres; zero alpha and beta heads, so beta = softplus(0) - softplus(0) = 0:
+        every layer starts at the identity."""
+        super().reset_parameters()
+        if self.num_flows:
+            zero_init(self.alpha)
+            zero_init(self.beta)
 
     def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         centre = self.centre(h).view(h.shape[0], self.num_flows, self.latent_dim)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..initialization import zero_init
 from .base import POSTERIORS
 from .flow import AmortizedFlow
 from .householder import reflect
@@ -140,6 +141,21 @@ class SylvesterFlow(AmortizedFlow):
         rows, cols = torch.triu_indices(m, m, offset=1)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot heads, R1 = 0 (its diagonal head and its half of the triangle head zero):
+        f(z) = z + Q R1 tanh(.) = z at init, log|det| = 0. R2, b and Q keep their Glorot init
+        and get gradients from the first step on (through R1's)."""
+        super().reset_parameters()
+        zero_init(self.diag1)
+        if self.triangles is not None:
+            n, m = self.num_flows, self.num_ortho_vecs
+            # output index = flow * (m(m-1)) + which * m(m-1)/2 + entry, which 0 = R1 (flow_params)
+            r1_rows = torch.arange(n * m * (m - 1)).view(n, 2, -1)[:, 0].reshape(-1)
+            with torch.no_grad():
+                self.triangles.weight[r1_rows] = 0.0
+                self.triangles.bias[r1_rows] = 0.0
 
     def flow_params(self, h: Tensor) -> dict[str, Tensor]:
         b, n, m, d = h.shape[0], self.num_flows, self.num_ortho_vecs, self.latent_dim

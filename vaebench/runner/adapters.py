@@ -29,6 +29,7 @@ __all__ = [
     "model_from_config",
     "per_example_values",
     "test_points",
+    "train_epochs",
     "train_from_config",
 ]
 
@@ -118,10 +119,22 @@ def estimator_from_config(
 
 @dataclass
 class TrainOutcome:
+    """What training produced; `convergence` is the trainer's ConvergenceRule verdict."""
+
     curves: dict[str, list[float]]
     epochs: int
     seconds: float
     resumed_from: int | None = None
+    convergence: Any = None  # vaebench.trainer.Convergence
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+
+def train_epochs(cfg: DictConfig) -> int:
+    """The epochs `cfg.train` trains: train.epochs, else the schedule's length (iwae: 3,280)."""
+    from .. import trainer
+
+    return trainer.resolve_epochs(cfg.train.epochs, cfg.train.schedule)
 
 
 def train_from_config(
@@ -144,7 +157,7 @@ def train_from_config(
         estimator,
         data.train,
         data.valid,
-        epochs=tc.epochs,
+        epochs=train_epochs(cfg),
         batch_size=tc.batch_size,
         lr=tc.lr,
         eps=tc.eps,
@@ -152,6 +165,9 @@ def train_from_config(
         max_steps=tc.max_steps,
         kl_warmup_epochs=tc.kl_warmup_epochs,
         early_stopping_patience=tc.early_stopping_patience,
+        optimizer=tc.optimizer,
+        convergence_window=tc.convergence_window,
+        convergence_tol=tc.convergence_tol,
         checkpoint_dir=checkpoint_dir,
         seed=seed,
         device=device,
@@ -162,6 +178,9 @@ def train_from_config(
         epochs=int(result.epochs),
         seconds=float(result.seconds),
         resumed_from=getattr(result, "resumed_from", None),
+        convergence=result.convergence,
+        best_epoch=result.best_epoch,
+        stopped_early=bool(result.stopped_early),
     )
 
 
@@ -226,9 +245,34 @@ def evaluate(
     au = evaluation.active_units(
         model, data.train, threshold=ec.active_units_threshold,
         num_examples=ec.active_units_examples, batch_size=ec.batch_size, seed=seed,
+        num_samples=ec.active_units_samples,
     )
     metrics["active_units"] = Metric(float(au.num_active), None, 1)
+    # rotation-invariant count: eigenvalues of Cov_x(E[z|x]) above the threshold
+    metrics["active_units_eigen"] = Metric(float(au.num_active_eigen), None, 1)
+    if len(au.layers) > 1:
+        for layer in au.layers:
+            metrics[f"active_units_{layer.name}"] = Metric(float(layer.num_active), None, 1)
+    if au.mc_error > 0:
+        notes.append(
+            f"active units: posterior mean from {max(la.mc_samples for la in au.layers)} draws, their Monte Carlo "
+            f"inflation of Var_x(E[u|x]) subtracted; remaining error (std) at most {au.mc_error:.2g}, threshold "
+            f"{ec.active_units_threshold}"
+        )
     metrics["eval_examples_per_s"] = Metric(float(ll.examples_per_second), None, 1)
+    if ec.gap_examples > 0:
+        n = min(ec.gap_examples, ll.log_px.shape[0])
+        x = evaluation.take_examples(data.test, n, device=device)
+        gaps = evaluation.inference_gaps(
+            model, x, ll.log_px[:n].to(device), num_steps=ec.gap_steps, lr=ec.gap_lr,
+            eval_samples=ec.gap_samples, seed=seed,
+        )
+        metrics.update(gaps.metrics())
+        notes.append(
+            f"inference gaps (Cremer et al. 2018) on the first {n} test points: q* per point by {ec.gap_steps} Adam "
+            f"steps (lr {ec.gap_lr}) on the family's own parameters; bounds from {ec.gap_samples} draws; log p(x) the "
+            f"test NLL's K={ec.nll_samples} estimate"
+        )
     per_example = {"nll": per_example_values(-ll.log_px), "nll_mc_std": per_example_values(ll.mc_std),
                    "elbo": per_example_values(bounds.elbo)}
     return metrics, notes, per_example

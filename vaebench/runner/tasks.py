@@ -7,6 +7,7 @@ through `vaebench.runner.adapters`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,11 +71,59 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     )
     metrics["train_time_s"] = Metric(outcome.seconds, None, 1)
     metrics["epochs"] = Metric(float(outcome.epochs), None, 1)
+    artifacts = {"checkpoints": _rel(ctx.run_dir / "checkpoints", ctx)}
+    conv = outcome.convergence
+    if conv is not None:
+        # 1 converged, 0 not (the leaderboard flags 0); the best validation bound's gain over
+        # the rule's window says by how much a run is still moving.
+        metrics["converged"] = Metric(float(conv.converged), None, 1)
+        metrics["valid_gain_last_window"] = Metric(float(conv.improvement), None, 1)
+        notes.append(f"{'converged' if conv.converged else 'NOT CONVERGED'}: {conv.reason}")
+    if outcome.best_epoch is not None:
+        metrics["best_epoch"] = Metric(float(outcome.best_epoch), None, 1)
+        best = max(v for v in outcome.curves["valid_bound"] if not math.isnan(v))
+        metrics["best_valid_bound"] = Metric(float(best), None, 1)
     if outcome.resumed_from is not None:
         notes.append(f"resumed from the checkpoint of epoch {outcome.resumed_from}")
-    return TaskResult(metrics, outcome.curves, [*data.notes, *notes],
-                      {"checkpoints": _rel(ctx.run_dir / "checkpoints", ctx)},
+    if outcome.curves.get("valid_bound"):
+        artifacts["valid_curve"] = _rel(_plot_valid_curve(outcome.curves, ctx.run_dir, cell.cell), ctx)
+    return TaskResult(metrics, outcome.curves, [*data.notes, *notes], artifacts,
                       per_example=per_example, test_points=adapters.test_points(data))
+
+
+def _jackknife_se(values: list[float]) -> float | None:
+    """sqrt((G - 1)/G sum (v_i - mean)^2) over leave-one-block-out values (None without)."""
+    vals = [v for v in values if not math.isnan(v)]
+    if len(vals) < 2:
+        return None
+    mean = sum(vals) / len(vals)
+    return ((len(vals) - 1) / len(vals) * sum((v - mean) ** 2 for v in vals)) ** 0.5
+
+
+def _plot_valid_curve(curves: dict[str, list[float]], run_dir: Path, title: str) -> Path:
+    """valid_curve.png in the run folder: train and validation bound per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "valid_curve.png"
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(curves["epoch"], curves["train_bound"], label="train bound", lw=1, alpha=0.7)
+    ax.plot(curves["epoch"], curves["valid_bound"], label="validation bound", lw=1.5)
+    finite = [v for v in curves["valid_bound"] if not math.isnan(v)]
+    if finite:  # the tail is what convergence is about: do not let epoch 1 squash it
+        top = max(finite)
+        ax.set_ylim(top - max(10.0, 0.05 * abs(top)), top + 2.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("bound (nats per example)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 @TASKS.register("gradients", "gradient variance and SNR of an estimator vs K, encoder and decoder separately")
@@ -86,7 +135,7 @@ def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     model = adapters.model_from_config(cfg, data).to(ctx.device)
     curves: dict[str, list[float]] = {}
     notes = list(data.notes)
-    if cfg.train.epochs > 0:  # measure at a trained point, the same for every cell of the suite
+    if adapters.train_epochs(cfg) > 0:  # measure at a trained point, the same for every cell of the suite
         gc = cfg.gradients
         trainer_estimator = adapters.estimator_from_config(
             cfg, name=gc.train_estimator, num_samples=gc.train_num_samples, kwargs={}
@@ -104,13 +153,25 @@ def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     metrics: dict[str, Metric] = {}
     for st in stats:
         for group, g in st.groups.items():
-            metrics[f"{group}_snr@K={st.num_samples}"] = Metric(float(g.snr_mean), None, 1)
+            metrics[f"{group}_snr@K={st.num_samples}"] = Metric(float(g.snr_norm), _jackknife_se(g.snr_norm_jackknife), 1)
+            metrics[f"{group}_snr_param_mean@K={st.num_samples}"] = Metric(float(g.snr_mean), None, 1)
             metrics[f"{group}_variance@K={st.num_samples}"] = Metric(float(g.variance_mean), None, 1)
         if st.ess_mean is not None:
             metrics[f"ess@K={st.num_samples}"] = Metric(float(st.ess_mean), None, 1)
+    slopes: dict[tuple[str, str], tuple[float, float]] = {}
+    if len(ks) > 1:
+        for group in stats[0].groups:
+            fit = evaluation.snr_slope(stats, group)
+            metrics[f"{group}_snr_slope"] = Metric(float(fit.slope), float(fit.se), 1)
+            slopes[(stats[0].estimator, group)] = (fit.slope, fit.se)
+    metrics["snr_floor"] = Metric(1.0 / cfg.gradients.num_draws**0.5, None, 1)
     notes.append(
-        f"SNR = |mean g| / std g per parameter over {cfg.gradients.num_draws} draws at fixed "
-        "parameters, averaged over the group's parameters (Rainforth et al. 2018)"
+        f"SNR = |E g| / std g of the group's gradient over {cfg.gradients.num_draws} draws at fixed "
+        "parameters, floor-corrected: sqrt(max(|mean g|^2 - tr Var g / R, 0) / tr Var g) (a gradient without "
+        "signal scores ~0; the raw per-parameter mean is *_snr_param_mean, floor ~1/sqrt(R)); standard errors "
+        f"and the log-log slopes' are jackknife over {min(10, cfg.gradients.num_draws // 2)} blocks of draws "
+        "(Rainforth et al. 2018: IWAE encoder -1/2, "
+        "decoder +1/2; DReG encoder +1/2)"
     )
     import matplotlib
 
@@ -119,7 +180,7 @@ def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
 
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     plot = ctx.run_dir / "gradient_stats.png"
-    fig = evaluation.plot_gradient_stats(stats)
+    fig = evaluation.plot_gradient_stats(stats, slopes=slopes)
     fig = getattr(fig, "figure", fig)
     fig.savefig(plot, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -153,7 +214,7 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     data = adapters.load_data(cfg, cell.seed)
     model = adapters.model_from_config(cfg, data).to(ctx.device)
     curves: dict[str, list[float]] = {}
-    if cfg.train.epochs > 0:
+    if adapters.train_epochs(cfg) > 0:
         curves = adapters.train_from_config(
             model, adapters.estimator_from_config(cfg), data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
             seed=cell.seed, device=ctx.device, progress=ctx.progress,

@@ -9,6 +9,7 @@ from .checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from .convergence import Convergence, ConvergenceRule
 from .nonfinite import (
     NonFiniteTrainingError,
     first_nonfinite_gradient,
@@ -21,6 +22,7 @@ from .schedules import (
     LRSchedule,
     kl_warmup_weight,
     lr_schedule,
+    resolve_epochs,
 )
 from .trainer import Callback, TrainConfig, Trainer, TrainResult, train
 
@@ -29,6 +31,8 @@ __all__ = [
     "Callback",
     "CheckpointError",
     "ConstantSchedule",
+    "Convergence",
+    "ConvergenceRule",
     "IWAESchedule",
     "LRSchedule",
     "NonFiniteError",
@@ -42,6 +46,7 @@ __all__ = [
     "kl_warmup_weight",
     "load_checkpoint",
     "lr_schedule",
+    "resolve_epochs",
     "restore_rng",
     "save_checkpoint",
     "train",

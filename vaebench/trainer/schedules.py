@@ -8,7 +8,16 @@ from typing import ClassVar
 
 from ..registry import Registry
 
-__all__ = ["SCHEDULES", "ConstantSchedule", "IWAESchedule", "LRSchedule", "kl_warmup_weight", "lr_schedule"]
+__all__ = [
+    "DEFAULT_EPOCHS",
+    "SCHEDULES",
+    "ConstantSchedule",
+    "IWAESchedule",
+    "LRSchedule",
+    "kl_warmup_weight",
+    "lr_schedule",
+    "resolve_epochs",
+]
 
 
 class LRSchedule(ABC):
@@ -78,6 +87,19 @@ class IWAESchedule(LRSchedule):
     @property
     def total_epochs(self) -> int:
         return (3**self.stages - 1) // 2
+
+
+DEFAULT_EPOCHS = 10  # a schedule without a length (constant) and no epochs given
+
+
+def resolve_epochs(epochs: int | None, schedule: str | LRSchedule | None) -> int:
+    """The epochs a run trains: `epochs` when given, else the schedule's `total_epochs`
+    (iwae: 3,280), else DEFAULT_EPOCHS. A budget that names `schedule: iwae` without epochs
+    so runs the whole IWAE protocol."""
+    if epochs is not None:
+        return int(epochs)
+    total = lr_schedule(schedule).total_epochs
+    return DEFAULT_EPOCHS if total is None else int(total)
 
 
 def lr_schedule(schedule: str | LRSchedule | None, **kwargs: object) -> LRSchedule:
