@@ -82,8 +82,14 @@ def measure(points: int = 20, samples: int = 5000, threads: int = THREADS, round
     med = {k: statistics.median(v) for k, v in samples_s.items()}
     best = {k: min(v) for k, v in samples_s.items()}
     result: dict[str, object] = {
-        "points": points, "num_samples": samples, "threads": torch.get_num_threads(), "rounds": rounds,
-        "decoder_gflop": gflop, "nll": nll, "seconds": med, "best_seconds": best,
+        "points": points,
+        "num_samples": samples,
+        "threads": torch.get_num_threads(),
+        "rounds": rounds,
+        "decoder_gflop": gflop,
+        "nll": nll,
+        "seconds": med,
+        "best_seconds": best,
         "loadavg_1min": os.getloadavg()[0],
         "points_per_second": {k: points / v for k, v in med.items()},
         "matmul_gflops": gflop / med["matmuls"],

@@ -46,8 +46,9 @@ def make_step(family: str, kwargs: dict[str, object], x: torch.Tensor, foreach: 
     from vaebench.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("mlp_burda", posterior=family, posterior_kwargs=kwargs, event_shape=(1, 28, 28),
-                        likelihood="bernoulli")
+    model = build_model(
+        "mlp_burda", posterior=family, posterior_kwargs=kwargs, event_shape=(1, 28, 28), likelihood="bernoulli"
+    )
     estimator = build_estimator("elbo_mc", num_samples=1)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-4, foreach=foreach)
 
@@ -101,8 +102,10 @@ def main() -> None:
             best[key] = min(best[key], (time.perf_counter() - t0) / args.steps)
     rows = []
     print(f"{torch.get_num_threads()} threads; best of {args.rounds} rounds of {args.steps} steps")
-    print(f"{'family':16s} {'FLOP x':>7s} | {'loop ms':>8s} {'time x':>7s} {'excess':>7s} | "
-          f"{'foreach ms':>10s} {'time x':>7s} {'excess':>7s}")
+    print(
+        f"{'family':16s} {'FLOP x':>7s} | {'loop ms':>8s} {'time x':>7s} {'excess':>7s} | "
+        f"{'foreach ms':>10s} {'time x':>7s} {'excess':>7s}"
+    )
     for name in args.families:
         fr = flops[name] / flops["diagonal"]
         row = {"family": name, "flop_ratio": fr, "gflop": flops[name] / 1e9}
@@ -116,9 +119,17 @@ def main() -> None:
     if args.record:
         from vaebench.environment import environment
 
-        line = {"benchmark": "posterior_step", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "threads": torch.get_num_threads(), "rounds": args.rounds, "steps": args.steps,
-                "batch_size": 100, "estimator": "elbo_mc K=1", "rows": rows, "environment": environment()}
+        line = {
+            "benchmark": "posterior_step",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "threads": torch.get_num_threads(),
+            "rounds": args.rounds,
+            "steps": args.steps,
+            "batch_size": 100,
+            "estimator": "elbo_mc K=1",
+            "rows": rows,
+            "environment": environment(),
+        }
         with open(args.record, "a") as f:  # append-only, one line per run
             f.write(json.dumps(line) + "\n")
 

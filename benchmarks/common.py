@@ -96,7 +96,11 @@ def print_ratios(result: dict[str, Any]) -> None:
     for k, v in result["seconds"].items():
         print(f"{k:28s} {v * 1e3:9.3f} ms  {result['gbps'].get(k, float('nan')):6.2f} GB/s")
     for k, v in result.items():
-        if k.startswith(("speedup", "best_speedup", "fraction", "best_fraction")) or k in ("copy_gbps", "copy_time_over_fwd_bwd_time", "loadavg_1min"):
+        if k.startswith(("speedup", "best_speedup", "fraction", "best_fraction")) or k in (
+            "copy_gbps",
+            "copy_time_over_fwd_bwd_time",
+            "loadavg_1min",
+        ):
             print(f"{k:40s} {v:6.2f}")
 
 

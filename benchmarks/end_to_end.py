@@ -39,7 +39,10 @@ def burda_model(seed: int = 0) -> VAE:
     torch.manual_seed(seed)
     data = load("digits28", seed=0)
     return build_model(
-        "mlp_burda", posterior="diagonal", event_shape=data.event_shape, likelihood="bernoulli",
+        "mlp_burda",
+        posterior="diagonal",
+        event_shape=data.event_shape,
+        likelihood="bernoulli",
         data_mean=data.train_mean(),
     )
 
@@ -91,13 +94,19 @@ def matmul_shapes(model: VAE, encoder_rows: int, decoder_rows: int) -> list[tupl
     ]
 
 
-def matmuls_call(shapes: list[tuple[int, int, int]], backward: bool, repeat: int = 1) -> tuple[Callable[[], None], float]:
+def matmuls_call(
+    shapes: list[tuple[int, int, int]], backward: bool, repeat: int = 1
+) -> tuple[Callable[[], None], float]:
     """A call doing each (rows, in, out) matmul `repeat` times (forward: X W^T; with `backward`
     also dX = dY W and dW = dY^T X), and its GFLOP."""
     gen = torch.Generator().manual_seed(0)
     work = []
     for rows, n_in, n_out in shapes:
-        x, w, dy = torch.randn(rows, n_in, generator=gen), torch.randn(n_out, n_in, generator=gen), torch.randn(rows, n_out, generator=gen)
+        x, w, dy = (
+            torch.randn(rows, n_in, generator=gen),
+            torch.randn(n_out, n_in, generator=gen),
+            torch.randn(rows, n_out, generator=gen),
+        )
         work.append((x, w, dy, torch.empty(rows, n_out), torch.empty(rows, n_in), torch.empty(n_out, n_in)))
     flop = sum(2 * r * i * o * (3 if backward else 1) for r, i, o in shapes) * repeat
 

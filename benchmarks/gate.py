@@ -106,8 +106,9 @@ def measure(check: dict[str, Any], cfg: dict[str, Any], slow_down: int | str = 1
     case = bench_case(check["op"], check["case"])
     mode, device = check["mode"], cfg.get("device", "cpu")
     dtype = getattr(torch, cfg.get("dtype", "float32"))
-    benches = {p: setup_bench(check["op"], p, mode, case.size, dtype, device, **case.options)
-               for p in ("reference", "fused")}
+    benches = {
+        p: setup_bench(check["op"], p, mode, case.size, dtype, device, **case.options) for p in ("reference", "fused")
+    }
     fused = benches["reference"].call if slow_down == "reference" else _slowed(benches["fused"].call, int(slow_down))
     calls = {"reference": benches["reference"].call, "fused": fused}
     attempt = Attempt([], [], [])
@@ -134,8 +135,7 @@ def machine_load(attempts: list[Attempt]) -> tuple[bool, str]:
     ref = [t for a in attempts for t in a.reference_s]
     spread = (max(ref) / min(ref) - 1) if ref else 0.0
     loaded = load >= cpus + 1 or spread > 0.5
-    words = (f"load average {load:.1f} on {cpus} CPUs, the reference's best time varied {100 * spread:.0f}% "
-             "over rounds")
+    words = f"load average {load:.1f} on {cpus} CPUs, the reference's best time varied {100 * spread:.0f}% over rounds"
     return loaded, ("the machine was loaded: " if loaded else "the machine was quiet: ") + words
 
 
@@ -144,11 +144,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--report", action="store_true", help="print the speedups; never fail")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--allow-reference", action="store_true",
-                        help="run even when the fused kernels are not loaded (tests of the gate itself)")
-    parser.add_argument("--slow-down", action="append", default=[], metavar="OP=N",
-                        help="run the fused OP N times per call, or OP=reference: replace it by the reference "
-                        "(the gate's own test that a slowed op fails; never in CI)")
+    parser.add_argument(
+        "--allow-reference",
+        action="store_true",
+        help="run even when the fused kernels are not loaded (tests of the gate itself)",
+    )
+    parser.add_argument(
+        "--slow-down",
+        action="append",
+        default=[],
+        metavar="OP=N",
+        help="run the fused OP N times per call, or OP=reference: replace it by the reference "
+        "(the gate's own test that a slowed op fails; never in CI)",
+    )
     args = parser.parse_args(argv)
     cfg = load_config(args.config)
     slow: dict[str, int | str] = {}
@@ -166,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     device = cfg.get("device", "cpu")
     backend = ops.backend(device)
     if backend == "reference" and not (args.report or args.allow_reference):
-        print(f"gate: FAIL: the fused kernels are not in use on {device} ({ops.load_error()}); "
-              "build the extension (pip install --no-build-isolation .) before running the gate", file=sys.stderr)
+        print(
+            f"gate: FAIL: the fused kernels are not in use on {device} ({ops.load_error()}); "
+            "build the extension (pip install --no-build-isolation .) before running the gate",
+            file=sys.stderr,
+        )
         return 1
     retries = int(cfg.get("retries", 2))
     rows, failures, all_attempts = [], [], []
@@ -183,34 +194,66 @@ def main(argv: list[str] | None = None) -> int:
         last = attempts[-1]
         ok = last.median >= minimum
         size = f"{check['case']} ({'x'.join(map(str, shape))})"
-        rows.append({**check, "size": size, "speedup": last.median, "ok": ok, "attempts": len(attempts),
-                     "round_speedups": [a.speedups for a in attempts],
-                     "reference_ms": 1e3 * min(last.reference_s), "fused_ms": 1e3 * min(last.fused_s)})
+        rows.append(
+            {
+                **check,
+                "size": size,
+                "speedup": last.median,
+                "ok": ok,
+                "attempts": len(attempts),
+                "round_speedups": [a.speedups for a in attempts],
+                "reference_ms": 1e3 * min(last.reference_s),
+                "fused_ms": 1e3 * min(last.fused_s),
+            }
+        )
         tries = f", attempt {len(attempts)}" if len(attempts) > 1 else ""
-        print(f"{'ok  ' if ok else 'FAIL'} {check['op']:<15} {size:<28} {check['mode']:<8} reference "
-              f"{1e3 * min(last.reference_s):8.3f} ms  fused {1e3 * min(last.fused_s):8.3f} ms  speedup "
-              f"{last.median:5.2f}x (median of {len(last.speedups)} rounds {min(last.speedups):.2f}-"
-              f"{max(last.speedups):.2f}x; min {minimum:.2f}x{tries})")
+        print(
+            f"{'ok  ' if ok else 'FAIL'} {check['op']:<15} {size:<28} {check['mode']:<8} reference "
+            f"{1e3 * min(last.reference_s):8.3f} ms  fused {1e3 * min(last.fused_s):8.3f} ms  speedup "
+            f"{last.median:5.2f}x (median of {len(last.speedups)} rounds {min(last.speedups):.2f}-"
+            f"{max(last.speedups):.2f}x; min {minimum:.2f}x{tries})"
+        )
         if not ok:
             medians = ", ".join(f"{a.median:.2f}x" for a in attempts)
-            failures.append(f"{check['op']} {check['mode']} at {size}: fused is {medians} the reference in "
-                            f"{len(attempts)} attempt(s), below the gate's {minimum:.2f}x ({args.config.name})")
+            failures.append(
+                f"{check['op']} {check['mode']} at {size}: fused is {medians} the reference in "
+                f"{len(attempts)} attempt(s), below the gate's {minimum:.2f}x ({args.config.name})"
+            )
     loaded, load_words = machine_load(all_attempts)
     if args.json:
         from vaebench.environment import environment
 
-        args.json.write_text(json.dumps({"backend": backend, "checks": rows, "loaded": loaded, "load": load_words,
-                                         "environment": environment(device)}, indent=2, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "backend": backend,
+                    "checks": rows,
+                    "loaded": loaded,
+                    "load": load_words,
+                    "environment": environment(device),
+                },
+                indent=2,
+                default=str,
+            )
+        )
     if failures and not args.report:
-        hint = ("; rerun it on a quieter machine before blaming the kernel" if loaded else
-                "; on a quiet machine this is the kernel: profile it with `pytest benchmarks/bench_<op>.py "
-                "--benchmark-only`, and if the machine changed, re-derive the thresholds with --report")
-        print("gate: FAIL: a fused op lost its speedup over the reference:\n  " + "\n  ".join(failures)
-              + f"\n{load_words}{hint}.", file=sys.stderr)
+        hint = (
+            "; rerun it on a quieter machine before blaming the kernel"
+            if loaded
+            else "; on a quiet machine this is the kernel: profile it with `pytest benchmarks/bench_<op>.py "
+            "--benchmark-only`, and if the machine changed, re-derive the thresholds with --report"
+        )
+        print(
+            "gate: FAIL: a fused op lost its speedup over the reference:\n  "
+            + "\n  ".join(failures)
+            + f"\n{load_words}{hint}.",
+            file=sys.stderr,
+        )
         return 1
     if args.report:
-        print(f"gate: report only ({len(rows)} checks, backend {backend}, {len(failures)} below threshold); "
-              f"{load_words}")
+        print(
+            f"gate: report only ({len(rows)} checks, backend {backend}, {len(failures)} below threshold); {load_words}"
+        )
     else:
         print(f"gate: ok ({len(rows)} checks, backend {backend}); {load_words}")
     return 0

@@ -29,8 +29,16 @@ cells:
 budgets:
   smoke: {config: {dataset: {train_size: 100, test_size: 20}, train: {epochs: 1, batch_size: 20}}}
 """
-TINY = ["suite=tiny", "budget=smoke", "progress=false", "dataset.train_size=40", "dataset.test_size=10",
-        "eval.nll_samples=10", "eval.chunk_size=10", "eval.active_units_examples=20"]
+TINY = [
+    "suite=tiny",
+    "budget=smoke",
+    "progress=false",
+    "dataset.train_size=40",
+    "dataset.test_size=10",
+    "eval.nll_samples=10",
+    "eval.chunk_size=10",
+    "eval.active_units_examples=20",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +89,18 @@ def test_multirun_sweeps_seeds(tmp_path: Path, suite_dir: Path) -> None:
         (["suite=exact", "train.epochz=3"], "epochz"),
         (["suite=exact", "dataset=nope"], "nope"),
         (["suite=exact", "budget=smoke", "cells=[zz]"], "has no cell ['zz']"),
-        (["suite=exact", "budget=smoke", "cells=[iwae]", "dataset=mnist", "dataset.data_dir=/nonexistent",
-          "dataset.download=false", "progress=false"], "mnist"),
+        (
+            [
+                "suite=exact",
+                "budget=smoke",
+                "cells=[iwae]",
+                "dataset=mnist",
+                "dataset.data_dir=/nonexistent",
+                "dataset.download=false",
+                "progress=false",
+            ],
+            "mnist",
+        ),
     ],
 )
 def test_errors_are_one_paragraph_without_traceback(
@@ -104,8 +122,21 @@ def test_no_suite_says_how_to_choose_one(capsys: pytest.CaptureFixture[str]) -> 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     env = dict(os.environ, VAEBENCH_DEBUG="1", PYTHONPATH=str(REPO))
     proc = subprocess.run(
-        [sys.executable, "-m", "vaebench.cli", "run", "suite=exact", "budget=smoke", "cells=[zz]", f"results_dir={tmp_path}"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "vaebench.cli",
+            "run",
+            "suite=exact",
+            "budget=smoke",
+            "cells=[zz]",
+            f"results_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
 
@@ -146,8 +177,17 @@ def test_leaderboard_and_compare_commands(tmp_path: Path, capsys: pytest.Capture
 def test_submitit_local_launcher(tmp_path: Path, suite_dir: Path) -> None:
     """The Slurm path's launcher, with submitit's local executor: a job in a subprocess."""
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install vaebench[slurm]")
-    args = ["run", "-m", *TINY, f"results_dir={tmp_path}", f"suite_dirs=[{suite_dir}]", "cells=[diagonal]", "seed=3",
-            "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]
+    args = [
+        "run",
+        "-m",
+        *TINY,
+        f"results_dir={tmp_path}",
+        f"suite_dirs=[{suite_dir}]",
+        "cells=[diagonal]",
+        "seed=3",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+    ]
     assert main(args) == 0
     assert [r.seed for r in load_records(tmp_path)] == [3]
     assert list((tmp_path / "hydra" / "multirun").rglob(".submitit")), "submitit logs go under results_dir"
@@ -159,8 +199,18 @@ def test_ray_launcher(tmp_path: Path, suite_dir: Path) -> None:
     pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="pip install vaebench[ray]")
     import ray
 
-    args = ["run", "-m", *TINY, f"results_dir={tmp_path}", f"suite_dirs=[{suite_dir}]", "cells=[diagonal]", "seed=3,4",
-            "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2", "+hydra.launcher.ray.init.include_dashboard=false"]
+    args = [
+        "run",
+        "-m",
+        *TINY,
+        f"results_dir={tmp_path}",
+        f"suite_dirs=[{suite_dir}]",
+        "cells=[diagonal]",
+        "seed=3,4",
+        "hydra/launcher=ray",
+        "+hydra.launcher.ray.init.num_cpus=2",
+        "+hydra.launcher.ray.init.include_dashboard=false",
+    ]
     try:
         assert main(args) == 0
     finally:
@@ -172,16 +222,24 @@ def test_run_help_lists_the_groups(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     assert "vaebench run suite=NAME" in out
-    assert "suite: estimators, exact, flows, iaf, iwae, kernels" in out and "posterior:" in out and "budget: paper, quick, smoke" in out
+    assert (
+        "suite: estimators, exact, flows, iaf, iwae, kernels" in out
+        and "posterior:" in out
+        and "budget: paper, quick, smoke" in out
+    )
 
 
-def test_ctrl_c_says_how_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_says_how_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import vaebench.runner.run as run_module
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run_module, "run_suite", interrupted)
-    assert main(["run", "suite=exact", "budget=smoke", f"results_dir={tmp_path}"]) == 2  # issue 13: every user-caused stop exits 2
+    assert (
+        main(["run", "suite=exact", "budget=smoke", f"results_dir={tmp_path}"]) == 2
+    )  # issue 13: every user-caused stop exits 2
     err = capsys.readouterr().err
     assert "interrupted" in err and "resume" in err and "Traceback" not in err

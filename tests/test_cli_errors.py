@@ -38,8 +38,15 @@ def suite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny(suite_dir: Path, results: Path, *args: str) -> list[str]:
-    return ["run", "suite=tiny", "budget=smoke", "progress=false", f"suite_dirs=[{suite_dir}]",
-            f"results_dir={results}", *args]
+    return [
+        "run",
+        "suite=tiny",
+        "budget=smoke",
+        "progress=false",
+        f"suite_dirs=[{suite_dir}]",
+        f"results_dir={results}",
+        *args,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +95,9 @@ def test_results_dir_that_is_a_file(tmp_path: Path, suite_dir: Path, capsys: pyt
     assert f"results_dir='{file}': {file} is a file, not a folder" in err and "results_dir=PATH" in err
 
 
-def test_results_dir_that_cannot_be_created(tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_results_dir_that_cannot_be_created(
+    tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     file = tmp_path / "a_file"
     file.write_text("x")
     assert main(tiny(suite_dir, file / "results")) == 2
@@ -97,11 +106,19 @@ def test_results_dir_that_cannot_be_created(tmp_path: Path, suite_dir: Path, cap
 
 @pytest.mark.parametrize(
     ("code", "cause"),
-    [(errno.ENOSPC, "the disk is full"), (errno.EACCES, "permission denied"), (errno.EROFS, "the file system is read-only")],
+    [
+        (errno.ENOSPC, "the disk is full"),
+        (errno.EACCES, "permission denied"),
+        (errno.EROFS, "the file system is read-only"),
+    ],
 )
 def test_os_errors_while_writing_a_record(
-    tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    code: int, cause: str,
+    tmp_path: Path,
+    suite_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    code: int,
+    cause: str,
 ) -> None:
     target = tmp_path / "records" / "tiny" / "diagonal.json"
 
@@ -117,14 +134,21 @@ def test_os_errors_while_writing_a_record(
 def test_missing_data_is_named_before_any_work(
     tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str], no_work: list[object]
 ) -> None:
-    assert main(tiny(suite_dir, tmp_path, "dataset=mnist", f"dataset.data_dir={tmp_path / 'data'}",
-                     "dataset.download=false")) == 2
+    assert (
+        main(
+            tiny(
+                suite_dir, tmp_path, "dataset=mnist", f"dataset.data_dir={tmp_path / 'data'}", "dataset.download=false"
+            )
+        )
+        == 2
+    )
     err = one_paragraph(capsys.readouterr().err)
     assert "t10k-images-idx3-ubyte.gz" in err and "dataset.download=true" in err
 
 
-def test_ctrl_c_is_a_user_stop(tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_is_a_user_stop(
+    tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def interrupt(*a: object, **k: object) -> None:
         raise KeyboardInterrupt
 
@@ -133,8 +157,9 @@ def test_ctrl_c_is_a_user_stop(tmp_path: Path, suite_dir: Path, capsys: pytest.C
     assert "interrupted (Ctrl-C)" in one_paragraph(capsys.readouterr().err)
 
 
-def test_a_bug_says_internal_error_with_exit_1(tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_says_internal_error_with_exit_1(
+    tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def bug(*a: object, **k: object) -> None:
         raise ZeroDivisionError("oops")
 
@@ -155,14 +180,17 @@ def test_dry_run_prints_the_cells_and_an_estimate_without_running(
     assert "config valid, 1 run(s)" in out and "cached" in out and "estimated total: 0 s" in out
     assert main(tiny(suite_dir, results, "train.epochs=3", "--dry-run")) == 0  # new: scaled from the earlier run
     out = capsys.readouterr().out
-    assert "new" in out and "scaled by work units from 1 earlier run(s)" in out and "estimated total: unknown" not in out
+    assert (
+        "new" in out and "scaled by work units from 1 earlier run(s)" in out and "estimated total: unknown" not in out
+    )
     assert main(["validate", *tiny(suite_dir, tmp_path / "empty")[1:]]) == 0
     assert "estimated total: unknown" in capsys.readouterr().out
     assert sorted(records_dir(results).rglob("*.json")) == before and not (tmp_path / "empty" / "records").exists()
 
 
-def test_a_damaged_record_is_recomputed_by_run(finished: Path, tmp_path: Path, suite_dir: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_record_is_recomputed_by_run(
+    finished: Path, tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     results = tmp_path / "r"
     shutil.copytree(finished, results)
     (record,) = records_dir(results, "tiny").glob("*.json")
@@ -203,8 +231,9 @@ def test_leaderboard_compare_and_records_check_skip_damaged_files(
     assert main(["records", "check", str(results)]) == 0
 
 
-def test_a_truncated_checkpoint_is_user_data_not_a_bug(finished: Path, tmp_path: Path, suite_dir: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_truncated_checkpoint_is_user_data_not_a_bug(
+    finished: Path, tmp_path: Path, suite_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     results = tmp_path / "r"
     shutil.copytree(finished, results)
     shutil.rmtree(records_dir(results))  # the run is unfinished again: it resumes from its checkpoint

@@ -23,10 +23,16 @@ def config(cell: str, **changes: object) -> dict:
     return out
 
 
-def put(folder: Path, cell: str, nll: float, se: float, au: float, per_example: list[float] | None = None,
-        **changes: object) -> None:
+def put(
+    folder: Path, cell: str, nll: float, se: float, au: float, per_example: list[float] | None = None, **changes: object
+) -> None:
     r = RunRecord(
-        suite="iaf", suite_version=1, cell=cell, budget="quick", seed=0, config=config(cell, **changes),
+        suite="iaf",
+        suite_version=1,
+        cell=cell,
+        budget="quick",
+        seed=0,
+        config=config(cell, **changes),
         config_hash=f"{cell}{nll}".ljust(64, "0"),
         metrics={"nll": Metric(nll, se, 100), "active_units": Metric(au), "train_time_s": Metric(au / 10)},
     )

@@ -34,9 +34,13 @@ def test_bad_values_name_the_key(update: dict, error: type[Exception], key: str)
 
 
 def test_suite_schema_holds_references() -> None:
-    suite = OmegaConf.merge(OmegaConf.structured(SuiteConfig), {
-        "name": "x", "references": [{"cell": "a", "metric": "nll", "value": 84.78, "source": "IWAE", "status": "V"}],
-    })
+    suite = OmegaConf.merge(
+        OmegaConf.structured(SuiteConfig),
+        {
+            "name": "x",
+            "references": [{"cell": "a", "metric": "nll", "value": 84.78, "source": "IWAE", "status": "V"}],
+        },
+    )
     assert suite.references[0].value == pytest.approx(84.78)
 
 

@@ -60,4 +60,3 @@ def test_unknown_name_message_is_not_quoted():
     with pytest.raises(errors.UnknownNameError) as info:
         registry.get("nope")
     assert not str(info.value).startswith("'")
-

@@ -42,15 +42,30 @@ def suite_config(suite: str, budget: str, cell: str, seed: int = 0, **changes: o
     return config
 
 
-def rec(cell: str, seed: int, nll: float | list[float], *, suite: str = "iaf", budget: str = "quick",
-        created: str = "2026-01-01", config: dict | None = None, **changes: object) -> RunRecord:
+def rec(
+    cell: str,
+    seed: int,
+    nll: float | list[float],
+    *,
+    suite: str = "iaf",
+    budget: str = "quick",
+    created: str = "2026-01-01",
+    config: dict | None = None,
+    **changes: object,
+) -> RunRecord:
     """A record with the suite's own config (plus changes); a list of nll values becomes per-example values."""
     values = nll if isinstance(nll, list) else None
     metric = Metric.of(values) if values is not None else Metric(float(nll), 0.3, 50)
     r = RunRecord(
-        suite=suite, suite_version=1, cell=cell, budget=budget, seed=seed,
+        suite=suite,
+        suite_version=1,
+        cell=cell,
+        budget=budget,
+        seed=seed,
         config=config if config is not None else suite_config(suite, budget, cell, seed, **changes),
-        config_hash=f"{cell}-{seed}-{created}".ljust(64, "0"), metrics={"nll": metric}, created=created,
+        config_hash=f"{cell}-{seed}-{created}".ljust(64, "0"),
+        metrics={"nll": metric},
+        created=created,
     )
     k = r.config.get("eval", {}).get("nll_samples")
     r.notes = [f"test NLL estimated with K={k} importance samples"]
@@ -65,8 +80,11 @@ def rec(cell: str, seed: int, nll: float | list[float], *, suite: str = "iaf", b
 
 def test_overrides_get_their_own_labelled_row() -> None:
     """README's `vaebench run suite=iaf train.epochs=3 eval.nll_samples=1000 seed=3` vs the default quick runs."""
-    records = [rec("diagonal", 0, 160.0), rec("diagonal", 1, 162.0),
-               rec("diagonal", 3, 170.0, **{"train.epochs": 3, "eval.nll_samples": 1000})]
+    records = [
+        rec("diagonal", 0, 160.0),
+        rec("diagonal", 1, 162.0),
+        rec("diagonal", 3, 170.0, **{"train.epochs": 3, "eval.nll_samples": 1000}),
+    ]
     agg = aggregate(records_frame(records)).set_index("label")
     assert sorted(agg.index) == ["diagonal", "diagonal [eval.nll_samples=1000, train.epochs=3]"]
     assert agg.loc["diagonal", "seeds"] == 2 and agg.loc["diagonal", "mean"] == pytest.approx(161.0)
@@ -78,8 +96,13 @@ def test_overrides_get_their_own_labelled_row() -> None:
 def test_a_posterior_override_never_shares_the_real_cells_row() -> None:
     """`suite=flows posterior=planar +posterior.kwargs.num_flows=16` runs diagonal@digits8 as planar-16."""
     real = rec("diagonal@digits8", 0, 100.0, suite="flows")
-    fake = rec("diagonal@digits8", 0, 90.0, suite="flows", **{"posterior.name": "planar",
-                                                                 "posterior.kwargs": {"num_flows": 16}})
+    fake = rec(
+        "diagonal@digits8",
+        0,
+        90.0,
+        suite="flows",
+        **{"posterior.name": "planar", "posterior.kwargs": {"num_flows": 16}},
+    )
     rows = collect_rows([real, fake])
     assert len(rows) == 2 and all(len(r.runs) == 1 for r in rows)
     labels = sorted(r.protocol.label for r in rows)
@@ -102,8 +125,11 @@ def test_records_of_an_older_suite_version_say_so() -> None:
 
 def test_duplicate_records_of_one_seed_count_once() -> None:
     """Two concurrent sweeps wrote seed 0 twice: the newest counts, `seeds` is the distinct count."""
-    records = [rec("diagonal", 0, 150.0, created="2026-01-01"), rec("diagonal", 0, 160.0, created="2026-02-01"),
-               rec("diagonal", 1, 170.0)]
+    records = [
+        rec("diagonal", 0, 150.0, created="2026-01-01"),
+        rec("diagonal", 0, 160.0, created="2026-02-01"),
+        rec("diagonal", 1, 170.0),
+    ]
     (row,) = collect_rows(records)
     assert row.seeds == [0, 1] and row.duplicates == 1
     agg = aggregate(records_frame(records)).iloc[0]
@@ -124,8 +150,9 @@ def test_paired_difference_by_hand() -> None:
     # d_0 = [1, 1, 3], d_1 = [1, 2, 2]: D_0 = D_1 = 5/3, so v_seed = 0.
     # dbar = [1, 1.5, 2.5], Var = ((-2/3)^2 + (-1/6)^2 + (5/6)^2) / 2 = 7/12, v_ex = 7/36, se = sqrt(7)/6.
     # df = se^4 / (v_ex^2 / 2) = 2, t_{0.975, 2} = 4.302653 (table): CI = 5/3 -+ 1.897286.
-    d = paired_difference({0: [1.0, 2.0, 4.0], 1: [2.0, 2.0, 5.0]}, {0: [0.0, 1.0, 1.0], 1: [1.0, 0.0, 3.0]},
-                          shared_points=True)
+    d = paired_difference(
+        {0: [1.0, 2.0, 4.0], 1: [2.0, 2.0, 5.0]}, {0: [0.0, 1.0, 1.0], 1: [1.0, 0.0, 3.0]}, shared_points=True
+    )
     assert d.diff == pytest.approx(5 / 3) and d.se == pytest.approx(math.sqrt(7) / 6)
     assert d.df == pytest.approx(2.0)
     assert d.low == pytest.approx(5 / 3 - 4.302653 * math.sqrt(7) / 6, abs=1e-5)
@@ -198,12 +225,16 @@ def test_every_format_carries_protocol_notes_and_marks(tmp_path: Path) -> None:
     names = sorted(p.name for p in board.paths)
     assert {"iaf.md", "iaf.html", "iaf.tex", "iaf.csv", "index.html"} <= set(names)
     md = (tables / "iaf.md").read_text()
-    assert "**Protocol**" in md and "| NLL importance samples K | varies by row: 250; 1,000 | **deviates**: 5,000 |" in md
+    assert (
+        "**Protocol**" in md and "| NLL importance samples K | varies by row: 250; 1,000 | **deviates**: 5,000 |" in md
+    )
     assert "diagonal [eval.nll_samples=1000, train.epochs=3]" in md
     assert "baseline" in md and "best" in md and "85.54" not in md  # iwae's reference, not iaf's
     assert "89.9" in md and "(reference)" in md  # iaf's published reference rows
     assert "- test NLL estimated with K=250 importance samples (diagonal, planar_4)" in md
-    assert "- test NLL estimated with K=1000 importance samples (diagonal [eval.nll_samples=1000, train.epochs=3])" in md
+    assert (
+        "- test NLL estimated with K=1000 importance samples (diagonal [eval.nll_samples=1000, train.epochs=3])" in md
+    )
     tex = (tables / "iaf.tex").read_text()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"$\pm$" in tex
     assert "±" not in tex and "Protocol ---" in tex and "published protocol: 5,000" in tex
@@ -217,7 +248,9 @@ def test_every_format_carries_protocol_notes_and_marks(tmp_path: Path) -> None:
     csv = pd.read_csv(tables / "iaf.csv", dtype=str, keep_default_na=False)
     assert set(csv["kind"]) == {"protocol", "note", "run", "reference"}
     runs = csv[csv["kind"] == "run"]
-    assert all(re.fullmatch(r"\d+", v) for v in runs["seeds"]) and all(re.fullmatch(r"\d+", v) for v in runs["suite_version"])
+    assert all(re.fullmatch(r"\d+", v) for v in runs["seeds"]) and all(
+        re.fullmatch(r"\d+", v) for v in runs["suite_version"]
+    )
     nll = runs[(runs["metric"] == "nll") & (runs["row"] == "planar_4")].iloc[0]
     assert nll["seeds"] == "3" and nll["paired"] == "True" and float(nll["diff"]) == pytest.approx(1.125)
 
@@ -249,8 +282,12 @@ def test_metrics_named_by_k_are_plotted_on_log_axes(tmp_path: Path) -> None:
 def test_kernels_are_a_long_table(tmp_path: Path) -> None:
     r = rec("log_mean_exp", 0, 1.0, suite="kernels")
     r.suite_version = 2
-    r.metrics = {"64x256x64/reference/fwd_ms": Metric(2.0), "64x256x64/fused/fwd_ms": Metric(0.5),
-                 "64x256x64/fused/fwd_GBps": Metric(12.5), "64x256x64/fused_speedup_vs_reference/fwd": Metric(4.0)}
+    r.metrics = {
+        "64x256x64/reference/fwd_ms": Metric(2.0),
+        "64x256x64/fused/fwd_ms": Metric(0.5),
+        "64x256x64/fused/fwd_GBps": Metric(12.5),
+        "64x256x64/fused_speedup_vs_reference/fwd": Metric(4.0),
+    }
     write_record(r, tmp_path)
     board = build_leaderboard(tmp_path)["kernels"]
     (t,) = board.tables

@@ -35,7 +35,9 @@ BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 if BROWSER is None:
     if os.environ.get("CI"):
-        raise RuntimeError("CI is set but chromium is not installed: .ci/run installs it with apt-get install -y chromium")
+        raise RuntimeError(
+            "CI is set but chromium is not installed: .ci/run installs it with apt-get install -y chromium"
+        )
     pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
 HARNESS = """<!doctype html><meta charset="utf-8"><title>harness</title><body><pre id="result">pending</pre>
@@ -105,8 +107,11 @@ def site(tmp_path: Path) -> Path:
         write_record(r, tmp_path)
     r = rec("log_mean_exp", 0, 1.0, suite="kernels")
     r.suite_version = 2
-    r.metrics = {"64x256x64/reference/fwd_ms": Metric(2.0), "64x256x64/fused/fwd_ms": Metric(0.5),
-                 "64x256x64/fused_speedup_vs_reference/fwd": Metric(4.0)}
+    r.metrics = {
+        "64x256x64/reference/fwd_ms": Metric(2.0),
+        "64x256x64/fused/fwd_ms": Metric(0.5),
+        "64x256x64/fused_speedup_vs_reference/fwd": Metric(4.0),
+    }
     write_record(r, tmp_path)
     build_leaderboard(tmp_path)
     return tmp_path / "tables"
@@ -138,8 +143,22 @@ def _serve(root: Path) -> Iterator[str]:
 def _chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     assert BROWSER is not None
     return subprocess.run(
-        [BROWSER, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--enable-logging=stderr", "--v=0", *args], capture_output=True, text=True, timeout=timeout, check=False)
+        [
+            BROWSER,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def check_site(folder: Path) -> dict[str, dict]:
@@ -160,7 +179,9 @@ def check_site(folder: Path) -> dict[str, dict]:
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, "console messages:\n" + "\n".join(console)
     found = re.search(r'<pre id="result">(.*?)</pre>', proc.stdout, re.DOTALL)
-    assert found and found.group(1) != "pending", f"the harness did not finish: {proc.stdout[-500:]} {proc.stderr[-800:]}"
+    assert found and found.group(1) != "pending", (
+        f"the harness did not finish: {proc.stdout[-500:]} {proc.stderr[-800:]}"
+    )
     return json.loads(html.unescape(found.group(1)))
 
 

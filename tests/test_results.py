@@ -22,11 +22,19 @@ from vaebench.results import (
 )
 
 
-def make_record(cell: str = "a", seed: int = 0, value: float = 1.0, config_hash: str = "f" * 64, suite: str = "s") -> RunRecord:
+def make_record(
+    cell: str = "a", seed: int = 0, value: float = 1.0, config_hash: str = "f" * 64, suite: str = "s"
+) -> RunRecord:
     return RunRecord(
-        suite=suite, suite_version=1, cell=cell, budget="smoke", seed=seed,
-        config={"dataset": {"name": "digits8"}, "seed": seed}, config_hash=config_hash,
-        metrics={"nll": Metric(value, 0.5, 10), "au": Metric(3.0)}, curves={"train_bound": [-3.0, -2.0]},
+        suite=suite,
+        suite_version=1,
+        cell=cell,
+        budget="smoke",
+        seed=seed,
+        config={"dataset": {"name": "digits8"}, "seed": seed},
+        config_hash=config_hash,
+        metrics={"nll": Metric(value, 0.5, 10), "au": Metric(3.0)},
+        curves={"train_bound": [-3.0, -2.0]},
     )
 
 

@@ -21,8 +21,16 @@ from vaebench.results import (
 
 
 def make_record(cell: str = "a", value: float = 1.0) -> RunRecord:
-    return RunRecord(suite="s", suite_version=1, cell=cell, budget="smoke", seed=0, config={}, config_hash="f" * 64,
-                     metrics={"nll": Metric(value, 0.5, 10)})
+    return RunRecord(
+        suite="s",
+        suite_version=1,
+        cell=cell,
+        budget="smoke",
+        seed=0,
+        config={},
+        config_hash="f" * 64,
+        metrics={"nll": Metric(value, 0.5, 10)},
+    )
 
 
 def damaged_folder(tmp: Path) -> tuple[Path, dict[str, str]]:
@@ -34,8 +42,10 @@ def damaged_folder(tmp: Path) -> tuple[Path, dict[str, str]]:
     bad = {
         "array.json": ("[1, 2, 3]", "the file holds a JSON array, a record is an object"),
         "truncated.json": (json.dumps(good)[:40], "is not valid JSON"),
-        "abc.json": (json.dumps({**good, "metrics": {"nll": {"mean": "abc", "se": None, "n": 1}}}),
-                     "metrics.nll.mean must be a number, got 'abc'"),
+        "abc.json": (
+            json.dumps({**good, "metrics": {"nll": {"mean": "abc", "se": None, "n": 1}}}),
+            "metrics.nll.mean must be a number, got 'abc'",
+        ),
         "foreign.json": (json.dumps({"schema_version": 1, "hello": "world"}), "not a vaebench run record"),
         "future.json": (json.dumps({**good, "schema_version": 99}), "schema_version 99 is not supported"),
         "binary.json": (b"\xff\xfe\x00garbage", "is not valid JSON"),

@@ -47,8 +47,14 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from .trainer import CheckpointError
 
     known: list[type[BaseException]] = [
-        UnknownNameError, SuiteError, ConfigError, RecordError, CheckpointError, OmegaConfBaseException,
-        FileNotFoundError, ValueError,  # bad config values and missing files (DatasetNotFound)
+        UnknownNameError,
+        SuiteError,
+        ConfigError,
+        RecordError,
+        CheckpointError,
+        OmegaConfBaseException,
+        FileNotFoundError,
+        ValueError,  # bad config values and missing files (DatasetNotFound)
     ]
     from .estimators.base import NonFiniteError as EstimateNotFinite
     from .trainer import NonFiniteError as TrainingNotFinite
@@ -59,8 +65,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 # errno -> (cause, fix) of an OSError that is the user's: a path, a permission, a full disk.
 _OS_CAUSES = {
-    errno.ENOSPC: ("the disk is full", ("free some space or choose results_dir=PATH on another disk; a record or "
-                   "checkpoint is written atomically, so no torn file was left and the same command resumes")),
+    errno.ENOSPC: (
+        "the disk is full",
+        (
+            "free some space or choose results_dir=PATH on another disk; a record or "
+            "checkpoint is written atomically, so no torn file was left and the same command resumes"
+        ),
+    ),
     errno.EDQUOT: ("the disk quota is exceeded", "free some space or choose results_dir=PATH elsewhere"),
     errno.EACCES: ("permission denied", "choose a folder you can write (results_dir=PATH) or fix its permissions"),
     errno.EPERM: ("operation not permitted", "choose a folder you can write (results_dir=PATH) or fix its permissions"),
@@ -82,8 +93,10 @@ def _explain_os_error(exc: OSError) -> str | None:
 def explain(exc: BaseException) -> str:
     """The one-paragraph message the CLI prints for an error."""
     if isinstance(exc, KeyboardInterrupt):
-        return ("vaebench: interrupted (Ctrl-C). Run the same command again to resume: finished runs are kept "
-                "(records) and an unfinished one restarts from its last checkpoint.")
+        return (
+            "vaebench: interrupted (Ctrl-C). Run the same command again to resume: finished runs are kept "
+            "(records) and an unfinished one restarts from its last checkpoint."
+        )
     if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
         message = _explain_os_error(exc)
         if message is not None:
@@ -203,9 +216,7 @@ def _run(args: list[str]) -> int:
     extra = _suite_dirs_from_args(args)
     if extra:  # jobs started by a launcher (submitit) inherit the environment, not argv
         old = os.environ.get(SUITE_DIRS_ENV, "")
-        os.environ[SUITE_DIRS_ENV] = os.pathsep.join(
-            [os.path.abspath(d) for d in extra] + ([old] if old else [])
-        )
+        os.environ[SUITE_DIRS_ENV] = os.pathsep.join([os.path.abspath(d) for d in extra] + ([old] if old else []))
     if _debug():
         os.environ["HYDRA_FULL_ERROR"] = "1"
     with _friendly_errors():
@@ -304,8 +315,10 @@ def _cmd_records_check(ns: argparse.Namespace) -> int:
         print(f"{problem.path}: {problem.reason}")
     print(f"{len(records)} readable record(s), {len(problems)} problem(s) under {ns.folder}")
     if problems:
-        print("Move or delete the damaged files (`vaebench run` recomputes a run whose record is damaged).",
-              file=sys.stderr)
+        print(
+            "Move or delete the damaged files (`vaebench run` recomputes a run whose record is damaged).",
+            file=sys.stderr,
+        )
     return 2 if problems else 0
 
 
@@ -329,8 +342,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="`vaebench run --help` shows the run config groups (Hydra).",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="run a suite: vaebench run suite=NAME [budget=smoke|quick|paper] [key=value ...] "
-                   "[--dry-run]")
+    sub.add_parser(
+        "run", help="run a suite: vaebench run suite=NAME [budget=smoke|quick|paper] [key=value ...] [--dry-run]"
+    )
     sub.add_parser("validate", help="check the whole config and print the runs and a time estimate (run --dry-run)")
     s = sub.add_parser("list", help="suites, datasets, models, posteriors and estimators")
     s.set_defaults(func=_cmd_list)
@@ -338,9 +352,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("names", nargs="*", help="datasets to show (default: all)")
     s.set_defaults(func=_cmd_datasets)
     s = sub.add_parser("leaderboard", help="aggregate records into a static site and tables (html, md, tex, csv)")
-    s.add_argument("--results", default="local-results",
-                   help="results folder (default ./local-results, where `vaebench run` writes; the project's own "
-                        "records: --results results)")
+    s.add_argument(
+        "--results",
+        default="local-results",
+        help="results folder (default ./local-results, where `vaebench run` writes; the project's own "
+        "records: --results results)",
+    )
     s.add_argument("--out", default=None, help="where the site and tables go (default RESULTS/tables)")
     s.add_argument("--suite", action="append", help="only this suite (repeatable)")
     s.add_argument("--strict", action="store_true", help="a damaged or foreign record file is an error (CI)")
@@ -349,16 +366,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("a", help="results folder, records folder or record file (baseline)")
     s.add_argument("b", help="results folder, records folder or record file (candidate)")
     s.add_argument("--suite", default=None)
-    s.add_argument("--threshold", type=float, default=2.0,
-                   help="a metric moved when |difference| > threshold x its standard error (default 2)")
+    s.add_argument(
+        "--threshold",
+        type=float,
+        default=2.0,
+        help="a metric moved when |difference| > threshold x its standard error (default 2)",
+    )
     s.add_argument("--all", action="store_true", help="show unchanged metrics too")
     s.add_argument("--strict", action="store_true", help="a damaged or foreign record file is an error (CI)")
     s.set_defaults(func=_cmd_compare)
     s = sub.add_parser("records", help="records tools: `records check [FOLDER]` lists every damaged file")
     rsub = s.add_subparsers(dest="records_command", metavar="ACTION", required=True)
     r = rsub.add_parser("check", help="every file under FOLDER that is not a readable run record, and why")
-    r.add_argument("folder", nargs="?", default="local-results",
-                   help="results or records folder (default ./local-results)")
+    r.add_argument(
+        "folder", nargs="?", default="local-results", help="results or records folder (default ./local-results)"
+    )
     r.set_defaults(func=_cmd_records_check)
     s = sub.add_parser("env", help="what a run records about the environment")
     s.add_argument("--device", default=None)

@@ -65,7 +65,11 @@ def _mean_se(row: Row, metric: str) -> tuple[float, float | None]:
 
 
 def compare(
-    a: str | os.PathLike[str], b: str | os.PathLike[str], *, suite: str | None = None, threshold: float = 2.0,
+    a: str | os.PathLike[str],
+    b: str | os.PathLike[str],
+    *,
+    suite: str | None = None,
+    threshold: float = 2.0,
     strict: bool = False,
 ) -> list[Change]:
     """Metrics of the protocols both sets share, baseline `a` vs candidate `b` (moved ones first).
@@ -81,7 +85,8 @@ def compare(
         labels_a = sorted({p.label for p in rows_a})[:5]
         labels_b = sorted({p.label for p in rows_b})[:5]
         raise ValueError(
-            f"no protocol in common between {a} and {b}" + (f" for suite '{suite}'" if suite else "")
+            f"no protocol in common between {a} and {b}"
+            + (f" for suite '{suite}'" if suite else "")
             + f" (A has {labels_a}, B has {labels_b}): rows pair only when suite, version, budget, dataset, "
             "cell and the config without the seed are equal; compare runs of the same suite, budget and overrides"
         )
@@ -124,16 +129,25 @@ def render(changes: list[Change], a: object, b: object, *, threshold: float = 2.
     moved = [c for c in changes if c.moved]
     unknown = [c for c in changes if c.status == "no error estimate"]
     shown = moved if only_moved else changes
-    head = (f"A = {a}\nB = {b}\n{len(moved)} of {len(changes) - len(unknown)} shared metrics with an error estimate "
-            f"moved (|B - A| > {threshold:g} standard errors); {len(unknown)} without an error estimate (timings, "
-            "counts, single measurements)" + (", shown with --all" if only_moved and unknown else ""))
+    head = (
+        f"A = {a}\nB = {b}\n{len(moved)} of {len(changes) - len(unknown)} shared metrics with an error estimate "
+        f"moved (|B - A| > {threshold:g} standard errors); {len(unknown)} without an error estimate (timings, "
+        "counts, single measurements)" + (", shown with --all" if only_moved and unknown else "")
+    )
     if not shown:
         return head
-    rows = [{
-        "suite": c.suite, "row": c.cell, "metric": c.metric, "A": _pm(c.a_mean, c.a_se), "B": _pm(c.b_mean, c.b_se),
-        "B - A": f"{c.diff:+.4g}" + (f" ± {c.se:.2g}" if c.se is not None else ""),
-        "z": "no error estimate" if c.z is None and c.se is None else ("" if c.z is None else f"{c.z:+.1f}"),
-        "pairing": "paired" if c.paired else ("unpaired" if c.se is not None else ""),
-        "status": c.status,
-    } for c in shown]
+    rows = [
+        {
+            "suite": c.suite,
+            "row": c.cell,
+            "metric": c.metric,
+            "A": _pm(c.a_mean, c.a_se),
+            "B": _pm(c.b_mean, c.b_se),
+            "B - A": f"{c.diff:+.4g}" + (f" ± {c.se:.2g}" if c.se is not None else ""),
+            "z": "no error estimate" if c.z is None and c.se is None else ("" if c.z is None else f"{c.z:+.1f}"),
+            "pairing": "paired" if c.paired else ("unpaired" if c.se is not None else ""),
+            "status": c.status,
+        }
+        for c in shown
+    ]
     return head + "\n\n" + pd.DataFrame(rows).to_markdown(index=False)

@@ -282,7 +282,9 @@ def __getattr__(name: str) -> object:
     if name == "TrainConfig":
         warnings.warn(
             "vaebench.config.TrainConfig is now vaebench.config.TrainSection (vaebench.trainer.TrainConfig is "
-            "the trainer's options)", DeprecationWarning, stacklevel=2,
+            "the trainer's options)",
+            DeprecationWarning,
+            stacklevel=2,
         )
         return TrainSection
     raise AttributeError(f"module 'vaebench.config' has no attribute {name!r}")

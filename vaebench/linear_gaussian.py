@@ -64,9 +64,7 @@ def posterior(x: Tensor, W: Tensor, b: Tensor, s: Tensor | float) -> tuple[Tenso
     return (x.to(W.dtype) - b) @ A.T, cov
 
 
-def kl_to_posterior(
-    x: Tensor, W: Tensor, b: Tensor, s: Tensor | float, q_mean: Tensor, q_cov: Tensor
-) -> Tensor:
+def kl_to_posterior(x: Tensor, W: Tensor, b: Tensor, s: Tensor | float, q_mean: Tensor, q_cov: Tensor) -> Tensor:
     """KL(N(q_mean, q_cov) || p(z | x)) = log p(x) - ELBO(q), in closed form.
 
         KL = 1/2 [tr(S^-1 V) + (m - mu)^T S^-1 (m - mu) - d + log|S| - log|V|]

@@ -18,7 +18,6 @@ __all__ = ["Entry", "Registry", "UnknownNameError"]
 T = TypeVar("T")
 
 
-
 @dataclass(frozen=True)
 class Entry(Generic[T]):
     name: str

@@ -51,7 +51,6 @@ SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
-
 @dataclass
 class Metric:
     """A metric value with its standard error over `n` independent values (se None if n < 2)."""
@@ -144,11 +143,16 @@ def _is_number(value: object) -> bool:
 
 def _check_types(record: RunRecord, source: str) -> None:
     """The field types readers rely on (JSON gives no guarantee): RecordError naming the field."""
-    problems = [f"{name} must be a string, got {getattr(record, name)!r}"
-                for name in ("suite", "cell", "budget", "config_hash") if not isinstance(getattr(record, name), str)]
-    problems += [f"{name} must be an integer, got {getattr(record, name)!r}"
-                 for name in ("suite_version", "seed") if isinstance(getattr(record, name), bool)
-                 or not isinstance(getattr(record, name), int)]
+    problems = [
+        f"{name} must be a string, got {getattr(record, name)!r}"
+        for name in ("suite", "cell", "budget", "config_hash")
+        if not isinstance(getattr(record, name), str)
+    ]
+    problems += [
+        f"{name} must be an integer, got {getattr(record, name)!r}"
+        for name in ("suite_version", "seed")
+        if isinstance(getattr(record, name), bool) or not isinstance(getattr(record, name), int)
+    ]
     for name in ("config", "curves", "artifacts", "environment"):
         if not isinstance(getattr(record, name), dict):
             problems.append(f"{name} must be an object, got {getattr(record, name)!r}")
@@ -211,9 +215,7 @@ def load_records(source: str | os.PathLike[str], suite: str | None = None) -> li
     return usable_records(source, suite, strict=True)
 
 
-def find_records(
-    results_dir: str | os.PathLike[str], suite: str, cell: str, config_hash: str
-) -> list[Path]:
+def find_records(results_dir: str | os.PathLike[str], suite: str, cell: str, config_hash: str) -> list[Path]:
     """Records of a finished run with this config hash (oldest first)."""
     folder = records_dir(results_dir, suite)
     return sorted(folder.glob(f"{cell}__{config_hash[:12]}__*.json"))
@@ -286,10 +288,14 @@ def usable_records(
     if problems:
         listing = "\n".join(f"  - {p}" for p in problems)
         if strict:
-            raise RecordError(f"{len(problems)} damaged or foreign file(s) under {source}:\n{listing}\n"
-                              "Move them out of the records folder (or rerun their runs); "
-                              "`vaebench records check` lists them.")
+            raise RecordError(
+                f"{len(problems)} damaged or foreign file(s) under {source}:\n{listing}\n"
+                "Move them out of the records folder (or rerun their runs); "
+                "`vaebench records check` lists them."
+            )
         if report is not None:
-            report(f"vaebench: skipped {len(problems)} file(s) under {source} that are not readable run records "
-                   f"(--strict makes this an error):\n{listing}")
+            report(
+                f"vaebench: skipped {len(problems)} file(s) under {source} that are not readable run records "
+                f"(--strict makes this an error):\n{listing}"
+            )
     return records

@@ -30,8 +30,13 @@ def _model(posterior: str = "diagonal") -> tuple[torch.nn.Module, torch.Tensor]:
     torch.manual_seed(0)
     data = load("digits28", seed=0)
     x = data.tensor("test")[:100]
-    model = build_model("mlp_burda", posterior=posterior, event_shape=data.event_shape, likelihood="bernoulli",
-                        data_mean=data.train_mean())
+    model = build_model(
+        "mlp_burda",
+        posterior=posterior,
+        event_shape=data.event_shape,
+        likelihood="bernoulli",
+        data_mean=data.train_mean(),
+    )
     return model, x
 
 

@@ -41,7 +41,11 @@ def _class_name(op: str) -> str:
 
 
 for _op, _bench in OP_BENCHMARKS.items():
-    globals()[_class_name(_op)] = type(_class_name(_op), (_Op,), {
-        "op": _op,
-        "params": (list(PROVIDERS), list(MODES), list(_bench.cases)),
-    })
+    globals()[_class_name(_op)] = type(
+        _class_name(_op),
+        (_Op,),
+        {
+            "op": _op,
+            "params": (list(PROVIDERS), list(MODES), list(_bench.cases)),
+        },
+    )

@@ -65,7 +65,9 @@ def test_gate_fails_below_and_passes_above_threshold(tmp_path: Path, capsys: pyt
     assert gate.main(["--config", str(high), "--report"]) == 0
 
 
-def test_gate_needs_the_fused_kernels(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gate_needs_the_fused_kernels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     gate = load_gate()
     from vaebench import ops
 
@@ -108,8 +110,10 @@ def test_a_check_below_threshold_is_retried_and_passes_when_the_load_was_a_burst
     assert "speedup  3.00x (median of 3 rounds 2.70-4.50x; min 2.00x, attempt 2)" in out
 
 
-@pytest.mark.parametrize(("load", "words"), [(9.0, "the machine was loaded: load average 9.0"),
-                                             (0.5, "the machine was quiet: load average 0.5")])
+@pytest.mark.parametrize(
+    ("load", "words"),
+    [(9.0, "the machine was loaded: load average 9.0"), (0.5, "the machine was quiet: load average 0.5")],
+)
 def test_a_failure_says_whether_the_machine_was_loaded(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, load: float, words: str
 ) -> None:
@@ -118,8 +122,11 @@ def test_a_failure_says_whether_the_machine_was_loaded(
     monkeypatch.setattr(gate.os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(gate.os, "cpu_count", lambda: 2)
     path = tmp_path / "retry.yaml"
-    path.write_text(write(tmp_path, "  - {op: log_mean_exp, case: target, mode: fwd, min_speedup: 2.0}\n")
-                    .read_text().replace("retries: 0", "retries: 2"))
+    path.write_text(
+        write(tmp_path, "  - {op: log_mean_exp, case: target, mode: fwd, min_speedup: 2.0}\n")
+        .read_text()
+        .replace("retries: 0", "retries: 2")
+    )
     assert gate.main(["--config", str(path), "--allow-reference"]) == 1
     err = capsys.readouterr().err
     assert "fused is 1.10x, 1.00x, 1.20x the reference in 3 attempt(s), below the gate's 2.00x" in err
@@ -131,8 +138,10 @@ def test_a_really_slowed_op_fails_even_with_retries(tmp_path: Path, capsys: pyte
     """The fused log_mean_exp replaced by its reference (a lost kernel): about 1x, never 1.5x."""
     gate = load_gate()
     path = tmp_path / "slow.yaml"
-    path.write_text("device: cpu\nthreads: 1\nrepeats: 3\nrounds: 3\nretries: 1\nchecks:\n"
-                    "  - {op: log_mean_exp, case: train, mode: fwd, min_speedup: 1.5}\n")
+    path.write_text(
+        "device: cpu\nthreads: 1\nrepeats: 3\nrounds: 3\nretries: 1\nchecks:\n"
+        "  - {op: log_mean_exp, case: train, mode: fwd, min_speedup: 1.5}\n"
+    )
     assert gate.main(["--config", str(path), "--slow-down", "log_mean_exp=reference"]) == 1
     assert "in 2 attempt(s), below the gate's 1.50x" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="--slow-down must be OP=N"):

@@ -51,9 +51,7 @@ class Fake:
         return hashlib.md5(path.read_bytes()).hexdigest()
 
     @staticmethod
-    def spec(
-        path: Path, *, checksum: str = "sha256", urls: tuple[str, ...] | None = None
-    ) -> FileSpec:
+    def spec(path: Path, *, checksum: str = "sha256", urls: tuple[str, ...] | None = None) -> FileSpec:
         """A FileSpec with the file's true checksum, served from its own file:// URL."""
         urls = urls if urls is not None else (path.resolve().as_uri(),)
         if checksum == "sha256":

@@ -57,10 +57,7 @@ def test_dynamic_resamples_at_every_access_and_epoch():
 
 
 def test_dynamic_is_reproducible_from_its_seed():
-    run = [
-        torch.cat(list(DataLoader(DynamicallyBinarized(_gray(), seed=s), batch_size=8)))
-        for s in (1, 1, 2)
-    ]
+    run = [torch.cat(list(DataLoader(DynamicallyBinarized(_gray(), seed=s), batch_size=8))) for s in (1, 1, 2)]
     assert torch.equal(run[0], run[1])
     assert not torch.equal(run[0], run[2])
 

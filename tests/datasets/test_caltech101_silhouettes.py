@@ -11,9 +11,7 @@ KEYS = {"train": "train_data", "valid": "val_data", "test": "test_data"}
 @pytest.fixture
 def caltech_file(fake, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
-    arrays = {
-        KEYS[k]: rng.integers(0, 2, size=(n, 784)).astype(np.uint8) for k, n in COUNTS.items()
-    }
+    arrays = {KEYS[k]: rng.integers(0, 2, size=(n, 784)).astype(np.uint8) for k, n in COUNTS.items()}
     path = fake.mat(tmp_path / "server" / "caltech101_silhouettes_28_split1.mat", **arrays)
     monkeypatch.setattr(caltech101_silhouettes, "FILE", fake.spec(path, checksum=None))
     monkeypatch.setattr(caltech101_silhouettes, "COUNTS", COUNTS)

@@ -21,9 +21,7 @@ def cifar_archive(fake, tmp_path, monkeypatch):
     import hashlib
 
     monkeypatch.setattr(cifar10, "ARCHIVE", fake.spec(archive, checksum="md5"))
-    monkeypatch.setattr(
-        cifar10, "BATCHES", {n: hashlib.md5(b).hexdigest() for n, b in blobs.items()}
-    )
+    monkeypatch.setattr(cifar10, "BATCHES", {n: hashlib.md5(b).hexdigest() for n, b in blobs.items()})
     monkeypatch.setattr(cifar10, "COUNTS", (5 * PER_BATCH, PER_BATCH))
     return images
 
@@ -51,9 +49,7 @@ def test_cifar10_num_valid_holds_out_the_last_training_images(cifar_archive, tmp
 def test_cifar10_reads_batches_without_the_archive(cifar_archive, tmp_path, monkeypatch):
     load("cifar10", data_dir=tmp_path / "d")
     (tmp_path / "d" / "cifar10" / "cifar-10-python.tar.gz").unlink()
-    monkeypatch.setattr(
-        cifar10, "ARCHIVE", FileSpec("cifar-10-python.tar.gz", ("file:///nonexistent",))
-    )
+    monkeypatch.setattr(cifar10, "ARCHIVE", FileSpec("cifar-10-python.tar.gz", ("file:///nonexistent",)))
     assert load("cifar10", data_dir=tmp_path / "d", download=False).sizes()["train"] == 20
 
 

@@ -27,9 +27,7 @@ def test_digits28_split_is_the_seeded_permutation(digits28):
 
     images, _ = mnist_data()
     order = np.random.RandomState(123).permutation(5000)
-    np.testing.assert_allclose(
-        digits28.train.gray.reshape(-1, 784).numpy(), images[order[:4000]] / 255.0
-    )
+    np.testing.assert_allclose(digits28.train.gray.reshape(-1, 784).numpy(), images[order[:4000]] / 255.0)
 
 
 def test_digits28_card_names_the_optional_dependency():

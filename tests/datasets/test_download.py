@@ -65,9 +65,7 @@ def test_download_from_file_url_lands_verified_and_leaves_no_temp(fake, tmp_path
 def test_download_falls_back_to_the_next_mirror(fake, tmp_path):
     src = _source(tmp_path)
     good = fake.spec(src)
-    spec = FileSpec(
-        good.name, ((tmp_path / "missing.bin").as_uri(), src.as_uri()), sha256=good.sha256
-    )
+    spec = FileSpec(good.name, ((tmp_path / "missing.bin").as_uri(), src.as_uri()), sha256=good.sha256)
     path = download_file(spec, tmp_path / "out")
     assert path.read_bytes() == src.read_bytes()
 

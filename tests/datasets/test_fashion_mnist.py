@@ -24,9 +24,7 @@ def test_fashion_mnist_dynamic_protocol(fashion_files, tmp_path):
     assert s.sizes() == {"train": 15, "valid": 5, "test": 6}
     np.testing.assert_allclose(s.train.gray[:, 0].numpy(), train[:15] / 255.0)
     assert not torch.equal(s.tensor("train"), s.tensor("train"))  # resampled per access
-    again = load(
-        "fashion_mnist", data_dir=tmp_path / "d", num_valid=5, dtype=torch.float64, download=False
-    )
+    again = load("fashion_mnist", data_dir=tmp_path / "d", num_valid=5, dtype=torch.float64, download=False)
     assert torch.equal(s.tensor("test"), again.tensor("test"))
     assert (tmp_path / "d" / "fashion_mnist" / "t10k-images-idx3-ubyte.gz").is_file()
 

@@ -45,7 +45,7 @@ def damage(draw: st.DrawFn, data: bytes) -> bytes:
         return data + draw(st.binary(min_size=1, max_size=16))
     if kind == "flip" and data:
         i = draw(st.integers(0, len(data) - 1))
-        return data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+        return data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1 :]
     if kind == "magic":
         return draw(st.binary(min_size=4, max_size=4)) + data[4:]
     return draw(st.binary(max_size=64))
@@ -138,8 +138,13 @@ def cifar_batches(draw: st.DrawFn) -> tuple[object, bool]:
     batch = {b"data": data, b"labels": labels}
     if draw(st.booleans()):
         batch.pop(draw(st.sampled_from([b"data", b"labels"])))
-    valid = (len(batch) == 2 and n_labels == n and width == 3072 and (n == 0 or top == 255)
-             and all(0 <= label <= 9 for label in labels))
+    valid = (
+        len(batch) == 2
+        and n_labels == n
+        and width == 3072
+        and (n == 0 or top == 255)
+        and all(0 <= label <= 9 for label in labels)
+    )
     return batch, valid
 
 

@@ -47,9 +47,7 @@ def test_kl_to_posterior_is_closed_form_and_zero_at_the_posterior(model):
     mean, cov = model.posterior_params(x)
     q_mean = mean + 0.3 * torch.randn_like(mean)
     q_var = torch.rand(6, 3, dtype=torch.float64) + 0.1
-    expected = kl_divergence(
-        MultivariateNormal(q_mean, torch.diag_embed(q_var)), model.exact_posterior(x)
-    )
+    expected = kl_divergence(MultivariateNormal(q_mean, torch.diag_embed(q_var)), model.exact_posterior(x))
     torch.testing.assert_close(model.kl_to_posterior(x, q_mean, q_var), expected)
     # ELBO = log p(x) - KL: with q equal to the posterior's diagonal, KL > 0 unless cov is diagonal.
     assert (model.kl_to_posterior(x, mean, torch.diagonal(cov).expand(6, 3)) >= 0).all()
@@ -87,17 +85,11 @@ def test_registered_dataset_exposes_ground_truth():
     assert s.event_shape == (6,) and s.likelihood == "gaussian"
     assert isinstance(s.ground_truth, ExactLogLikelihood)
     assert s.ground_truth.exact_log_px(s.tensor("test")).shape == (10,)
-    again = load(
-        "linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, dtype=torch.float64
-    )
+    again = load("linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, dtype=torch.float64)
     assert torch.equal(s.tensor("train"), again.tensor("train"))
-    other = load(
-        "linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, seed=1, dtype=torch.float64
-    )
+    other = load("linear_gaussian", sizes=(50, 10, 10), obs_dim=6, latent_dim=2, seed=1, dtype=torch.float64)
     assert not torch.equal(s.tensor("train"), other.tensor("train"))
-    assert torch.equal(
-        s.ground_truth.W, other.ground_truth.W
-    )  # the model depends on model_seed only
+    assert torch.equal(s.ground_truth.W, other.ground_truth.W)  # the model depends on model_seed only
 
 
 @pytest.mark.parametrize("sizes", [(10, 5), (10, 0, 5), (10, 5.5, 5)])

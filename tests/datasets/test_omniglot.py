@@ -45,18 +45,14 @@ def test_omniglot_matches_the_iwae_preparation(chardata, tmp_path):
     assert torch.equal(
         s.tensor("test").reshape(-1, 784),
         (
-            torch.rand(
-                N_TEST, 784, generator=torch.Generator().manual_seed(123), dtype=torch.float64
-            )
+            torch.rand(N_TEST, 784, generator=torch.Generator().manual_seed(123), dtype=torch.float64)
             < torch.from_numpy(test_ref)
         ).double(),
     )
 
 
 def test_omniglot_wrong_shape_and_missing_variable(fake, tmp_path, monkeypatch):
-    path = fake.mat(
-        tmp_path / "server" / "chardata.mat", data=np.zeros((784, 24)), testdata=np.zeros((784, 3))
-    )
+    path = fake.mat(tmp_path / "server" / "chardata.mat", data=np.zeros((784, 24)), testdata=np.zeros((784, 3)))
     monkeypatch.setattr(omniglot, "FILE", fake.spec(path, checksum=None))
     with pytest.raises(ValueError, match="expected 24,345 training images, found 24"):
         load("omniglot", data_dir=tmp_path / "d")

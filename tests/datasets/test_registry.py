@@ -23,9 +23,7 @@ def test_every_benchmark_is_registered():
 
 
 def test_unknown_name_lists_known_and_suggests():
-    with pytest.raises(
-        UnknownNameError, match="unknown dataset 'mnsit'.*static_mnist.*Did you mean 'mnist'"
-    ):
+    with pytest.raises(UnknownNameError, match="unknown dataset 'mnsit'.*static_mnist.*Did you mean 'mnist'"):
         load("mnsit")
     with pytest.raises(UnknownNameError, match="known: caltech101_silhouettes"):
         card("imagenet")
@@ -61,9 +59,7 @@ def test_card_is_complete_and_consistent(name):
     assert c.likelihood in ("bernoulli", "categorical256", "discretized_logistic", "gaussian")
     assert c.title and c.description and c.split_protocol and c.preprocessing and c.citation
     if c.source == "download":
-        assert c.files and all(
-            f.urls and f.urls[0].startswith(("http://", "https://")) for f in c.files
-        )
+        assert c.files and all(f.urls and f.urls[0].startswith(("http://", "https://")) for f in c.files)
         # A file without a known checksum must say so on the card.
         if not all(f.verifiable for f in c.files):
             assert any("unverified" in n for n in c.notes)

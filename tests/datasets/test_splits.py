@@ -8,9 +8,7 @@ from vaebench.datasets.splits import dynamic_binary_splits
 def _splits():
     g = torch.Generator().manual_seed(0)
     gray = torch.rand(10, 1, 8, 8, generator=g)
-    return dynamic_binary_splits(
-        card("digits8"), gray[:6], gray[6:8], gray[8:], seed=0, eval_seed=123
-    )
+    return dynamic_binary_splits(card("digits8"), gray[:6], gray[6:8], gray[8:], seed=0, eval_seed=123)
 
 
 def test_aliases_and_iteration():

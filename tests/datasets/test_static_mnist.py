@@ -11,10 +11,7 @@ COUNTS = {"train": 12, "valid": 5, "test": 4}
 def amat_files(fake, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     bits = {k: rng.integers(0, 2, size=(n, 784)).astype(np.uint8) for k, n in COUNTS.items()}
-    files = {
-        k: fake.spec(fake.amat(tmp_path / "server" / f"binarized_mnist_{k}.amat", b))
-        for k, b in bits.items()
-    }
+    files = {k: fake.spec(fake.amat(tmp_path / "server" / f"binarized_mnist_{k}.amat", b)) for k, b in bits.items()}
     monkeypatch.setattr(static_mnist, "FILES", files)
     monkeypatch.setattr(static_mnist, "COUNTS", COUNTS)
     return bits
@@ -27,9 +24,7 @@ def test_static_mnist_reads_the_fixed_bits(amat_files, tmp_path):
         assert isinstance(s[split], TensorSplit)
         np.testing.assert_array_equal(s.tensor(split).reshape(-1, 784).numpy(), amat_files[split])
     # Static: the same bits on every access and every load, whatever the seed.
-    again = load(
-        "static_mnist", data_dir=tmp_path / "d", seed=7, download=False, dtype=torch.float64
-    )
+    again = load("static_mnist", data_dir=tmp_path / "d", seed=7, download=False, dtype=torch.float64)
     assert torch.equal(s.train[3], s.train[3])
     assert torch.equal(s.tensor("train"), again.tensor("train"))
     assert s.event_shape == (1, 28, 28) and s["validation"] is s.valid

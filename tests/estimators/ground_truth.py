@@ -49,7 +49,9 @@ def flat_grad(model: torch.nn.Module, loss: Tensor) -> Tensor:
     return torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads, strict=True)])
 
 
-def estimator_grads(model: torch.nn.Module, estimator: Estimator, x: Tensor, repetitions: int, *, seed: int = 2) -> Tensor:
+def estimator_grads(
+    model: torch.nn.Module, estimator: Estimator, x: Tensor, repetitions: int, *, seed: int = 2
+) -> Tensor:
     """`repetitions` independent gradient estimates of -mean(bound): (R, P)."""
     torch.manual_seed(seed)
     return torch.stack([flat_grad(model, estimator(model, x).surrogate) for _ in range(repetitions)])
@@ -107,7 +109,9 @@ def rainforth_toy(D: int = 20, *, seed: int = 0, perturb: float = 0.01) -> tuple
     return model, x, A
 
 
-def per_row_snr(model: LinearGaussianVAE, A: Tensor, x: Tensor, estimator: Estimator, rows: int, *, seed: int) -> tuple[Tensor, Tensor]:
+def per_row_snr(
+    model: LinearGaussianVAE, A: Tensor, x: Tensor, estimator: Estimator, rows: int, *, seed: int
+) -> tuple[Tensor, Tensor]:
     """R independent draws of the gradient w.r.t. the encoder's mean offset c and the
     decoder's bias b, each (R, D), for one example x: (D,)."""
     torch.manual_seed(seed)

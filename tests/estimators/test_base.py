@@ -54,8 +54,12 @@ def test_unknown_names_and_options_are_named():
 
 def test_check_finite_names_the_first_broken_term():
     ok = torch.zeros(3)
-    est = Estimate(bound=ok, surrogate=ok.sum(), log_w=ok[None],
-                   components={"log_px_z": torch.tensor([0.0, float("nan"), 0.0]), "log_q": ok})
+    est = Estimate(
+        bound=ok,
+        surrogate=ok.sum(),
+        log_w=ok[None],
+        components={"log_px_z": torch.tensor([0.0, float("nan"), 0.0]), "log_q": ok},
+    )
     with pytest.raises(NonFiniteError, match="non-finite log_px_z at step 7") as info:
         check_finite(est, step=7)
     assert info.value.term == "log_px_z" and info.value.step == 7

@@ -61,7 +61,9 @@ def test_exact_posterior_gives_log_px_for_every_alpha():
     model = make_model(exact=True)
     x = make_data(model, repeat=1)
     for alpha in (0.0, 0.5, 2.0):
-        torch.testing.assert_close(Renyi(4, alpha=alpha)(model, x).bound, model.log_marginal(x).detach(), rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            Renyi(4, alpha=alpha)(model, x).bound, model.log_marginal(x).detach(), rtol=0, atol=1e-10
+        )
 
 
 @pytest.mark.parametrize("alpha", [-0.5, float("nan"), float("inf")])

@@ -125,7 +125,10 @@ class RainforthToy(nn.Module):
         self.mu_true = torch.randn(dim, generator=g, dtype=torch.float64)
         # the optimum is A = I/2, b = mu/2; the paper evaluates at a point perturbed from it
         self.mu = nn.Parameter(self.mu_true + perturb * torch.randn(dim, generator=g, dtype=torch.float64))
-        self.A = nn.Parameter(0.5 * torch.eye(dim, dtype=torch.float64) + perturb * torch.randn(dim, dim, generator=g, dtype=torch.float64))
+        self.A = nn.Parameter(
+            0.5 * torch.eye(dim, dtype=torch.float64)
+            + perturb * torch.randn(dim, dim, generator=g, dtype=torch.float64)
+        )
         self.b = nn.Parameter(self.mu_true / 2 + perturb * torch.randn(dim, generator=g, dtype=torch.float64))
 
     def log_weights(self, x: Tensor, num_samples: int, *, stop_q_params: bool = False) -> LogWeights:

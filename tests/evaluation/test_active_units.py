@@ -26,7 +26,9 @@ def test_known_active_units_and_variances():
     assert r.num_examples == 500  # the protocol's first 500 examples, not all 700
     assert r.active.tolist() == [True, False, True, False]
     assert r.num_active == 2
-    expect = (x[:500] - model.b).detach()[:, :3].var(0, unbiased=False) * torch.tensor([1.0, 0.25, 4e-4], dtype=torch.float64)
+    expect = (x[:500] - model.b).detach()[:, :3].var(0, unbiased=False) * torch.tensor(
+        [1.0, 0.25, 4e-4], dtype=torch.float64
+    )
     torch.testing.assert_close(r.variances[[0, 2, 3]], expect)
     assert r.variances[1] == 0
     assert 0 < r.variances[3] < 0.01 < r.variances[2]
@@ -52,8 +54,12 @@ def test_packaged_vae_with_silenced_units():
     from vaebench.models.architectures import build_model
 
     torch.manual_seed(0)
-    model = build_model({"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)}, posterior="diagonal",
-                        event_shape=(12,), likelihood="bernoulli").double()
+    model = build_model(
+        {"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)},
+        posterior="diagonal",
+        event_shape=(12,),
+        likelihood="bernoulli",
+    ).double()
     with torch.no_grad():
         model.posterior.mean.weight.mul_(20.0)  # make the live units clearly active
         model.posterior.mean.weight[[1, 3]] = 0.0
@@ -67,8 +73,9 @@ def _vae(posterior: str = "diagonal", **kwargs):
     from vaebench.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("mlp_burda", posterior=posterior, posterior_kwargs=kwargs, event_shape=(12,), latent_dim=4,
-                        hidden=(16,)).double()
+    model = build_model(
+        "mlp_burda", posterior=posterior, posterior_kwargs=kwargs, event_shape=(12,), latent_dim=4, hidden=(16,)
+    ).double()
     x = torch.bernoulli(torch.full((300, 12), 0.4, dtype=torch.float64), generator=torch.Generator().manual_seed(2))
     return model, x
 

@@ -48,8 +48,9 @@ def test_streaming_statistics_match_stored_draws():
     model.a = nn.Parameter(torch.zeros(4, dtype=torch.float64))
     model.b = nn.Parameter(torch.zeros(3, dtype=torch.float64))
     est = _NoiseGradient()
-    r = gradient_stats(model, est, torch.zeros(3, 2, dtype=torch.float64), num_draws=50,
-                       groups={"enc": [model.a], "dec": [model.b]})
+    r = gradient_stats(
+        model, est, torch.zeros(3, 2, dtype=torch.float64), num_draws=50, groups={"enc": [model.a], "dec": [model.b]}
+    )
     g = torch.stack(est.seen)
     for name, cols in (("enc", slice(0, 4)), ("dec", slice(4, 7))):
         mean, var = g[:, cols].mean(0), g[:, cols].var(0)
@@ -119,8 +120,12 @@ def test_packaged_vae_and_estimator_groups():
     from vaebench.models.architectures import build_model
 
     torch.manual_seed(0)
-    model = build_model({"name": "mlp_burda", "latent_dim": 3, "hidden": (8,)}, posterior="diagonal",
-                        event_shape=(12,), likelihood="bernoulli").double()
+    model = build_model(
+        {"name": "mlp_burda", "latent_dim": 3, "hidden": (8,)},
+        posterior="diagonal",
+        event_shape=(12,),
+        likelihood="bernoulli",
+    ).double()
     x = (torch.rand(4, 12, dtype=torch.float64) < 0.5).double()
     stats = gradient_stats_sweep(model, lambda k: build_estimator("iwae", num_samples=k), x, [1, 8], num_draws=20)
     n_enc = sum(p.numel() for p in model.encoder_parameters())
@@ -159,8 +164,9 @@ def test_snr_slope_recovers_the_scaling_with_its_error(power, expected):
     torch.manual_seed(0)
     model = _SyntheticGradient()
     x = torch.zeros(1, 1, dtype=torch.float64)
-    stats = gradient_stats_sweep(model, lambda k: _synthetic_estimator(k, power), x, [1, 5, 50],
-                                 num_draws=400, groups={"all": [model.p]})
+    stats = gradient_stats_sweep(
+        model, lambda k: _synthetic_estimator(k, power), x, [1, 5, 50], num_draws=400, groups={"all": [model.p]}
+    )
     fit = snr_slope(stats, "all")
     assert 0 < fit.se < 0.1
     assert abs(fit.slope - expected) < 4 * fit.se
@@ -174,8 +180,9 @@ def test_floor_corrected_snr_of_a_gradient_without_signal_is_near_zero():
 
     torch.manual_seed(1)
     model = _SyntheticGradient(5000)
-    st = gradient_stats(model, _synthetic_estimator(1, 1.0, signal=0.0), torch.zeros(1, 1), num_draws=400,
-                        groups={"all": [model.p]})
+    st = gradient_stats(
+        model, _synthetic_estimator(1, 1.0, signal=0.0), torch.zeros(1, 1), num_draws=400, groups={"all": [model.p]}
+    )
     g = st.groups["all"]
     assert g.snr_mean == pytest.approx((2 / (math.pi * 400)) ** 0.5, rel=0.2)
     assert g.snr_norm < 3 * (2 / 5000) ** 0.25 / 400**0.5

@@ -127,7 +127,11 @@ def test_k5000_on_the_packaged_linear_gaussian_vae():
     g = torch.Generator().manual_seed(0)
     W, b = torch.randn(8, 3, generator=g, dtype=torch.float64), torch.randn(8, generator=g, dtype=torch.float64)
     model = PackagedLG.from_params(W, b, 0.8, exact_posterior=False)
-    x = (torch.randn(30, 3, generator=g, dtype=torch.float64) @ W.T + b + 0.8 * torch.randn(30, 8, generator=g, dtype=torch.float64))
+    x = (
+        torch.randn(30, 3, generator=g, dtype=torch.float64) @ W.T
+        + b
+        + 0.8 * torch.randn(30, 8, generator=g, dtype=torch.float64)
+    )
     with torch.no_grad():
         s2 = 0.64
         M = W.T @ W + s2 * torch.eye(3, dtype=torch.float64)

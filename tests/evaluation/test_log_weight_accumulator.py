@@ -28,8 +28,9 @@ def test_chunked_equals_one_shot(sizes):
 
 
 def test_extreme_and_minus_inf_columns():
-    log_w = torch.tensor([[-math.inf, 1e4, -1e4], [-math.inf, 1e4, -math.inf], [-math.inf, 1e4 - 1, -1e4]],
-                         dtype=torch.float64)
+    log_w = torch.tensor(
+        [[-math.inf, 1e4, -1e4], [-math.inf, 1e4, -math.inf], [-math.inf, 1e4 - 1, -1e4]], dtype=torch.float64
+    )
     acc = _fold(log_w, [1, 2])
     out = acc.log_mean_exp()
     assert torch.isneginf(out[0])

@@ -43,7 +43,11 @@ def test_mlp_burda_2layer_has_the_protocol_sizes():
         ({"name": "mlp_burda_2layer", "latent_dims": (6, 3), "hidden": (16,), "hidden2": (8,)}, "bernoulli", (784,)),
         ({"name": "conv32", "latent_dim": 4}, "discretized_logistic", (3, 32, 32)),
         ({"name": "conv32", "latent_dim": 4}, "bernoulli", (1, 28, 28)),
-        ({"name": "resnet28", "latent_dim": 4, "channels": (4, 8), "blocks": 1, "feature_dim": 16}, "bernoulli", (1, 28, 28)),
+        (
+            {"name": "resnet28", "latent_dim": 4, "channels": (4, 8), "blocks": 1, "feature_dim": 16},
+            "bernoulli",
+            (1, 28, 28),
+        ),
         ({"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)}, "categorical256", (28, 20)),
         ({"name": "mlp_burda", "latent_dim": 4, "hidden": (16,)}, "gaussian", (10,)),
     ],
@@ -53,7 +57,9 @@ def test_every_architecture_gives_finite_log_weights(cfg, likelihood, event_shap
     x = torch.randint(0, 256, (3, *event_shape)).float() / 255
     if likelihood == "bernoulli":
         x = (x > 0.5).float()
-    model = build_model(cfg, event_shape=event_shape, likelihood=likelihood, data_mean=x.mean(0) if likelihood == "bernoulli" else None)
+    model = build_model(
+        cfg, event_shape=event_shape, likelihood=likelihood, data_mean=x.mean(0) if likelihood == "bernoulli" else None
+    )
     lw = model.log_weights(x, 2)
     assert lw.log_w.shape == (2, 3) and torch.isfinite(lw.log_w).all()
     lw.log_w.mean().backward()
@@ -69,7 +75,9 @@ def test_conv_output_bias_is_per_channel():
 def test_errors_name_the_problem():
     with pytest.raises(UnknownNameError, match="unknown model 'mlp_bruda'.*Did you mean 'mlp_burda'"):
         build_model("mlp_bruda", event_shape=(784,))
-    with pytest.raises(ValueError, match="model 'mlp_burda': unknown option 'latnt_dim'; known options: activation, hidden, latent_dim"):
+    with pytest.raises(
+        ValueError, match="model 'mlp_burda': unknown option 'latnt_dim'; known options: activation, hidden, latent_dim"
+    ):
         build_model({"name": "mlp_burda", "latnt_dim": 3}, event_shape=(784,))
     with pytest.raises(ValueError, match="posterior 'diagonal': unknown option 'foo'"):
         build_model("mlp_burda", event_shape=(784,), posterior_kwargs={"foo": 1})

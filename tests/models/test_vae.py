@@ -79,7 +79,10 @@ def test_posterior_mean_is_analytic_for_gaussians_and_mc_for_flows():
 
 
 def test_parameter_groups_partition_the_parameters():
-    for model in (_model(), build_model("mlp_burda_2layer", event_shape=(12,), latent_dims=(4, 2), hidden=(8,), hidden2=(6,))):
+    for model in (
+        _model(),
+        build_model("mlp_burda_2layer", event_shape=(12,), latent_dims=(4, 2), hidden=(8,), hidden2=(6,)),
+    ):
         phi = {id(p) for p in model.encoder_parameters()}
         theta = {id(p) for p in model.decoder_parameters()}
         assert phi and theta and not phi & theta

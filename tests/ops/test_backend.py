@@ -149,7 +149,10 @@ def test_library_is_found_in_the_installed_distribution_when_the_checkout_has_no
     so.write_bytes(b"")
 
     class FakeDistribution:
-        files = (importlib.metadata.PackagePath("vaebench/__init__.py"), importlib.metadata.PackagePath("vaebench/_C.so"))
+        files = (
+            importlib.metadata.PackagePath("vaebench/__init__.py"),
+            importlib.metadata.PackagePath("vaebench/_C.so"),
+        )
 
         def locate_file(self, path):
             return site / path

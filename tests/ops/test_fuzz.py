@@ -27,8 +27,14 @@ pytestmark = needs_fused
 
 
 @st.composite
-def tensors(draw: st.DrawFn, min_dims: int = 1, max_dims: int = 3, low: float = -50.0, high: float = 50.0,
-            specials: tuple[float, ...] = ()) -> torch.Tensor:
+def tensors(
+    draw: st.DrawFn,
+    min_dims: int = 1,
+    max_dims: int = 3,
+    low: float = -50.0,
+    high: float = 50.0,
+    specials: tuple[float, ...] = (),
+) -> torch.Tensor:
     """A float64 tensor of random shape (sizes 1..9, the odd ones included), possibly a strided
     view (transposed or every other element), with values in [low, high] and some `specials`."""
     shape = draw(st.lists(st.integers(1, 9), min_size=min_dims, max_size=max_dims))
@@ -64,8 +70,9 @@ def _weights_tol(log_w: torch.Tensor, dtype: torch.dtype) -> dict[str, float]:
 
 @FUZZ
 @given(tensors(specials=(float("-inf"), -1e30, 1e30)), dtypes, st.data())
-def test_log_mean_exp_matches_the_reference_at_any_magnitude(log_w: torch.Tensor, dtype: torch.dtype,
-                                                             data: st.DataObject) -> None:
+def test_log_mean_exp_matches_the_reference_at_any_magnitude(
+    log_w: torch.Tensor, dtype: torch.dtype, data: st.DataObject
+) -> None:
     dim = data.draw(st.integers(-log_w.dim(), log_w.dim() - 1))
     x = log_w.to(dtype)
     torch.testing.assert_close(log_mean_exp(x, dim), log_mean_exp_reference(x, dim), **TOL[dtype], equal_nan=True)
@@ -73,8 +80,9 @@ def test_log_mean_exp_matches_the_reference_at_any_magnitude(log_w: torch.Tensor
 
 @FUZZ
 @given(tensors(low=-1e3, high=1e3, specials=(float("-inf"), -1e3, 1e3)), dtypes, st.data())
-def test_log_mean_exp_gradient_and_weights_match_the_reference(log_w: torch.Tensor, dtype: torch.dtype,
-                                                               data: st.DataObject) -> None:
+def test_log_mean_exp_gradient_and_weights_match_the_reference(
+    log_w: torch.Tensor, dtype: torch.dtype, data: st.DataObject
+) -> None:
     dim = data.draw(st.integers(-log_w.dim(), log_w.dim() - 1))
     x = log_w.to(dtype).clone().requires_grad_()
     x_ref = log_w.to(dtype).clone().requires_grad_()
@@ -90,8 +98,11 @@ def test_log_mean_exp_gradient_and_weights_match_the_reference(log_w: torch.Tens
     torch.testing.assert_close(ess, ess_ref, rtol=10 * tol["rtol"], atol=10 * tol["atol"], equal_nan=True)
 
 
-@pytest.mark.xfail(strict=True, reason="csrc bug found by the fuzz: the weights are formed from the rounded LME, "
-                   "so for |log_w| >~ 1e10 (float32 and float64) they no longer sum to 1 (2 x -1e30 gives 1, 1)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="csrc bug found by the fuzz: the weights are formed from the rounded LME, "
+    "so for |log_w| >~ 1e10 (float32 and float64) they no longer sum to 1 (2 x -1e30 gives 1, 1)",
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_weights_of_huge_magnitude_log_weights_sum_to_one(dtype: torch.dtype) -> None:
     x = torch.full((2,), -1e30, dtype=dtype, requires_grad=True)
@@ -102,10 +113,12 @@ def test_weights_of_huge_magnitude_log_weights_sum_to_one(dtype: torch.dtype) ->
 
 
 @FUZZ
-@given(tensors(min_dims=1, max_dims=3, low=-20, high=20), dtypes, st.sampled_from(["none", "vector", "full"]),
-       st.data())
-def test_gaussian_kl_matches_the_reference(mu: torch.Tensor, dtype: torch.dtype, prior: str,
-                                           data: st.DataObject) -> None:
+@given(
+    tensors(min_dims=1, max_dims=3, low=-20, high=20), dtypes, st.sampled_from(["none", "vector", "full"]), st.data()
+)
+def test_gaussian_kl_matches_the_reference(
+    mu: torch.Tensor, dtype: torch.dtype, prior: str, data: st.DataObject
+) -> None:
     logvar = data.draw(tensors(min_dims=mu.dim(), max_dims=mu.dim(), low=-30, high=30))
     logvar = logvar.reshape(-1)[: mu.numel()].reshape(mu.shape) if logvar.numel() >= mu.numel() else mu.flip(-1) / 2
     D = mu.shape[-1]
@@ -128,8 +141,14 @@ def test_gaussian_kl_matches_the_reference(mu: torch.Tensor, dtype: torch.dtype,
 
 
 @FUZZ
-@given(tensors(min_dims=1, max_dims=3, low=-5, high=5), dtypes, st.integers(1, 7), st.booleans(),
-       st.sampled_from([0.0, -30.0, 10.0]), st.integers(0, 2**62))
+@given(
+    tensors(min_dims=1, max_dims=3, low=-5, high=5),
+    dtypes,
+    st.integers(1, 7),
+    st.booleans(),
+    st.sampled_from([0.0, -30.0, 10.0]),
+    st.integers(0, 2**62),
+)
 def test_reparameterize_matches_the_reference_with_the_kernels_own_noise(
     mu: torch.Tensor, dtype: torch.dtype, k: int, path: bool, logvar_shift: float, seed: int
 ) -> None:

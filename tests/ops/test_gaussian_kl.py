@@ -250,7 +250,9 @@ def test_cpu_half_runs_the_reference():
 def test_the_cpu_kernel_refuses_half_as_fused_dtypes_says():
     assert torch.float16 not in FUSED_DTYPES["cpu"]
     with pytest.raises(RuntimeError, match="on CPU mu must be float32 or float64, got Half"):
-        torch.ops.vaebench.gaussian_kl(torch.zeros(2, 3, dtype=torch.half), torch.zeros(2, 3, dtype=torch.half), None, None)
+        torch.ops.vaebench.gaussian_kl(
+            torch.zeros(2, 3, dtype=torch.half), torch.zeros(2, 3, dtype=torch.half), None, None
+        )
 
 
 @pytest.mark.cuda

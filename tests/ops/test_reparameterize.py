@@ -98,7 +98,10 @@ def test_values_and_gradients_match_reference(dtype, path_gradient, k, batch, d)
         # error of the reference computed in float32, plus one ulp of the values' scale.
         truth = run_and_grad(
             lambda m, lv: reparameterize_reference(m, lv, eps.double(), path_gradient),
-            mu.double(), logvar.double(), grad_z.double(), grad_lq.double(),
+            mu.double(),
+            logvar.double(),
+            grad_z.double(),
+            grad_lq.double(),
         )
         for a, b, t in zip(got, want, truth, strict=True):
             assert_close_lowprec(a, t, b)
@@ -134,8 +137,20 @@ def test_extreme_logvar(dtype):
     seed = torch.tensor([1, 2])
     eps = kernel_eps(mu.shape, dtype, 4, seed)
     for path_gradient in (False, True):
-        got = run_and_grad(lambda m, lv, pg=path_gradient: fused_op(m, lv, 4, seed, pg), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
-        want = run_and_grad(lambda m, lv, pg=path_gradient: reparameterize_reference(m, lv, eps, pg), mu, logvar, torch.ones(4, 2, 4, dtype=dtype), torch.full((4, 2), 0.5, dtype=dtype))
+        got = run_and_grad(
+            lambda m, lv, pg=path_gradient: fused_op(m, lv, 4, seed, pg),
+            mu,
+            logvar,
+            torch.ones(4, 2, 4, dtype=dtype),
+            torch.full((4, 2), 0.5, dtype=dtype),
+        )
+        want = run_and_grad(
+            lambda m, lv, pg=path_gradient: reparameterize_reference(m, lv, eps, pg),
+            mu,
+            logvar,
+            torch.ones(4, 2, 4, dtype=dtype),
+            torch.full((4, 2), 0.5, dtype=dtype),
+        )
         for a, b in zip(got, want, strict=True):
             assert torch.isfinite(a).all()
             torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=0)
@@ -147,8 +162,20 @@ def test_non_contiguous_inputs():
     mu, logvar = base_mu.t(), base_lv.t()  # (9, 6), non-contiguous
     assert not mu.is_contiguous()
     seed = torch.tensor([3, 3])
-    want = run_and_grad(lambda m, lv: fused_op(m, lv, 2, seed), mu.contiguous(), logvar.contiguous(), torch.ones(2, 9, 6, dtype=torch.float64), torch.ones(2, 9, dtype=torch.float64))
-    got = run_and_grad(lambda m, lv: fused_op(m, lv, 2, seed), mu, logvar, torch.ones(2, 9, 6, dtype=torch.float64), torch.ones(2, 9, dtype=torch.float64))
+    want = run_and_grad(
+        lambda m, lv: fused_op(m, lv, 2, seed),
+        mu.contiguous(),
+        logvar.contiguous(),
+        torch.ones(2, 9, 6, dtype=torch.float64),
+        torch.ones(2, 9, dtype=torch.float64),
+    )
+    got = run_and_grad(
+        lambda m, lv: fused_op(m, lv, 2, seed),
+        mu,
+        logvar,
+        torch.ones(2, 9, 6, dtype=torch.float64),
+        torch.ones(2, 9, dtype=torch.float64),
+    )
     for a, b in zip(got, want, strict=True):
         assert torch.equal(a, b)
 
@@ -296,7 +323,14 @@ def test_every_cpu_capability_gives_the_same_bits():
     results = {}
     for cap in caps:
         env = {**os.environ, "VAEBENCH_CPU_CAPABILITY": cap, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, "-c", _CAPABILITY_SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", _CAPABILITY_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         results[cap] = json.loads(proc.stdout.strip().splitlines()[-1])
     ran = {r["capability"] for r in results.values()}
@@ -316,7 +350,13 @@ def test_thread_count_does_not_change_the_bits(k, b, d):
     try:
         for n in (1, 2):
             torch.set_num_threads(n)
-            digests.append(_digest(run_and_grad(lambda m, lv: fused_op(m, lv, k, seed, True), mu, logvar, torch.ones(k, b, d), torch.ones(k, b))))
+            digests.append(
+                _digest(
+                    run_and_grad(
+                        lambda m, lv: fused_op(m, lv, k, seed, True), mu, logvar, torch.ones(k, b, d), torch.ones(k, b)
+                    )
+                )
+            )
     finally:
         torch.set_num_threads(before)
     assert digests[0] == digests[1]
@@ -401,7 +441,14 @@ def test_reference_path_without_library():
         """
     )
     env = {**os.environ, "VAEBENCH_DISABLE_FUSED": "1"}
-    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
@@ -411,7 +458,13 @@ def test_reference_path_without_library():
 @pytest.mark.parametrize(
     "mu,logvar,k,exc,match",
     [
-        (torch.zeros(4, 3), torch.zeros(4, 5), 1, ValueError, r"logvar must have the shape of mu .* \(4, 5\) and \(4, 3\)"),
+        (
+            torch.zeros(4, 3),
+            torch.zeros(4, 5),
+            1,
+            ValueError,
+            r"logvar must have the shape of mu .* \(4, 5\) and \(4, 3\)",
+        ),
         (torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.float64), 1, TypeError, "logvar must have the dtype of mu"),
         (torch.zeros(4, 3, dtype=torch.int64), torch.zeros(4, 3), 1, TypeError, "mu must be a floating-point tensor"),
         (torch.zeros(4, 3), torch.zeros(4, 3, device="meta"), 1, ValueError, "logvar must be on the device of mu"),
@@ -430,13 +483,37 @@ def test_wrapper_errors_name_the_argument(mu, logvar, k, exc, match):
 @pytest.mark.parametrize(
     "mu,logvar,k,seed,match",
     [
-        (torch.zeros(4, 3), torch.zeros(4, 5), 1, torch.tensor([0, 0]), r"logvar must have the shape of mu, got \[4, 5\] and \[4, 3\]"),
-        (torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.float64), 1, torch.tensor([0, 0]), "logvar must have the dtype of mu"),
-        (torch.zeros(4, 3, dtype=torch.int32), torch.zeros(4, 3, dtype=torch.int32), 1, torch.tensor([0, 0]), "mu must be a floating-point tensor"),
+        (
+            torch.zeros(4, 3),
+            torch.zeros(4, 5),
+            1,
+            torch.tensor([0, 0]),
+            r"logvar must have the shape of mu, got \[4, 5\] and \[4, 3\]",
+        ),
+        (
+            torch.zeros(4, 3),
+            torch.zeros(4, 3, dtype=torch.float64),
+            1,
+            torch.tensor([0, 0]),
+            "logvar must have the dtype of mu",
+        ),
+        (
+            torch.zeros(4, 3, dtype=torch.int32),
+            torch.zeros(4, 3, dtype=torch.int32),
+            1,
+            torch.tensor([0, 0]),
+            "mu must be a floating-point tensor",
+        ),
         (torch.zeros(4, 3), torch.zeros(4, 3), 0, torch.tensor([0, 0]), "num_samples must be >= 1, got 0"),
         (torch.zeros(4, 0), torch.zeros(4, 0), 1, torch.tensor([0, 0]), "D >= 1"),
         (torch.zeros(4, 3), torch.zeros(4, 3), 1, torch.tensor([0]), "seed must be a CPU int64 tensor"),
-        (torch.zeros(4, 3, dtype=torch.float16), torch.zeros(4, 3, dtype=torch.float16), 1, torch.tensor([0, 0]), "on CPU mu must be float32 or float64"),
+        (
+            torch.zeros(4, 3, dtype=torch.float16),
+            torch.zeros(4, 3, dtype=torch.float16),
+            1,
+            torch.tensor([0, 0]),
+            "on CPU mu must be float32 or float64",
+        ),
     ],
 )
 def test_kernel_errors_name_the_argument(mu, logvar, k, seed, match):
@@ -472,14 +549,24 @@ def test_cuda_samples_equal_cpu_samples(dtype, k, batch, d, path_gradient):
     grad_z = torch.randn((k, *batch, d), generator=g).to(dtype)
     grad_lq = torch.randn((k, *batch), generator=g).to(dtype)
     # CPU run on the same (rounded) inputs in the float type the CUDA kernel computes in
-    cpu = run_and_grad(lambda m, lv: fused_op(m, lv, k, seed, path_gradient), mu.to(cpu_dtype), logvar.to(cpu_dtype), grad_z.to(cpu_dtype), grad_lq.to(cpu_dtype))
-    cuda = run_and_grad(lambda m, lv: fused_op(m, lv, k, seed, path_gradient), mu.cuda(), logvar.cuda(), grad_z.cuda(), grad_lq.cuda())
+    cpu = run_and_grad(
+        lambda m, lv: fused_op(m, lv, k, seed, path_gradient),
+        mu.to(cpu_dtype),
+        logvar.to(cpu_dtype),
+        grad_z.to(cpu_dtype),
+        grad_lq.to(cpu_dtype),
+    )
+    cuda = run_and_grad(
+        lambda m, lv: fused_op(m, lv, k, seed, path_gradient), mu.cuda(), logvar.cuda(), grad_z.cuda(), grad_lq.cuda()
+    )
     # the samples: bit for bit (half types: the float32 z rounded once)
     assert torch.equal(cuda[0].cpu(), cpu[0].to(dtype))
     # sums run in another order on the GPU
     tol = {torch.float64: 1e-12, torch.float32: 1e-5}.get(dtype, 1e-2)
     for a, b in zip(cuda[1:], cpu[1:], strict=True):
-        torch.testing.assert_close(a.cpu().to(cpu_dtype), b.to(dtype).to(cpu_dtype), rtol=tol, atol=tol * max(1.0, float(b.abs().max())))
+        torch.testing.assert_close(
+            a.cpu().to(cpu_dtype), b.to(dtype).to(cpu_dtype), rtol=tol, atol=tol * max(1.0, float(b.abs().max()))
+        )
 
 
 @pytest.mark.cuda

@@ -33,18 +33,11 @@ def assert_log_q_matches_autograd(posterior: Posterior, k: int = 2, b: int = 3) 
     def sample(flat_eps):
         return posterior.sample_from_noise(flat_eps.view(k, b, d), h)[0].reshape(-1)
 
-    jac = torch.autograd.functional.jacobian(sample, eps.reshape(-1)).view(
-        k, b, d, k, b, d
-    )
+    jac = torch.autograd.functional.jacobian(sample, eps.reshape(-1)).view(k, b, d, k, b, d)
     for i in range(k):
         for j in range(b):
             block = jac[i, j, :, i, j, :]
-            expected = (
-                standard_normal_log_prob(eps[i, j])
-                - torch.linalg.slogdet(block).logabsdet
-            )
+            expected = standard_normal_log_prob(eps[i, j]) - torch.linalg.slogdet(block).logabsdet
             torch.testing.assert_close(log_q[i, j], expected, rtol=1e-9, atol=1e-9)
-    independent = (
-        torch.eye(k * b, dtype=torch.bool).view(k, b, 1, k, b, 1).expand_as(jac)
-    )
+    independent = torch.eye(k * b, dtype=torch.bool).view(k, b, 1, k, b, 1).expand_as(jac)
     assert jac[~independent].abs().max() == 0

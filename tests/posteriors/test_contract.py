@@ -82,8 +82,13 @@ AT_INIT = {"iaf": _iaf_at_init, "householder": _householder_at_init}
 @pytest.mark.parametrize(
     "name,kwargs",
     [(n, {}) for n in FAMILIES]
-    + [("householder", {"num_flows": 1}), ("householder", {"num_flows": 3}), ("iaf", {"num_flows": 1}),
-       ("planar", {"num_flows": 16}), ("sylvester_orthogonal", {"num_ortho_vecs": 2})],
+    + [
+        ("householder", {"num_flows": 1}),
+        ("householder", {"num_flows": 3}),
+        ("iaf", {"num_flows": 1}),
+        ("planar", {"num_flows": 16}),
+        ("sylvester_orthogonal", {"num_ortho_vecs": 2}),
+    ],
 )
 def test_every_family_starts_at_its_base(name, kwargs):
     """At init (the protocol's Glorot heads plus each family's start), every sample and its
@@ -104,8 +109,12 @@ def test_every_family_starts_at_its_base(name, kwargs):
     torch.testing.assert_close(log_q, log_q_expected, rtol=0, atol=1e-10)
     # The heads get the protocol's init: no layer keeps torch's default kaiming-uniform bias.
     for module_name, module in posterior.named_modules():
-        if isinstance(module, torch.nn.Linear) and module.bias is not None and not (
-            name == "planar" and module_name in ("u", "w")  # their biases place the identity
+        if (
+            isinstance(module, torch.nn.Linear)
+            and module.bias is not None
+            and not (
+                name == "planar" and module_name in ("u", "w")  # their biases place the identity
+            )
         ):
             assert module.bias.abs().max() == 0, f"{name}.{module_name} has a nonzero initial bias"
 
@@ -267,9 +276,7 @@ def test_path_gradient_is_log_prob_stopped_at_the_sample(name):
     weights = torch.randn_like(log_q)
     grads = torch.autograd.grad((log_q * weights).sum(), params, allow_unused=True)
     reference = posterior.log_prob_stopped(z_ref, h)
-    grads_ref = torch.autograd.grad(
-        (reference * weights).sum(), params, allow_unused=True
-    )
+    grads_ref = torch.autograd.grad((reference * weights).sum(), params, allow_unused=True)
     assert any(g is not None for g in grads)
     for g, g_ref in zip(grads, grads_ref, strict=True):
         assert (g is None) == (g_ref is None)
@@ -291,9 +298,7 @@ def test_path_gradient_through_z_says_whether_a_hook_on_z_sees_it(name):
     assert reached is not posterior.path_gradient_through_z(z)
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in FAMILIES if build(n).kl_to_prior(torch.zeros(1, H)) is not None]
-)
+@pytest.mark.parametrize("name", [n for n in FAMILIES if build(n).kl_to_prior(torch.zeros(1, H)) is not None])
 def test_kl_to_prior_matches_monte_carlo(name):
     posterior = build(name)
     h = torch.randn(3, H)
@@ -321,9 +326,7 @@ def test_equals_its_torch_distribution(name):
     torch.testing.assert_close(dist.log_prob(z), log_q)
     torch.testing.assert_close(dist.log_prob(z), posterior.log_prob(z, h))
     if isinstance(dist, MultivariateNormal):
-        prior = MultivariateNormal(
-            torch.zeros(B, 3), scale_tril=torch.eye(3).expand(B, 3, 3)
-        )
+        prior = MultivariateNormal(torch.zeros(B, 3), scale_tril=torch.eye(3).expand(B, 3, 3))
     else:
         prior = Independent(Normal(torch.zeros(B, 3), torch.ones(B, 3)), 1)
     torch.testing.assert_close(posterior.kl_to_prior(h), kl_divergence(dist, prior))

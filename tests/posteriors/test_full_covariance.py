@@ -32,9 +32,7 @@ def test_sample_covariance_is_l_l_transpose():
         z, _ = q.rsample_and_log_prob(h, 20000)
     cov = torch.cov(z[:, 0].T)
     expected = scale_tril[0] @ scale_tril[0].T
-    torch.testing.assert_close(
-        cov, expected, rtol=0, atol=0.05 * expected.abs().max().item()
-    )
+    torch.testing.assert_close(cov, expected, rtol=0, atol=0.05 * expected.abs().max().item())
 
 
 def test_zero_off_diagonal_is_the_diagonal_family():

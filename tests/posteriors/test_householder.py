@@ -47,13 +47,9 @@ def test_volume_preserving_and_same_density_as_rotated_base():
     torch.testing.assert_close(z.norm(dim=-1), z0.norm(dim=-1))
     # log q(z) is the base density at the inverse image.
     mu, logvar = flow.base.params(h)
-    torch.testing.assert_close(
-        flow.log_prob(z, h), DiagonalGaussian.log_prob_given(z0, mu, logvar)
-    )
+    torch.testing.assert_close(flow.log_prob(z, h), DiagonalGaussian.log_prob_given(z0, mu, logvar))
 
 
 @pytest.mark.parametrize("num_flows", [0, 1, 10])
 def test_any_length(num_flows):
-    assert_log_q_matches_autograd(
-        HouseholderFlow(feature_dim=4, latent_dim=3, num_flows=num_flows)
-    )
+    assert_log_q_matches_autograd(HouseholderFlow(feature_dim=4, latent_dim=3, num_flows=num_flows))

@@ -15,9 +15,7 @@ def test_one_step_has_a_lower_triangular_jacobian_with_sigma_on_the_diagonal():
     flow = IAF(feature_dim=3, latent_dim=4, num_flows=1, hidden=9)
     h = torch.randn(1, 3)
     z0 = torch.randn(4)
-    jac = torch.autograd.functional.jacobian(
-        lambda z: flow.transform(z.view(1, 1, 4), h)[0].view(-1), z0
-    )
+    jac = torch.autograd.functional.jacobian(lambda z: flow.transform(z.view(1, 1, 4), h)[0].view(-1), z0)
     assert jac.triu(1).abs().max() == 0
     out = flow.steps[0](z0.view(1, 1, 4), h)
     sigma = torch.sigmoid(out[..., 1, :] + flow.forget_bias).view(-1)
@@ -33,16 +31,12 @@ def test_steps_compose_with_the_order_reversed_between_them():
     z1, ld0 = iaf_step(z0, out0[..., 0, :], out0[..., 1, :], 1.5)
     z1 = z1.flip(-1)
     out1 = flow.steps[1](z1, h)
-    z2, ld1 = iaf_step(
-        z1, out1[..., 0, :], out1[..., 1, :], 1.5
-    )  # no reversal after the last
+    z2, ld1 = iaf_step(z1, out1[..., 0, :], out1[..., 1, :], 1.5)  # no reversal after the last
     torch.testing.assert_close(z, z2)
     torch.testing.assert_close(log_det, ld0 + ld1)
 
 
-@pytest.mark.parametrize(
-    "num_flows, hidden, layers", [(1, 2, 1), (3, 7, 2), (6, 16, 3)]
-)
+@pytest.mark.parametrize("num_flows, hidden, layers", [(1, 2, 1), (3, 7, 2), (6, 16, 3)])
 def test_any_depth_and_width(num_flows, hidden, layers):
     flow = IAF(
         feature_dim=4,

@@ -10,9 +10,7 @@ from vaebench.posteriors import MADE, MaskedLinear
 
 @pytest.mark.parametrize("features, hidden, layers", [(1, 3, 1), (4, 9, 1), (5, 11, 3)])
 def test_output_i_depends_exactly_on_inputs_before_i(features, hidden, layers):
-    made = MADE(
-        features, hidden, num_hidden_layers=layers, context_features=2, num_outputs=2
-    )
+    made = MADE(features, hidden, num_hidden_layers=layers, context_features=2, num_outputs=2)
     x = torch.randn(features)
     context = torch.randn(2)
     jac = torch.autograd.functional.jacobian(lambda v: made(v, context), x)  # (2, D, D)
@@ -25,9 +23,7 @@ def test_output_i_depends_exactly_on_inputs_before_i(features, hidden, layers):
 def test_context_reaches_every_output_including_the_first():
     made = MADE(3, 6, context_features=4)
     x = torch.randn(3)
-    jac = torch.autograd.functional.jacobian(
-        lambda c: made(x, c), torch.randn(4)
-    )  # (2, 3, 4)
+    jac = torch.autograd.functional.jacobian(lambda c: made(x, c), torch.randn(4))  # (2, 3, 4)
     assert (jac.abs().sum(-1) > 0).all()
 
 

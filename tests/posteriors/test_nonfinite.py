@@ -28,14 +28,10 @@ def test_off_by_default_scoped_and_nestable():
 
 def test_error_names_family_layer_quantity_and_count():
     with detect_nonfinite(), pytest.raises(NonFiniteError) as info:
-        check_finite(
-            torch.tensor([1.0, float("inf"), float("nan")]), "radial", 3, "log|det|"
-        )
+        check_finite(torch.tensor([1.0, float("inf"), float("nan")]), "radial", 3, "log|det|")
     err = info.value
     assert (err.family, err.layer, err.quantity) == ("radial", 3, "log|det|")
-    assert str(err).startswith(
-        "radial: layer 3 produced a non-finite log|det| (2 of 3 entries are NaN and inf)"
-    )
+    assert str(err).startswith("radial: layer 3 produced a non-finite log|det| (2 of 3 entries are NaN and inf)")
     assert isinstance(err, FloatingPointError)
 
 
@@ -70,9 +66,7 @@ def test_base_distribution_is_checked_first():
 def test_planar_layer_log_det_is_checked():
     flow = PlanarFlow(feature_dim=3, latent_dim=4, num_flows=3)
     with torch.no_grad():
-        flow.b.bias[1] = float(
-            "nan"
-        )  # layer 1's b: z and log|det| both go NaN; z is checked first
+        flow.b.bias[1] = float("nan")  # layer 1's b: z and log|det| both go NaN; z is checked first
     with detect_nonfinite(), pytest.raises(NonFiniteError) as info:
         flow.rsample_and_log_prob(torch.randn(2, 3), 2)
     assert (info.value.layer, info.value.quantity) == (1, "z")

@@ -15,9 +15,7 @@ from .helpers import assert_log_q_matches_autograd
 
 
 def _log_det_autograd(z, u, w, b):
-    jac = torch.autograd.functional.jacobian(
-        lambda x: planar_step(x.view(1, 1, -1), u, w, b)[0].view(-1), z
-    )
+    jac = torch.autograd.functional.jacobian(lambda x: planar_step(x.view(1, 1, -1), u, w, b)[0].view(-1), z)
     return torch.linalg.slogdet(jac)
 
 
@@ -30,12 +28,8 @@ def test_constraint_makes_w_dot_u_hat_at_least_minus_one(wu):
     u_hat, one_plus = constrain_u(u, w)
     wu_hat = (w * u_hat).sum(-1)
     torch.testing.assert_close(wu_hat, -1.0 + F.softplus(torch.full((4,), wu)))
-    torch.testing.assert_close(
-        one_plus, F.softplus(torch.full((4,), wu)), rtol=1e-9, atol=0
-    )
-    assert (
-        one_plus >= 0
-    ).all()  # > 0 until softplus underflows (w.u < -745 in float64)
+    torch.testing.assert_close(one_plus, F.softplus(torch.full((4,), wu)), rtol=1e-9, atol=0)
+    assert (one_plus >= 0).all()  # > 0 until softplus underflows (w.u < -745 in float64)
 
 
 @pytest.mark.parametrize("wu", [-30.0, -1.0, 0.5, 10.0])
@@ -62,12 +56,8 @@ def test_near_singular_edge_stays_finite_and_exact(dtype):
     b = -(z.detach() * w).sum(-1).view(1)  # puts w.z + b at 0
     z_new, log_det = planar_step(z, u, w, b)
     u_hat, _ = constrain_u(u, w)
-    naive = 1.0 + (
-        u_hat * (1 - torch.tanh((z * w).sum(-1) + b).square().unsqueeze(-1)) * w
-    ).sum(-1)
-    assert (
-        abs(naive.item()) < 100 * torch.finfo(dtype).eps
-    )  # what the stable form avoids
+    naive = 1.0 + (u_hat * (1 - torch.tanh((z * w).sum(-1) + b).square().unsqueeze(-1)) * w).sum(-1)
+    assert abs(naive.item()) < 100 * torch.finfo(dtype).eps  # what the stable form avoids
     expected = math.log(F.softplus(torch.tensor(-50.0, dtype=torch.float64)).item())
     assert math.isclose(log_det.item(), expected, rel_tol=1e-5)
     log_det.sum().backward()
@@ -109,9 +99,7 @@ def test_zero_w_is_a_shift_not_a_nan():
 
 @pytest.mark.parametrize("num_flows", [0, 1, 9])
 def test_any_length(num_flows):
-    assert_log_q_matches_autograd(
-        PlanarFlow(feature_dim=4, latent_dim=3, num_flows=num_flows)
-    )
+    assert_log_q_matches_autograd(PlanarFlow(feature_dim=4, latent_dim=3, num_flows=num_flows))
 
 
 def test_rejects_a_negative_length():

@@ -62,6 +62,4 @@ def test_large_inputs_stay_finite():
 
 @pytest.mark.parametrize("num_flows", [1, 7])
 def test_any_length(num_flows):
-    assert_log_q_matches_autograd(
-        RadialFlow(feature_dim=4, latent_dim=3, num_flows=num_flows)
-    )
+    assert_log_q_matches_autograd(RadialFlow(feature_dim=4, latent_dim=3, num_flows=num_flows))

@@ -44,9 +44,7 @@ def test_bjorck_warns_when_it_has_not_converged():
         bjorck_orthogonalize(torch.randn(3, 5, 5), max_steps=0)
     with pytest.raises(ValueError, match=r"M <= D, got \(2, 5\)"):
         bjorck_orthogonalize(torch.randn(2, 5))
-    with pytest.raises(
-        ValueError, match="max_orthogonalization_steps must be an int >= 1"
-    ):
+    with pytest.raises(ValueError, match="max_orthogonalization_steps must be an int >= 1"):
         OrthogonalSylvesterFlow(3, 4, max_orthogonalization_steps=0)
 
 
@@ -68,9 +66,7 @@ def test_orthogonal_variant_with_fewer_columns_than_dims(m, orthogonalization):
 
 @pytest.mark.parametrize("num_householder", [1, 3])
 def test_householder_variant_q_is_orthogonal(num_householder):
-    flow = HouseholderSylvesterFlow(
-        feature_dim=3, latent_dim=4, num_householder=num_householder
-    )
+    flow = HouseholderSylvesterFlow(feature_dim=3, latent_dim=4, num_householder=num_householder)
     params = flow.flow_params(torch.randn(2, 3))
     y = torch.randn(5, 2, 4)
     for t in range(flow.num_flows):
@@ -101,9 +97,7 @@ def test_diagonal_product_near_minus_one_stays_finite_and_exact(dtype):
         "a2": torch.full((1, 1, 2), -20.0, dtype=dtype),
         "b": torch.zeros(1, 1, 2, dtype=dtype),
     }
-    z = torch.zeros(
-        1, 1, 2, dtype=dtype, requires_grad=True
-    )  # pre-activation 0: tanh' = 1
+    z = torch.zeros(1, 1, 2, dtype=dtype, requires_grad=True)  # pre-activation 0: tanh' = 1
     z_new, log_det = flow.layer(0, z, params)
     expected = 2 * (0.0 - 2 * (20.0 + math.log1p(math.exp(-40.0)) - math.log(2.0)))
     assert math.isclose(log_det.item(), expected, rel_tol=1e-5)
@@ -111,9 +105,7 @@ def test_diagonal_product_near_minus_one_stays_finite_and_exact(dtype):
     assert torch.isfinite(z.grad).all()
 
 
-@pytest.mark.parametrize(
-    "cls", [OrthogonalSylvesterFlow, HouseholderSylvesterFlow, TriangularSylvesterFlow]
-)
+@pytest.mark.parametrize("cls", [OrthogonalSylvesterFlow, HouseholderSylvesterFlow, TriangularSylvesterFlow])
 def test_large_inputs_stay_finite(cls):
     flow = cls(feature_dim=3, latent_dim=4)
     h = torch.randn(2, 3)
@@ -125,21 +117,13 @@ def test_large_inputs_stay_finite(cls):
 
 
 def test_invalid_configurations_name_the_argument():
-    with pytest.raises(
-        ValueError, match="variant must be one of orthogonal, householder, triangular"
-    ):
+    with pytest.raises(ValueError, match="variant must be one of orthogonal, householder, triangular"):
         SylvesterFlow(3, 4, variant="diagonal")
-    with pytest.raises(
-        ValueError, match=r"num_ortho_vecs \(M\) must be an int in \[1, D=4\], got 5"
-    ):
+    with pytest.raises(ValueError, match=r"num_ortho_vecs \(M\) must be an int in \[1, D=4\], got 5"):
         OrthogonalSylvesterFlow(3, 4, num_ortho_vecs=5)
-    with pytest.raises(
-        ValueError, match="num_ortho_vecs only applies to variant='orthogonal'"
-    ):
+    with pytest.raises(ValueError, match="num_ortho_vecs only applies to variant='orthogonal'"):
         SylvesterFlow(3, 4, variant="triangular", num_ortho_vecs=2)
-    with pytest.raises(
-        ValueError, match="orthogonalization must be one of bjorck, qr, got 'svd'"
-    ):
+    with pytest.raises(ValueError, match="orthogonalization must be one of bjorck, qr, got 'svd'"):
         OrthogonalSylvesterFlow(3, 4, orthogonalization="svd")
     with pytest.raises(ValueError, match="num_householder must be an int >= 1, got 0"):
         HouseholderSylvesterFlow(3, 4, num_householder=0)

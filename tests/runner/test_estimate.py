@@ -13,10 +13,17 @@ from vaebench.runner import resolve_cells
 from vaebench.runner.estimate import estimate_seconds, work_units
 
 SUITE = {
-    "name": "e", "version": 1, "task": "train_eval", "seeds": [0],
-    "common": {"dataset": {"name": "digits8", "train_size": 100, "test_size": 10}, "estimator": {"name": "iwae"},
-               "eval": {"nll_samples": 10, "chunk_size": 10}},
-    "cells": [{"name": "a"}], "budgets": {"smoke": {}, "paper": {"config": {"train": {"epochs": 30}}}},
+    "name": "e",
+    "version": 1,
+    "task": "train_eval",
+    "seeds": [0],
+    "common": {
+        "dataset": {"name": "digits8", "train_size": 100, "test_size": 10},
+        "estimator": {"name": "iwae"},
+        "eval": {"nll_samples": 10, "chunk_size": 10},
+    },
+    "cells": [{"name": "a"}],
+    "budgets": {"smoke": {}, "paper": {"config": {"train": {"epochs": 30}}}},
 }
 
 
@@ -29,8 +36,16 @@ def cell(budget: str = "smoke", **keys: object):
 
 
 def record_of(c, seconds: float, config_hash: str | None = None) -> RunRecord:
-    return RunRecord(suite=c.suite, suite_version=1, cell=c.cell, budget=c.budget, seed=0, config=c.plain_config(),
-                     config_hash=config_hash or c.config_hash, wall_time_s=seconds)
+    return RunRecord(
+        suite=c.suite,
+        suite_version=1,
+        cell=c.cell,
+        budget=c.budget,
+        seed=0,
+        config=c.plain_config(),
+        config_hash=config_hash or c.config_hash,
+        wall_time_s=seconds,
+    )
 
 
 def test_work_units_count_training_and_evaluation() -> None:

@@ -16,16 +16,35 @@ from vaebench.runner.suite import load_suite
 # REFERENCES.md, Burda et al. 2015: "Adam, lr 1e-3, eps 1e-4", "for i = 0..7, 3^i epochs at
 # lr 1e-3 * 10^(-i/7) (3,280 epochs); minibatch 20", "784-200-200-50", dynamic MNIST, K=5000.
 IWAE = {
-    "dataset": "mnist", "optimizer": "adam", "lr": 1e-3, "eps": 1e-4, "schedule": "iwae", "epochs": 3280,
-    "batch_size": 20, "latent_dim": 50, "hidden": None, "nll_samples": 5000, "early_stopping": None, "kl_warmup": 0,
+    "dataset": "mnist",
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "eps": 1e-4,
+    "schedule": "iwae",
+    "epochs": 3280,
+    "batch_size": 20,
+    "latent_dim": 50,
+    "hidden": None,
+    "nll_samples": 5000,
+    "early_stopping": None,
+    "kl_warmup": 0,
 }
 # REFERENCES.md, van den Berg et al. 2018: "static MNIST, ... z-dim 64, Adamax lr 5e-4 (eps 1e-7),
 # batch 100, up to 2,000 epochs, KL warm-up over 100 epochs, early stopping with patience 100,
 # 16 flows; O-SNF with 32 orthogonal vectors, H-SNF with 8 reflections; IAF baseline with MADE
 # width 320; NLL with 5000 samples in chunks of 500".
 SYLVESTER = {
-    "optimizer": "adamax", "lr": 5e-4, "eps": 1e-7, "schedule": None, "epochs": 2000, "batch_size": 100,
-    "latent_dim": 64, "nll_samples": 5000, "chunk_size": 500, "early_stopping": 100, "kl_warmup": 100,
+    "optimizer": "adamax",
+    "lr": 5e-4,
+    "eps": 1e-7,
+    "schedule": None,
+    "epochs": 2000,
+    "batch_size": 100,
+    "latent_dim": 64,
+    "nll_samples": 5000,
+    "chunk_size": 500,
+    "early_stopping": 100,
+    "kl_warmup": 100,
 }
 SYLVESTER_POSTERIORS = {  # family -> kwargs the protocol fixes
     "planar": {"num_flows": 16},

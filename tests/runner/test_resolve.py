@@ -9,7 +9,10 @@ from vaebench.config import RunConfig
 from vaebench.runner.resolve import ConfigError, config_hash, resolve_cells, user_keys
 
 SUITE = {
-    "name": "t", "version": 1, "task": "train_eval", "seeds": [0, 1],
+    "name": "t",
+    "version": 1,
+    "task": "train_eval",
+    "seeds": [0, 1],
     "common": {"dataset": {"name": "digits8"}, "train": {"epochs": 2}},
     "cells": [
         {"name": "a", "config": {"posterior": {"name": "planar", "kwargs": {"num_flows": 2}}}},
@@ -79,5 +82,7 @@ def test_hash_changes_with_what_is_computed_only() -> None:
 
 def test_user_keys_parse_hydra_overrides() -> None:
     assert user_keys(["suite=iaf", "train.epochs=3", "+posterior.kwargs.num_flows=4", "seed=1", "dataset=digits8"]) == [
-        "train.epochs", "posterior.kwargs.num_flows", "dataset",
+        "train.epochs",
+        "posterior.kwargs.num_flows",
+        "dataset",
     ]

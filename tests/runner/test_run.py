@@ -26,7 +26,9 @@ def _echo(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     draws = torch.rand(100).tolist()
     return TaskResult(
         metrics={"epochs": Metric(float(adapters.train_epochs(cell.config))), "draw": Metric.of(draws)},
-        curves={"loss": [3.0, 2.0]}, notes=["resumed"] if resumed else [], artifacts={},
+        curves={"loss": [3.0, 2.0]},
+        notes=["resumed"] if resumed else [],
+        artifacts={},
     )
 
 
@@ -34,15 +36,21 @@ if "echo_test" not in TASKS:
     TASKS.register("echo_test", "test task: echoes its config")(_echo)
 
 SUITE = {
-    "name": "echo", "version": 3, "task": "echo_test", "seeds": [0, 1], "metrics": ["epochs", "draw"],
+    "name": "echo",
+    "version": 3,
+    "task": "echo_test",
+    "seeds": [0, 1],
+    "metrics": ["epochs", "draw"],
     "cells": [{"name": "a", "config": {"train": {"epochs": 2}}}, {"name": "b"}],
     "budgets": {"smoke": {}},
 }
 
 
 def cfg(tmp: Path, **top: object) -> DictConfig:
-    c = OmegaConf.merge(OmegaConf.structured(RunConfig), {"suite": SUITE, "budget": {"name": "smoke"},
-                                                          "results_dir": str(tmp), "progress": False})
+    c = OmegaConf.merge(
+        OmegaConf.structured(RunConfig),
+        {"suite": SUITE, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False},
+    )
     for k, v in top.items():
         OmegaConf.update(c, k, v)
     return c

@@ -50,7 +50,10 @@ def test_unknown_suite_lists_known_ones() -> None:
         ("name: other\n", "declares name 'other'; it must be 'bad'"),
         ("name: bad\nversion: one\n", "version"),
         ("name: bad\ncells: [{name: a}, {name: a}]\n", "duplicate cell names"),
-        ("name: bad\ncells: [{name: a}]\nbudgets: {smoke: {cells: [b]}}\n", "budget 'smoke' names unknown cells \\['b'\\]"),
+        (
+            "name: bad\ncells: [{name: a}]\nbudgets: {smoke: {cells: [b]}}\n",
+            "budget 'smoke' names unknown cells \\['b'\\]",
+        ),
     ],
 )
 def test_malformed_suites_name_the_problem(tmp_path: Path, text: str, match: str) -> None:
@@ -85,7 +88,11 @@ def test_grid_expands_to_named_cells_after_the_explicit_ones(tmp_path: Path) -> 
     path.write_text(GRID_SUITE)
     suite = load_suite(path)
     assert [c.name for c in suite.cells] == [
-        "explicit", "diagonal@digits28", "planar_2@digits28", "diagonal@digits8", "planar_2@digits8",
+        "explicit",
+        "diagonal@digits28",
+        "planar_2@digits28",
+        "diagonal@digits8",
+        "planar_2@digits8",
     ]
     planar = OmegaConf.to_container(suite.cells[4].config)
     assert planar == {"dataset": {"name": "digits8"}, "posterior": {"name": "planar", "kwargs": {"num_flows": 2}}}

@@ -19,16 +19,26 @@ TINY_DATA = {"name": "digits8", "train_size": 40, "test_size": 8}
 
 def run(tmp: Path, task: str, common: dict, cells: list[dict]):
     suite = {"name": f"t_{task}", "task": task, "common": common, "cells": cells, "budgets": {"smoke": {}}}
-    cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {
-        "suite": suite, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False,
-    })
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(RunConfig),
+        {
+            "suite": suite,
+            "budget": {"name": "smoke"},
+            "results_dir": str(tmp),
+            "progress": False,
+        },
+    )
     return run_suite(cfg, console=Console(file=open("/dev/null", "w"), width=200))
 
 
 def test_train_eval_reports_every_metric_with_errors(tmp_path: Path) -> None:
-    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "estimator": {"name": "iwae", "num_samples": 2},
-              "train": {"epochs": 1, "batch_size": 20},
-              "eval": {"nll_samples": 20, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8}}
+    common = {
+        "dataset": TINY_DATA,
+        "model": TINY_MODEL,
+        "estimator": {"name": "iwae", "num_samples": 2},
+        "train": {"epochs": 1, "batch_size": 20},
+        "eval": {"nll_samples": 20, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8},
+    }
     (rec,) = run(tmp_path, "train_eval", common, [{"name": "planar", "config": {"posterior": {"name": "planar"}}}])
     for name in ("nll", "elbo", "kl", "reconstruction", "active_units", "train_time_s"):
         assert name in rec.metrics and math.isfinite(rec.metrics[name].mean), name
@@ -43,10 +53,21 @@ def test_train_eval_reports_every_metric_with_errors(tmp_path: Path) -> None:
 
 
 def test_train_eval_early_stops_converges_and_measures_gaps(tmp_path: Path) -> None:
-    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "estimator": {"name": "elbo_mc"},
-              "train": {"epochs": 60, "batch_size": 20, "lr": 3e-2, "early_stopping_patience": 2},
-              "eval": {"nll_samples": 20, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8,
-                       "gap_examples": 2, "gap_steps": 5, "gap_samples": 20}}
+    common = {
+        "dataset": TINY_DATA,
+        "model": TINY_MODEL,
+        "estimator": {"name": "elbo_mc"},
+        "train": {"epochs": 60, "batch_size": 20, "lr": 3e-2, "early_stopping_patience": 2},
+        "eval": {
+            "nll_samples": 20,
+            "chunk_size": 10,
+            "active_units_examples": 20,
+            "batch_size": 8,
+            "gap_examples": 2,
+            "gap_steps": 5,
+            "gap_samples": 20,
+        },
+    }
     (rec,) = run(tmp_path, "train_eval", common, [{"name": "diagonal", "config": {}}])
     assert rec.metrics["epochs"].mean < 60  # early stopping ended it (40 digits overfit fast at lr 3e-2)
     assert rec.metrics["converged"].mean == 1
@@ -57,8 +78,12 @@ def test_train_eval_early_stops_converges_and_measures_gaps(tmp_path: Path) -> N
 
 
 def test_gradients_measure_both_groups_and_plot(tmp_path: Path) -> None:
-    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "train": {"epochs": 0},
-              "gradients": {"num_draws": 4, "batch_size": 4, "num_samples": [1, 3]}}
+    common = {
+        "dataset": TINY_DATA,
+        "model": TINY_MODEL,
+        "train": {"epochs": 0},
+        "gradients": {"num_draws": 4, "batch_size": 4, "num_samples": [1, 3]},
+    }
     (rec,) = run(tmp_path, "gradients", common, [{"name": "dreg", "config": {"estimator": {"name": "dreg"}}}])
     for k in (1, 3):
         for group in ("encoder", "decoder"):
@@ -82,9 +107,12 @@ def test_kernels_reject_unknown_ops(tmp_path: Path) -> None:
 
 
 def test_exact_bias_shrinks_with_k(tmp_path: Path) -> None:
-    common = {"dataset": {"name": "linear_gaussian", "train_size": 50, "test_size": 16},
-              "model": {"name": "linear_gaussian", "likelihood": "gaussian", "kwargs": {"exact_family": False}},
-              "train": {"epochs": 0}, "exact": {"num_draws": 64, "num_examples": 16, "num_samples": [1, 100]}}
+    common = {
+        "dataset": {"name": "linear_gaussian", "train_size": 50, "test_size": 16},
+        "model": {"name": "linear_gaussian", "likelihood": "gaussian", "kwargs": {"exact_family": False}},
+        "train": {"epochs": 0},
+        "exact": {"num_draws": 64, "num_examples": 16, "num_samples": [1, 100]},
+    }
     (rec,) = run(tmp_path, "exact", common, [{"name": "iwae", "config": {"estimator": {"name": "iwae"}}}])
     b1, b100 = rec.metrics["bias@K=1"], rec.metrics["bias@K=100"]
     # lower bounds: bias <= 0 (within the error over examples) and IWAE's gap closes with K
@@ -103,16 +131,33 @@ def test_exact_needs_a_closed_form_model(tmp_path: Path) -> None:
 
 
 def test_train_eval_records_per_example_values_on_the_same_test_points(tmp_path: Path) -> None:
-    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "estimator": {"name": "iwae", "num_samples": 2},
-              "train": {"epochs": 1, "batch_size": 20},
-              "eval": {"nll_samples": 10, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8}}
-    suite = {"name": "t_pairs", "task": "train_eval", "common": common, "seeds": [0, 1],
-             "cells": [{"name": "diagonal", "config": {"posterior": {"name": "diagonal"}}},
-                       {"name": "planar", "config": {"posterior": {"name": "planar"}}}],
-             "budgets": {"smoke": {}}}
-    cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), {
-        "suite": suite, "budget": {"name": "smoke"}, "results_dir": str(tmp_path), "progress": False,
-    })
+    common = {
+        "dataset": TINY_DATA,
+        "model": TINY_MODEL,
+        "estimator": {"name": "iwae", "num_samples": 2},
+        "train": {"epochs": 1, "batch_size": 20},
+        "eval": {"nll_samples": 10, "chunk_size": 10, "active_units_examples": 20, "batch_size": 8},
+    }
+    suite = {
+        "name": "t_pairs",
+        "task": "train_eval",
+        "common": common,
+        "seeds": [0, 1],
+        "cells": [
+            {"name": "diagonal", "config": {"posterior": {"name": "diagonal"}}},
+            {"name": "planar", "config": {"posterior": {"name": "planar"}}},
+        ],
+        "budgets": {"smoke": {}},
+    }
+    cfg = OmegaConf.merge(
+        OmegaConf.structured(RunConfig),
+        {
+            "suite": suite,
+            "budget": {"name": "smoke"},
+            "results_dir": str(tmp_path),
+            "progress": False,
+        },
+    )
     records = run_suite(cfg, console=Console(file=io.StringIO(), width=200))
     assert sorted((r.cell, r.seed) for r in records) == [("diagonal", 0), ("diagonal", 1), ("planar", 0), ("planar", 1)]
     for r in records:

@@ -56,8 +56,13 @@ def test_the_trainer_reports_its_verdict_and_uses_adamax() -> None:
     assert isinstance(trainer.optimizer, torch.optim.Adamax)
     result = trainer.fit()
     assert result.convergence is not None and result.converged  # any gain is below tol = 1e9
-    strict = Trainer(*_toy()[:2], x[:48], x[48:], TrainConfig(epochs=4, batch_size=16, convergence_window=2,
-                                                             convergence_tol=1e-9), progress=False).fit()
+    strict = Trainer(
+        *_toy()[:2],
+        x[:48],
+        x[48:],
+        TrainConfig(epochs=4, batch_size=16, convergence_window=2, convergence_tol=1e-9),
+        progress=False,
+    ).fit()
     assert not strict.converged  # a fresh model still gains more than 1e-9 nats in 2 epochs
     with pytest.raises(ValueError, match="optimizer"):
         Trainer(model, est, x, None, TrainConfig(optimizer="sgd"), progress=False)

@@ -32,7 +32,11 @@ def test_iwae_schedule_stages_and_values():
 
 def test_registry_and_constant():
     assert set(SCHEDULES.names()) >= {"constant", "iwae"}
-    assert lr_schedule("constant").factor(123) == 1.0 and lr_schedule(None).factor(5) == 1.0 and ConstantSchedule().total_epochs is None
+    assert (
+        lr_schedule("constant").factor(123) == 1.0
+        and lr_schedule(None).factor(5) == 1.0
+        and ConstantSchedule().total_epochs is None
+    )
     obj = IWAESchedule(4)
     assert lr_schedule(obj) is obj
     with pytest.raises(UnknownNameError, match="known: constant, iwae"):

@@ -23,8 +23,13 @@ EVENT = (12,)
 def _model(seed: int = 0, posterior: str = "planar"):
     torch.manual_seed(seed)
     kwargs = {"num_flows": 2} if posterior == "planar" else {}
-    model = build_model({"name": "mlp_burda", "latent_dim": 3, "hidden": (8,)}, posterior=posterior,
-                        posterior_kwargs=kwargs, event_shape=EVENT, likelihood="bernoulli")
+    model = build_model(
+        {"name": "mlp_burda", "latent_dim": 3, "hidden": (8,)},
+        posterior=posterior,
+        posterior_kwargs=kwargs,
+        event_shape=EVENT,
+        likelihood="bernoulli",
+    )
     return model.double()
 
 
@@ -79,8 +84,15 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, stateful_
 
     interrupted = _model()
     with pytest.raises(KeyboardInterrupt):  # mid-epoch 3, after epochs 1 and 2 were saved
-        train(interrupted, est(), make_data(), _data(8, seed=9), checkpoint_dir=tmp_path / "b",
-              callbacks=[_Interrupt(12)], **cfg)
+        train(
+            interrupted,
+            est(),
+            make_data(),
+            _data(8, seed=9),
+            checkpoint_dir=tmp_path / "b",
+            callbacks=[_Interrupt(12)],
+            **cfg,
+        )
     assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 2
     resumed_model = _model(seed=123)  # even another init: the checkpoint's weights win
     torch.manual_seed(999)  # and another global RNG state: the checkpoint's RNG wins
@@ -95,8 +107,16 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, stateful_
 def test_finished_run_is_loaded_not_recomputed(tmp_path):
     data = _data()
     model = _model()
-    first = train(model, build_estimator("iwae", num_samples=2), data, _data(8), epochs=2, batch_size=10,
-                  checkpoint_dir=tmp_path, progress=False)
+    first = train(
+        model,
+        build_estimator("iwae", num_samples=2),
+        data,
+        _data(8),
+        epochs=2,
+        batch_size=10,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     calls = []
 
     class Counting:
@@ -107,19 +127,32 @@ def test_finished_run_is_loaded_not_recomputed(tmp_path):
             raise AssertionError("a finished run must not train again")
 
     other = _model(seed=5)
-    again = train(other, Counting(), data, _data(8), epochs=2, batch_size=10, checkpoint_dir=tmp_path,
-                  progress=False)
+    again = train(other, Counting(), data, _data(8), epochs=2, batch_size=10, checkpoint_dir=tmp_path, progress=False)
     assert not calls and again.resumed_from == 2 and again.curves == first.curves
     assert torch.equal(_params(other), _params(model))
 
 
 def test_checkpoint_of_another_run_is_refused(tmp_path):
     data = _data()
-    train(_model(), build_estimator("iwae", num_samples=2), data, epochs=1, batch_size=10,
-          checkpoint_dir=tmp_path, progress=False)
+    train(
+        _model(),
+        build_estimator("iwae", num_samples=2),
+        data,
+        epochs=1,
+        batch_size=10,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     with pytest.raises(CheckpointError, match=r"batch_size: 10 -> 20.*another checkpoint_dir"):
-        train(_model(), build_estimator("iwae", num_samples=2), data, epochs=1, batch_size=20,
-              checkpoint_dir=tmp_path, progress=False)
+        train(
+            _model(),
+            build_estimator("iwae", num_samples=2),
+            data,
+            epochs=1,
+            batch_size=20,
+            checkpoint_dir=tmp_path,
+            progress=False,
+        )
 
 
 class _PoisonParameter(Callback):
@@ -138,8 +171,16 @@ def test_nan_parameter_is_named_with_its_module_step_and_term(tmp_path):
     model = _model()
     name = "decoder.net.net.2.weight"
     with pytest.raises(NonFiniteTrainingError) as info:
-        train(model, build_estimator("iwae", num_samples=2), _data(), epochs=3, batch_size=8,
-              checkpoint_dir=tmp_path, callbacks=[_PoisonParameter(name, 7)], progress=False)
+        train(
+            model,
+            build_estimator("iwae", num_samples=2),
+            _data(),
+            epochs=3,
+            batch_size=8,
+            checkpoint_dir=tmp_path,
+            callbacks=[_PoisonParameter(name, 7)],
+            progress=False,
+        )
     err = info.value
     assert err.kind == "loss" and err.step == 7 and err.epoch == 1
     assert err.parameter == name and err.module == "decoder.net.net.2"
@@ -180,8 +221,15 @@ def test_nan_gradient_names_the_first_parameter_that_got_it():
 
     param.register_hook(lambda g: g * math.nan if state["step"] >= 3 else g)
     with pytest.raises(NonFiniteTrainingError) as info:
-        train(model, build_estimator("iwae", num_samples=2), _data(), epochs=2, batch_size=8,
-              callbacks=[Count()], progress=False)
+        train(
+            model,
+            build_estimator("iwae", num_samples=2),
+            _data(),
+            epochs=2,
+            batch_size=8,
+            callbacks=[Count()],
+            progress=False,
+        )
     err = info.value
     assert err.kind == "gradient" and err.step == 3 and err.parameter == target
     assert f"first parameter with a non-finite gradient: '{target}' in module posterior.u (Linear)" in str(err)
@@ -197,13 +245,21 @@ def test_kl_warmup_sets_the_estimator_weight_each_step():
         def on_step_end(self, trainer, step, loss):
             seen.append(trainer.estimator.kl_weight)
 
-    res = train(_model(posterior="diagonal"), est, _data(), _data(8), epochs=3, batch_size=10,
-                kl_warmup_epochs=2, callbacks=[Record()], progress=False)
+    res = train(
+        _model(posterior="diagonal"),
+        est,
+        _data(),
+        _data(8),
+        epochs=3,
+        batch_size=10,
+        kl_warmup_epochs=2,
+        callbacks=[Record()],
+        progress=False,
+    )
     assert seen == pytest.approx([0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1, 1, 1, 1])
     assert res.curves["kl_weight"] == pytest.approx([0.375, 0.875, 1.0])
     with pytest.raises(ValueError, match="kl_weight"):
-        train(_model(), build_estimator("iwae", num_samples=2), _data(), epochs=1, kl_warmup_epochs=2,
-              progress=False)
+        train(_model(), build_estimator("iwae", num_samples=2), _data(), epochs=1, kl_warmup_epochs=2, progress=False)
 
 
 def test_early_stopping_restores_the_best_model(tmp_path):
@@ -223,8 +279,17 @@ def test_early_stopping_restores_the_best_model(tmp_path):
             return est
 
     model = _model()
-    res = train(model, WorseEachValidation(), _data(), _data(8), epochs=10, batch_size=10,
-                early_stopping_patience=2, checkpoint_dir=tmp_path, progress=False)
+    res = train(
+        model,
+        WorseEachValidation(),
+        _data(),
+        _data(8),
+        epochs=10,
+        batch_size=10,
+        early_stopping_patience=2,
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     assert res.stopped_early and res.epochs == 3 and res.best_epoch == 1 and res.best_valid_bound == -1
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["epoch"] == 1
@@ -233,13 +298,22 @@ def test_early_stopping_restores_the_best_model(tmp_path):
 
 
 def test_iwae_schedule_max_steps_and_curves():
-    res = train(_model(), build_estimator("iwae", num_samples=2), _data(), None, epochs=5, batch_size=20,
-                schedule="iwae", progress=False)
+    res = train(
+        _model(),
+        build_estimator("iwae", num_samples=2),
+        _data(),
+        None,
+        epochs=5,
+        batch_size=20,
+        schedule="iwae",
+        progress=False,
+    )
     assert res.curves["lr"] == pytest.approx([1e-3 * 10 ** (-i / 7) for i in (0, 1, 1, 1, 2)])
     assert res.curves["epoch"] == [1, 2, 3, 4, 5] and all(math.isnan(v) for v in res.curves["valid_bound"])
     assert set(res.curves) >= {"train_bound", "seconds", "examples_per_second", "kl_weight"}
-    capped = train(_model(), build_estimator("iwae", num_samples=2), _data(), epochs=5, batch_size=20,
-                   max_steps=3, progress=False)
+    capped = train(
+        _model(), build_estimator("iwae", num_samples=2), _data(), epochs=5, batch_size=20, max_steps=3, progress=False
+    )
     assert capped.steps == 3 and capped.epochs == 2
 
 
@@ -255,16 +329,22 @@ def test_bad_configuration_raises_named_errors():
 
 
 def test_progress_bars_render(capsys):
-    train(_model(), build_estimator("iwae", num_samples=2), _data(), _data(8), epochs=1, batch_size=20,
-          progress=True)
+    train(_model(), build_estimator("iwae", num_samples=2), _data(), _data(8), epochs=1, batch_size=20, progress=True)
     assert "epochs" in capsys.readouterr().err
 
 
 def test_nan_in_a_flow_names_the_flow_layer():
     model = _model()  # planar, two flows; posterior.w amortizes each flow's w (D per flow)
     with pytest.raises(NonFiniteTrainingError) as info:
-        train(model, build_estimator("iwae", num_samples=2), _data(), epochs=1, batch_size=8,
-              callbacks=[_PoisonBias("posterior.w.bias", index=4, at_step=2)], progress=False)
+        train(
+            model,
+            build_estimator("iwae", num_samples=2),
+            _data(),
+            epochs=1,
+            batch_size=8,
+            callbacks=[_PoisonBias("posterior.w.bias", index=4, at_step=2)],
+            progress=False,
+        )
     msg = str(info.value)
     assert info.value.parameter == "posterior.w.bias"
     # the posteriors' own detector, run in the replay, names the flow layer (0 or 1)

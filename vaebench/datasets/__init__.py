@@ -72,7 +72,9 @@ def __getattr__(name: str) -> object:
     if name == "Likelihood":
         warnings.warn(
             "vaebench.datasets.Likelihood is now vaebench.datasets.LikelihoodName (vaebench.models.Likelihood "
-            "is the likelihood class)", DeprecationWarning, stacklevel=2,
+            "is the likelihood class)",
+            DeprecationWarning,
+            stacklevel=2,
         )
         return LikelihoodName
     raise AttributeError(f"module 'vaebench.datasets' has no attribute {name!r}")

@@ -22,9 +22,7 @@ _MASK = (1 << 63) - 1
 
 def _check_gray(gray: Tensor, name: str) -> None:
     if not gray.is_floating_point():
-        raise TypeError(
-            f"{name} must be a floating tensor of gray values in [0, 1], got {gray.dtype}"
-        )
+        raise TypeError(f"{name} must be a floating tensor of gray values in [0, 1], got {gray.dtype}")
     if gray.numel() and (torch.isnan(gray).any() or gray.min() < 0 or gray.max() > 1):
         raise ValueError(
             f"{name} must hold gray values in [0, 1] (divide 8-bit pixels by 255), got range "

@@ -43,8 +43,10 @@ CARD = DatasetCard(
     "Boltzmann Machine Learning. AISTATS 2010",
     protocol_source="riannevdberg/sylvester-flows utils/load_data.py (load_caltech101silhouettes)",
     notes=(
-        ("caltech101_silhouettes_28_split1.mat checksum unverified: no public source lists "
-         "one; the loader checks the variables, their sizes and that the values are 0/1."),
+        (
+            "caltech101_silhouettes_28_split1.mat checksum unverified: no public source lists "
+            "one; the loader checks the variables, their sizes and that the values are 0/1."
+        ),
     ),
 )
 
@@ -52,9 +54,7 @@ CARD = DatasetCard(
 @register_dataset(CARD)
 def load_caltech101_silhouettes(ctx: LoadContext) -> DatasetSplits:
     """Caltech 101 Silhouettes; items (1, 28, 28) in {0, 1}, identical in every run."""
-    paths = ensure_files(
-        CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener
-    )
+    paths = ensure_files(CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener)
     path = paths[FILE.name]
     mat = read_mat(path, _KEYS.values())
     splits = {}
@@ -65,7 +65,5 @@ def load_caltech101_silhouettes(ctx: LoadContext) -> DatasetSplits:
         if not np.isin(arr, (0, 1)).all():
             raise ValueError(f"{path}: '{key}' must hold 0/1 pixels, found other values")
         bits = 1.0 - fortran_images(arr.astype(np.float64), 28, 28)
-        splits[split] = TensorSplit(
-            torch.from_numpy(np.ascontiguousarray(bits)).to(ctx.dtype).reshape(-1, 1, 28, 28)
-        )
+        splits[split] = TensorSplit(torch.from_numpy(np.ascontiguousarray(bits)).to(ctx.dtype).reshape(-1, 1, 28, 28))
     return DatasetSplits(CARD, splits["train"], splits["valid"], splits["test"])

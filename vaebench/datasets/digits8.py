@@ -50,6 +50,4 @@ def load_digits8(ctx: LoadContext, *, test_seed: int = TEST_SEED) -> DatasetSpli
     gray = torch.from_numpy(images / 16.0).to(ctx.dtype).unsqueeze(1)
     gray = gray[torch.from_numpy(np.random.RandomState(SPLIT_SEED).permutation(gray.shape[0]))]
     a, b, _ = SIZES
-    return dynamic_binary_splits(
-        CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed
-    )
+    return dynamic_binary_splits(CARD, gray[:a], gray[a : a + b], gray[a + b :], seed=ctx.seed, eval_seed=test_seed)

@@ -44,8 +44,6 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 30.0
 
 
-
-
 def default_data_dir() -> Path:
     """$VAEBENCH_DATA_DIR if set, else ~/.cache/vaebench."""
     env = os.environ.get(DATA_DIR_ENV)
@@ -167,9 +165,7 @@ def ensure_files(
             verify_file(path, spec)
         paths[spec.name] = path
     if missing:
-        listing = "\n".join(
-            f"  - {s.name} (from {' or '.join(s.urls)}): {why}" for s, why in missing
-        )
+        listing = "\n".join(f"  - {s.name} (from {' or '.join(s.urls)}): {why}" for s, why in missing)
         raise DatasetNotFound(
             f"dataset '{dataset}' needs files missing from {folder}:\n{listing}\n"
             f"Download them by hand into {folder}, or pass data_dir= (or set "

@@ -59,10 +59,6 @@ CARD = DatasetCard(
 
 
 @register_dataset(CARD)
-def load_fashion_mnist(
-    ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED
-) -> DatasetSplits:
+def load_fashion_mnist(ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED) -> DatasetSplits:
     """Fashion-MNIST with dynamic binarization; items (1, 28, 28) in {0, 1}."""
-    return load_idx_dynamic(
-        ctx, CARD, FILES, num_valid=num_valid, test_seed=test_seed, counts=COUNTS
-    )
+    return load_idx_dynamic(ctx, CARD, FILES, num_valid=num_valid, test_seed=test_seed, counts=COUNTS)

@@ -66,8 +66,10 @@ def read_idx(path: Path) -> np.ndarray:
     dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: IDX header says {ndim} dims ({header} header bytes), the file has {len(raw)} bytes: "
-                         "it is truncated or corrupted")
+        raise ValueError(
+            f"{path}: IDX header says {ndim} dims ({header} header bytes), the file has {len(raw)} bytes: "
+            "it is truncated or corrupted"
+        )
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
@@ -75,11 +77,7 @@ def read_idx(path: Path) -> np.ndarray:
             f"{path}: IDX header says shape {shape} ({expected:,} bytes of data), "
             f"found {len(raw) - header:,} bytes: the file is truncated or corrupted"
         )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def read_amat(path: Path, num_columns: int = 784) -> np.ndarray:

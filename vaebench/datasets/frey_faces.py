@@ -45,11 +45,15 @@ CARD = DatasetCard(
     "Sylvester Normalizing Flows for Variational Inference. UAI 2018, arXiv 1803.05649",
     protocol_source="riannevdberg/sylvester-flows utils/load_data.py (load_freyfaces)",
     notes=(
-        ("frey_rawface.mat checksum unverified: no public source lists one; the loader checks "
-         "the variable 'ff', its 560 x 1,965 shape and integer values 0..255 instead."),
-        ("sylvester-flows reads a pickle (freyfaces.pkl) of the same images; that its row "
-         "order equals frey_rawface.mat's, and so that seed 123 gives its exact split, is "
-         "unverified."),
+        (
+            "frey_rawface.mat checksum unverified: no public source lists one; the loader checks "
+            "the variable 'ff', its 560 x 1,965 shape and integer values 0..255 instead."
+        ),
+        (
+            "sylvester-flows reads a pickle (freyfaces.pkl) of the same images; that its row "
+            "order equals frey_rawface.mat's, and so that seed 123 gives its exact split, is "
+            "unverified."
+        ),
         "The split is random: report the split seed with every number.",
     ),
 )
@@ -58,9 +62,7 @@ CARD = DatasetCard(
 @register_dataset(CARD)
 def load_frey_faces(ctx: LoadContext, *, split_seed: int = SPLIT_SEED) -> DatasetSplits:
     """Frey Faces; items (1, 28, 20) holding k / 255 for the pixel values k = 0..255."""
-    paths = ensure_files(
-        CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener
-    )
+    paths = ensure_files(CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener)
     ff = read_mat(paths[FILE.name], ["ff"])["ff"]
     if ff.shape != (28 * 20, NUM_IMAGES):
         raise ValueError(f"{paths[FILE.name]}: 'ff' must be (560, {NUM_IMAGES}), got {ff.shape}")

@@ -52,9 +52,7 @@ class LinearGaussian:
         if self.W.ndim != 2:
             raise ValueError(f"W must be (D, d), got {tuple(self.W.shape)}")
         if self.b.shape != (self.W.shape[0],):
-            raise ValueError(
-                f"b must be (D,) = ({self.W.shape[0]},) like W's rows, got {tuple(self.b.shape)}"
-            )
+            raise ValueError(f"b must be (D,) = ({self.W.shape[0]},) like W's rows, got {tuple(self.b.shape)}")
         if not (self.s > 0 and math.isfinite(self.s)):
             raise ValueError(f"s (noise std) must be a finite number > 0, got {self.s}")
 
@@ -122,9 +120,7 @@ class LinearGaussian:
         _check_last_dim(x, "x", self.obs_dim, "D, the observed dimension")
         _check_last_dim(z, "z", self.latent_dim, "d, the latent dimension")
         r = x.to(self.W.dtype) - (z.to(self.W.dtype) @ self.W.T + self.b)
-        return -0.5 * (
-            r.pow(2).sum(-1) / self.s**2 + self.obs_dim * math.log(2 * math.pi * self.s**2)
-        )
+        return -0.5 * (r.pow(2).sum(-1) / self.s**2 + self.obs_dim * math.log(2 * math.pi * self.s**2))
 
     def log_joint(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x, z) = log p(z) + log p(x | z). Shapes: x: (B, D), z: (K, B, d) -> (K, B)."""
@@ -139,9 +135,7 @@ class LinearGaussian:
         """
         _check_last_dim(q_mean, "q_mean", self.latent_dim, "d, the latent dimension")
         if q_var.shape != q_mean.shape:
-            raise ValueError(
-                f"q_var must be shaped like q_mean {tuple(q_mean.shape)}, got {tuple(q_var.shape)}"
-            )
+            raise ValueError(f"q_var must be shaped like q_mean {tuple(q_mean.shape)}, got {tuple(q_var.shape)}")
         if (q_var <= 0).any():
             raise ValueError("q_var must be > 0 (a variance, not a log-variance)")
         return closed_form.kl_to_posterior(x, self.W, self.b, self.s, q_mean, torch.diag_embed(q_var))

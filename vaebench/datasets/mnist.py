@@ -74,9 +74,7 @@ def read_idx_gray(path: Path, num: int | None, dtype: torch.dtype) -> Tensor:
     """8-bit IDX images as gray values pixel / 255 with shape (N, 1, H, W)."""
     images = read_idx(path)
     if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(
-            f"{path}: expected uint8 images (N, H, W), got {images.dtype} {images.shape}"
-        )
+        raise ValueError(f"{path}: expected uint8 images (N, H, W), got {images.dtype} {images.shape}")
     if num is not None and images.shape[0] != num:
         raise ValueError(f"{path}: expected {num:,} images, found {images.shape[0]:,}")
     return torch.from_numpy(images.astype(np.float64) / 255.0).to(dtype).unsqueeze(1)
@@ -92,23 +90,15 @@ def load_idx_dynamic(
     counts: tuple[int, int],
 ) -> DatasetSplits:
     """An IDX image dataset under the dynamic-binarization protocol (last num_valid = valid)."""
-    paths = ensure_files(
-        card.name, ctx.folder(card.name), files.values(), download=ctx.download, opener=ctx.opener
-    )
+    paths = ensure_files(card.name, ctx.folder(card.name), files.values(), download=ctx.download, opener=ctx.opener)
     train = read_idx_gray(paths[files["train"].name], counts[0], ctx.dtype)
     test = read_idx_gray(paths[files["test"].name], counts[1], ctx.dtype)
     if not 0 < num_valid < train.shape[0]:
         raise ValueError(f"num_valid must be in [1, {train.shape[0] - 1}], got {num_valid}")
-    return dynamic_binary_splits(
-        card, train[:-num_valid], train[-num_valid:], test, seed=ctx.seed, eval_seed=test_seed
-    )
+    return dynamic_binary_splits(card, train[:-num_valid], train[-num_valid:], test, seed=ctx.seed, eval_seed=test_seed)
 
 
 @register_dataset(CARD)
-def load_mnist(
-    ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED
-) -> DatasetSplits:
+def load_mnist(ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED) -> DatasetSplits:
     """MNIST under the IWAE dynamic-binarization protocol; items (1, 28, 28) in {0, 1}."""
-    return load_idx_dynamic(
-        ctx, CARD, FILES, num_valid=num_valid, test_seed=test_seed, counts=COUNTS
-    )
+    return load_idx_dynamic(ctx, CARD, FILES, num_valid=num_valid, test_seed=test_seed, counts=COUNTS)

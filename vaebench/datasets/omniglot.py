@@ -50,30 +50,26 @@ CARD = DatasetCard(
     "Salakhutdinov. Importance Weighted Autoencoders. arXiv 1509.00519",
     protocol_source="yburda/iwae datasets.py (binarized_shuffled_omniglot)",
     notes=(
-        ("chardata.mat checksum unverified: no public source lists one; the loader checks "
-         "the variables, the 24,345 training columns and the value range instead."),
+        (
+            "chardata.mat checksum unverified: no public source lists one; the loader checks "
+            "the variables, the 24,345 training columns and the value range instead."
+        ),
         "test size 8,070 is unverified against the paper (REFERENCES.md); it is not enforced.",
     ),
 )
 
 
 @register_dataset(CARD)
-def load_omniglot(
-    ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED
-) -> DatasetSplits:
+def load_omniglot(ctx: LoadContext, *, num_valid: int = NUM_VALID, test_seed: int = TEST_SEED) -> DatasetSplits:
     """Omniglot (IWAE protocol); items (1, 28, 28) in {0, 1}."""
-    paths = ensure_files(
-        CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener
-    )
+    paths = ensure_files(CARD.name, ctx.folder(CARD.name), [FILE], download=ctx.download, opener=ctx.opener)
     mat = read_mat(paths[FILE.name], ["data", "testdata"])
     data, testdata = mat["data"], mat["testdata"]
     for key, arr in (("data", data), ("testdata", testdata)):
         if arr.ndim != 2 or arr.shape[0] != 28 * 28:
             raise ValueError(f"{paths[FILE.name]}: '{key}' must be (784, N), got {arr.shape}")
     if data.shape[1] != NUM_TRAIN:
-        raise ValueError(
-            f"{paths[FILE.name]}: expected {NUM_TRAIN:,} training images, found {data.shape[1]:,}"
-        )
+        raise ValueError(f"{paths[FILE.name]}: expected {NUM_TRAIN:,} training images, found {data.shape[1]:,}")
     if not 0 < num_valid < data.shape[1]:
         raise ValueError(f"num_valid must be in [1, {data.shape[1] - 1}], got {num_valid}")
 
@@ -81,9 +77,7 @@ def load_omniglot(
         flat = fortran_images(columns.T.astype(np.float64), 28, 28)
         return torch.from_numpy(np.ascontiguousarray(flat)).to(ctx.dtype).reshape(-1, 1, 28, 28)
 
-    train = images(data)[
-        torch.from_numpy(np.random.RandomState(SHUFFLE_SEED).permutation(data.shape[1]))
-    ]
+    train = images(data)[torch.from_numpy(np.random.RandomState(SHUFFLE_SEED).permutation(data.shape[1]))]
     return dynamic_binary_splits(
         CARD,
         train[:-num_valid],

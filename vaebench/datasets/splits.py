@@ -135,9 +135,7 @@ class DatasetSplits:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         name = _ALIASES.get(split, split)
         shuffle = (name == "train") if shuffle is None else shuffle
-        return DataLoader(
-            self[split], batch_size=batch_size, shuffle=shuffle, generator=generator, **kwargs
-        )
+        return DataLoader(self[split], batch_size=batch_size, shuffle=shuffle, generator=generator, **kwargs)
 
 
 def dynamic_binary_splits(

@@ -50,8 +50,7 @@ COUNTS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 CARD = DatasetCard(
     name="static_mnist",
     title="Binarized MNIST, fixed binarization (Larochelle & Murray 2011)",
-    description="MNIST binarized once by sampling (Salakhutdinov & Murray 2008); the same "
-    "bits for every run.",
+    description="MNIST binarized once by sampling (Salakhutdinov & Murray 2008); the same bits for every run.",
     sizes=dict(COUNTS),
     split_protocol="the three published files as they are: 50,000 / 10,000 / 10,000 (the IWAE "
     "code concatenates train and valid and holds out the last 10,000 again: the same split)",
@@ -71,15 +70,11 @@ CARD = DatasetCard(
 @register_dataset(CARD)
 def load_static_mnist(ctx: LoadContext) -> DatasetSplits:
     """Static binarized MNIST; items (1, 28, 28) in {0, 1}, identical in every run."""
-    paths = ensure_files(
-        CARD.name, ctx.folder(CARD.name), FILES.values(), download=ctx.download, opener=ctx.opener
-    )
+    paths = ensure_files(CARD.name, ctx.folder(CARD.name), FILES.values(), download=ctx.download, opener=ctx.opener)
     splits = {}
     for split, spec in FILES.items():
         bits = read_amat(paths[spec.name], num_columns=28 * 28)
         if bits.shape[0] != COUNTS[split]:
-            raise ValueError(
-                f"{paths[spec.name]}: expected {COUNTS[split]:,} rows, found {bits.shape[0]:,}"
-            )
+            raise ValueError(f"{paths[spec.name]}: expected {COUNTS[split]:,} rows, found {bits.shape[0]:,}")
         splits[split] = TensorSplit(torch.from_numpy(bits).to(ctx.dtype).reshape(-1, 1, 28, 28))
     return DatasetSplits(CARD, splits["train"], splits["valid"], splits["test"])

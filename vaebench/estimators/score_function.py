@@ -45,9 +45,7 @@ class ScoreFunction(Estimator):
     name = "score_function"
     needs_log_prob = True
 
-    def __init__(
-        self, num_samples: int = 2, baseline: Literal["auto", "leave_one_out", "none"] = "auto"
-    ) -> None:
+    def __init__(self, num_samples: int = 2, baseline: Literal["auto", "leave_one_out", "none"] = "auto") -> None:
         super().__init__(num_samples)
         if baseline not in ("auto", "leave_one_out", "none"):
             raise ValueError(f"score_function: baseline must be 'auto', 'leave_one_out' or 'none', got {baseline!r}")

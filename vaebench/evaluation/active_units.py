@@ -78,8 +78,10 @@ class ActiveUnitsResult:
         analytic): how far the draws' noise could move a unit across the threshold. Units far
         above it have a larger error (`LayerActiveUnits.mc_std`) that cannot change the count."""
         t, n = self.threshold, self.num_examples
-        return max((float(((4 * t * la.mc_bias + 2 * la.mc_bias.square()) / n).sqrt().max()) for la in self.layers),
-                   default=0.0)
+        return max(
+            (float(((4 * t * la.mc_bias + 2 * la.mc_bias.square()) / n).sqrt().max()) for la in self.layers),
+            default=0.0,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -179,7 +181,9 @@ def active_units(
     if not threshold >= 0:
         raise ValueError(f"active_units: threshold must be >= 0, got {threshold}")
     if num_samples < 2:
-        raise ValueError(f"active_units: num_samples must be >= 2 (the draws' variance is estimated), got {num_samples}")
+        raise ValueError(
+            f"active_units: num_samples must be >= 2 (the draws' variance is estimated), got {num_samples}"
+        )
     device = model_device(model)
     x_all = take_examples(data, num_examples, device=device).to(model_dtype(model) or torch.float32)
     if x_all.shape[0] < 2:
@@ -212,7 +216,9 @@ def active_units(
         eigenvalues = torch.linalg.eigvalsh(cov).flip(0)
         n = means.shape[0]
         mc_std = ((4 * variances * mc_bias + 2 * mc_bias.square()) / n).sqrt()
-        layers.append(LayerActiveUnits(name, variances, variances > threshold, eigenvalues, parts[0][2], mc_bias, mc_std))
+        layers.append(
+            LayerActiveUnits(name, variances, variances > threshold, eigenvalues, parts[0][2], mc_bias, mc_std)
+        )
     top = layers[-1]
     return ActiveUnitsResult(
         variances=top.variances, active=top.active, threshold=threshold, num_examples=x_all.shape[0], layers=layers

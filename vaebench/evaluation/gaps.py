@@ -101,12 +101,18 @@ def inference_gaps(
         arXiv:1801.03558.
     """
     if log_px.shape != (x.shape[0],):
-        raise ValueError(f"inference_gaps: log_px must be (N,) = ({x.shape[0]},) like x's rows, got {tuple(log_px.shape)}")
+        raise ValueError(
+            f"inference_gaps: log_px must be (N,) = ({x.shape[0]},) like x's rows, got {tuple(log_px.shape)}"
+        )
     if hasattr(model, "posterior1"):
-        raise ValueError("inference_gaps: one stochastic layer only; the two-layer model's q has no single family to optimize")
+        raise ValueError(
+            "inference_gaps: one stochastic layer only; the two-layer model's q has no single family to optimize"
+        )
     if num_steps < 1 or train_samples < 1 or eval_samples < 1:
-        raise ValueError(f"inference_gaps: num_steps, train_samples, eval_samples must be >= 1, got "
-                         f"{num_steps}, {train_samples}, {eval_samples}")
+        raise ValueError(
+            f"inference_gaps: num_steps, train_samples, eval_samples must be >= 1, got "
+            f"{num_steps}, {train_samples}, {eval_samples}"
+        )
     was_training = model.training
     model.eval()
     original: nn.Module = model.posterior  # type: ignore[assignment]  # a VAE's posterior is a Module

@@ -94,8 +94,14 @@ class _Welford:
     exactly: Chan et al.'s parallel update), so leave-one-block-out statistics are free."""
 
     def __init__(self, size: int, device: torch.device, num_blocks: int = 1) -> None:
-        self.blocks = [(0, torch.zeros(size, dtype=torch.float64, device=device),
-                        torch.zeros(size, dtype=torch.float64, device=device)) for _ in range(num_blocks)]
+        self.blocks = [
+            (
+                0,
+                torch.zeros(size, dtype=torch.float64, device=device),
+                torch.zeros(size, dtype=torch.float64, device=device),
+            )
+            for _ in range(num_blocks)
+        ]
         self.n = 0
 
     def update(self, g: Tensor) -> None:
@@ -215,9 +221,7 @@ def gradient_stats(
             est = estimator(model, x)
             est.surrogate.backward()
             for name, params in named.items():
-                flat = torch.cat(
-                    [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params]
-                )
+                flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
                 if not torch.isfinite(flat).all():
                     names = {id(p): n for n, p in model.named_parameters()}
                     first = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
@@ -265,8 +269,11 @@ def gradient_stats_sweep(
     for k in num_samples:
         if k < 1:
             raise ValueError(f"every K in num_samples must be >= 1, got {k}")
-        out.append(gradient_stats(model, make_estimator(k), x, num_draws=num_draws, groups=groups, seed=seed,
-                                  num_blocks=num_blocks))
+        out.append(
+            gradient_stats(
+                model, make_estimator(k), x, num_draws=num_draws, groups=groups, seed=seed, num_blocks=num_blocks
+            )
+        )
     return out
 
 

@@ -180,7 +180,6 @@ def estimate_log_likelihood(
     )
 
 
-
 def _row_bytes(model: nn.Module) -> int:
     """Activation bytes one (sample, example) row of a pass holds, for `pass_sizes`: each decoder
     layer's output before and after its activation, the latent's z, eps and log-density terms,

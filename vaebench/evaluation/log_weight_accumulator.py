@@ -39,7 +39,9 @@ class LogWeightAccumulator:
         if log_w.dim() != 2 or log_w.shape[0] < 1:
             raise ValueError(f"log_w must be (k, B) with k >= 1, got shape {tuple(log_w.shape)}")
         if self._l1 is not None and log_w.shape[1] != self._l1.shape[0]:
-            raise ValueError(f"log_w must have B = {self._l1.shape[0]} columns like earlier chunks, got {log_w.shape[1]}")
+            raise ValueError(
+                f"log_w must have B = {self._l1.shape[0]} columns like earlier chunks, got {log_w.shape[1]}"
+            )
         k = log_w.shape[0]
         log_k = math.log(k)
         # The op (fused where built) gives log-mean-exp; + log k turns it into logsumexp.

@@ -57,9 +57,7 @@ class BoundResult:
             "num_examples": n,
             "kl_analytic": self.kl_analytic,
         }
-        out["elbo_bits_per_dim"] = (
-            None if self.num_dims is None else float(bits_per_dim(-out["elbo"], self.num_dims))
-        )
+        out["elbo_bits_per_dim"] = None if self.num_dims is None else float(bits_per_dim(-out["elbo"], self.num_dims))
         return out
 
 
@@ -110,8 +108,12 @@ def evaluate_bounds(
                     analytic = False
                     kl = (t.log_q - t.log_pz).mean(0)
                 rec = t.log_px_z.mean(0)
-                for name, v in (("elbo", rec - kl), ("reconstruction", rec), ("kl", kl),
-                                ("iwae", log_mean_exp(t.log_w, 0))):
+                for name, v in (
+                    ("elbo", rec - kl),
+                    ("reconstruction", rec),
+                    ("kl", kl),
+                    ("iwae", log_mean_exp(t.log_w, 0)),
+                ):
                     fields[name].append(v.double().cpu())
                 bar.update(x.shape[0])
             bar.close()

@@ -49,8 +49,7 @@ def terms_of(model: nn.Module, x: Tensor, num_samples: int) -> Any:
         culprits = [
             name
             for name in TERMS
-            if isinstance(getattr(out, name, None), Tensor)
-            and not torch.isfinite(getattr(out, name)).all()
+            if isinstance(getattr(out, name, None), Tensor) and not torch.isfinite(getattr(out, name)).all()
         ]
         where = f" (non-finite in: {', '.join(culprits)})" if culprits else ""
         raise FloatingPointError(

@@ -166,7 +166,9 @@ def bernoulli_head_inputs(
     wide = torch.float64 if dtype == torch.float64 else torch.float32
     x = torch.bernoulli(torch.full((b, d), 0.3, dtype=wide), generator=generator).to(device=device, dtype=dtype)
     return OpInputs(
-        lambda hh, w, bb: bernoulli_head_reference(hh, w, bb, x), lambda hh, w, bb: bernoulli_head(hh, w, bb, x), [h, weight, bias]
+        lambda hh, w, bb: bernoulli_head_reference(hh, w, bb, x),
+        lambda hh, w, bb: bernoulli_head(hh, w, bb, x),
+        [h, weight, bias],
     )
 
 

@@ -55,8 +55,11 @@ def plot_gradient_stats(
             s, se = slopes[(est, group)]
             label += f" (slope {s:+.2f} ± {se:.2f})"
         axes[1].plot(ks, [r[key] for r in pts], marker="o", label=label)
-    snr_label = "SNR |E g| / std g (floor-corrected, per group)" if any("snr_norm" in r for r in rows) else (
-        "SNR |E g| / std g (mean over params)")
+    snr_label = (
+        "SNR |E g| / std g (floor-corrected, per group)"
+        if any("snr_norm" in r for r in rows)
+        else ("SNR |E g| / std g (mean over params)")
+    )
     for ax, label in zip(axes, ("gradient variance (mean over params)", snr_label), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -90,8 +90,14 @@ def suite_info(suite: str) -> SuiteInfo:
         spec = load_suite(suite)
     except SuiteError:
         return SuiteInfo(suite)
-    return SuiteInfo(suite, str(spec.description), str(spec.task), list(spec.metrics), [c.name for c in spec.cells],
-                     spec.get("baseline"))
+    return SuiteInfo(
+        suite,
+        str(spec.description),
+        str(spec.task),
+        list(spec.metrics),
+        [c.name for c in spec.cells],
+        spec.get("baseline"),
+    )
 
 
 def reference_frame(suite: str) -> pd.DataFrame:
@@ -145,8 +151,9 @@ def _suite_board(suite: str, rows: list[Row], out: Path) -> tuple[Board, SuitePa
             if png is not None:
                 figs.append((png.name, "time against size per provider, one panel per op and mode (log axes)"))
         else:
-            t = build_table(part, block, declared=info.metrics, cell_order=info.cells, baseline=info.baseline,
-                            references=refs)
+            t = build_table(
+                part, block, declared=info.metrics, cell_order=info.cells, baseline=info.baseline, references=refs
+            )
             png = plot_vs_k(sub, out / f"{slug}__vs_K.png")
             if png is not None:
                 figs.append((png.name, "metrics against K, one line per row (log axes for SNR, variance, ESS, std)"))
@@ -166,8 +173,16 @@ def _suite_board(suite: str, rows: list[Row], out: Path) -> tuple[Board, SuitePa
         *written,
     ]
     latest = max(rec.created for r in rows for rec in r.runs.values())[:19].replace("T", " ")
-    page = SuitePage(suite, f"{suite}.html", info.description, len(tables), len(rows),
-                     sum(len(r.runs) + r.duplicates for r in rows), latest + " UTC", info.baseline)
+    page = SuitePage(
+        suite,
+        f"{suite}.html",
+        info.description,
+        len(tables),
+        len(rows),
+        sum(len(r.runs) + r.duplicates for r in rows),
+        latest + " UTC",
+        info.baseline,
+    )
     return Board(suite, agg, markdown, tables, written), page
 
 
@@ -199,10 +214,18 @@ def build_leaderboard(
         rows = collect_rows(by_suite[suite])
         if suites and suite not in suites:
             info = suite_info(suite)
-            pages.append(SuitePage(suite, f"{suite}.html", info.description, len({r.protocol.block for r in rows}),
-                                   len(rows), sum(len(r.runs) + r.duplicates for r in rows),
-                                   max(rec.created for r in rows for rec in r.runs.values())[:19].replace("T", " ")
-                                   + " UTC", info.baseline))
+            pages.append(
+                SuitePage(
+                    suite,
+                    f"{suite}.html",
+                    info.description,
+                    len({r.protocol.block for r in rows}),
+                    len(rows),
+                    sum(len(r.runs) + r.duplicates for r in rows),
+                    max(rec.created for r in rows for rec in r.runs.values())[:19].replace("T", " ") + " UTC",
+                    info.baseline,
+                )
+            )
             continue
         board, page = _suite_board(suite, rows, out)
         boards[suite] = board

@@ -16,9 +16,34 @@ from .table import Table
 
 __all__ = ["COLUMNS", "suite_csv"]
 
-COLUMNS = ["kind", "suite", "suite_version", "budget", "dataset", "row", "cell", "overrides", "protocol", "metric",
-           "mean", "se", "se_over", "seeds", "duplicates", "nll_mc_se", "diff", "diff_se", "diff_low", "diff_high",
-           "paired", "mark", "text", "paper", "status", "source"]
+COLUMNS = [
+    "kind",
+    "suite",
+    "suite_version",
+    "budget",
+    "dataset",
+    "row",
+    "cell",
+    "overrides",
+    "protocol",
+    "metric",
+    "mean",
+    "se",
+    "se_over",
+    "seeds",
+    "duplicates",
+    "nll_mc_se",
+    "diff",
+    "diff_se",
+    "diff_low",
+    "diff_high",
+    "paired",
+    "mark",
+    "text",
+    "paper",
+    "status",
+    "source",
+]
 _INTS = ["suite_version", "seeds", "duplicates"]
 
 
@@ -38,23 +63,59 @@ def suite_csv(agg: pd.DataFrame, tables: Sequence[Table], references: pd.DataFra
             lines.append({"kind": "note", **where, "text": note, "row": which})
     for a in agg.to_dict("records"):
         title = f"{a['suite']} v{a['suite_version']}, budget {a['budget']}, dataset {a['dataset']}"
-        line = {"kind": "run", **{k: a[k] for k in ("suite", "suite_version", "budget", "dataset", "cell", "overrides",
-                                                  "protocol", "metric", "mean", "se", "se_over", "seeds", "duplicates")},
-                "row": a["label"]}
+        line = {
+            "kind": "run",
+            **{
+                k: a[k]
+                for k in (
+                    "suite",
+                    "suite_version",
+                    "budget",
+                    "dataset",
+                    "cell",
+                    "overrides",
+                    "protocol",
+                    "metric",
+                    "mean",
+                    "se",
+                    "se_over",
+                    "seeds",
+                    "duplicates",
+                )
+            },
+            "row": a["label"],
+        }
         found = raw.get((title, a["label"]))
         if found is not None:
             t, r = found
             if a["metric"] == t.headline:
-                line.update({"diff": r.get("diff"), "diff_se": r.get("diff se"), "diff_low": r.get("diff low"),
-                             "diff_high": r.get("diff high"), "paired": r.get("paired"),
-                             "mark": t.marks[t.raw.index(r)] or None})
+                line.update(
+                    {
+                        "diff": r.get("diff"),
+                        "diff_se": r.get("diff se"),
+                        "diff_low": r.get("diff low"),
+                        "diff_high": r.get("diff high"),
+                        "paired": r.get("paired"),
+                        "mark": t.marks[t.raw.index(r)] or None,
+                    }
+                )
             if a["metric"] == "nll":
                 line["nll_mc_se"] = r.get("nll mc_se")
         lines.append(line)
     for ref in references.to_dict("records"):
-        lines.append({"kind": "reference", "row": ref["cell"], "cell": ref["cell"], "dataset": ref["dataset"],
-                      "metric": ref["metric"], "mean": ref["value"], "status": ref["status"], "source": ref["source"],
-                      "text": ref["note"]})
+        lines.append(
+            {
+                "kind": "reference",
+                "row": ref["cell"],
+                "cell": ref["cell"],
+                "dataset": ref["dataset"],
+                "metric": ref["metric"],
+                "mean": ref["value"],
+                "status": ref["status"],
+                "source": ref["source"],
+                "text": ref["note"],
+            }
+        )
     suite = agg["suite"].iloc[0] if not agg.empty else ""
     frame = pd.DataFrame(lines)
     for col in COLUMNS:

@@ -46,8 +46,9 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _protocol_items(config: Mapping[str, Any]) -> dict[str, Any]:
     """Flattened keys that decide the numbers; an empty mapping (no kwargs) is the same as none."""
     flat = flatten(config)
-    return {k: v for k, v in flat.items()
-            if k not in _NOT_PROTOCOL and k.split(".")[0] not in _NOT_PROTOCOL and v != {}}
+    return {
+        k: v for k, v in flat.items() if k not in _NOT_PROTOCOL and k.split(".")[0] not in _NOT_PROTOCOL and v != {}
+    }
 
 
 def protocol_hash(config: Mapping[str, Any]) -> str:
@@ -151,5 +152,12 @@ def overrides(record: RunRecord) -> tuple[str, ...]:
 def protocol_of(record: RunRecord) -> Protocol:
     """The protocol (row identity) of a record, from its stored config."""
     dataset = str((record.config.get("dataset") or {}).get("name", ""))
-    return Protocol(record.suite, int(record.suite_version), record.budget, dataset, record.cell,
-                    protocol_hash(record.config), overrides(record))
+    return Protocol(
+        record.suite,
+        int(record.suite_version),
+        record.budget,
+        dataset,
+        record.cell,
+        protocol_hash(record.config),
+        overrides(record),
+    )

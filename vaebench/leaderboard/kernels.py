@@ -25,8 +25,18 @@ if TYPE_CHECKING:  # matplotlib itself is imported where a plot is drawn (it is 
 __all__ = ["LONG_COLUMNS", "kernels_long", "kernels_table", "plot_kernels"]
 
 _NAME = re.compile(r"^(?:(?P<op>[a-z_]+)/)?(?P<size>\d+(?:x\d+)*)/(?P<provider>[a-z_]+)/(?P<what>[A-Za-z_]+)$")
-LONG_COLUMNS = ["op", "size", "provider", "mode", "time_ms", "time_se", "GBps", "speedup_vs_reference",
-                "speedup_vs_compiled", "label"]
+LONG_COLUMNS = [
+    "op",
+    "size",
+    "provider",
+    "mode",
+    "time_ms",
+    "time_se",
+    "GBps",
+    "speedup_vs_reference",
+    "speedup_vs_compiled",
+    "label",
+]
 
 
 def _numel(size: str) -> int:
@@ -84,8 +94,9 @@ def plot_kernels(long: pd.DataFrame, path: Path) -> Path | None:
         part = timed[(timed["op"] == op) & (timed["mode"] == mode)]
         for provider, line in part.groupby("provider", sort=False):
             x = line["size"].map(_numel)
-            h = ax.errorbar(x, line["time_ms"], yerr=line["time_se"].fillna(0.0), marker="o", ms=4, capsize=2,
-                            label=str(provider))
+            h = ax.errorbar(
+                x, line["time_ms"], yerr=line["time_se"].fillna(0.0), marker="o", ms=4, capsize=2, label=str(provider)
+            )
             handles.setdefault(str(provider), h)
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -93,7 +104,7 @@ def plot_kernels(long: pd.DataFrame, path: Path) -> Path | None:
         ax.set_ylabel("time (ms)")
         ax.set_title(f"{op} {mode}", fontsize=10)
         ax.grid(alpha=0.3, which="both")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -110,18 +121,29 @@ def kernels_table(long: pd.DataFrame, agg: pd.DataFrame, block: ProtocolBlock) -
     cols = ["op", "size", "provider", "mode", "time (ms)", "GB/s", "speedup vs reference", "speedup vs compiled"]
     t = Table(block, cols)
     several = long["label"].nunique() > long["op"].nunique() if not long.empty else False
+
     def num(line: dict[str, object], key: str, fmt: str = "{:.3g}") -> str:
         v = line.get(key)
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
 
     for line in long.to_dict("records"):
         se = line.get("time_se")
-        time = "" if pd.isna(line.get("time_ms")) else fmt_pm(float(line["time_ms"]), None if pd.isna(se) else float(se))
+        time = (
+            "" if pd.isna(line.get("time_ms")) else fmt_pm(float(line["time_ms"]), None if pd.isna(se) else float(se))
+        )
         op = f"{line['op']} ({line['label']})" if several else str(line["op"])
-        t.cells.append({"op": op, "size": str(line["size"]), "provider": str(line["provider"]), "mode": str(line["mode"]),
-                        "time (ms)": time, "GB/s": num(line, "GBps"),
-                        "speedup vs reference": num(line, "speedup_vs_reference", "{:.2f}x"),
-                        "speedup vs compiled": num(line, "speedup_vs_compiled", "{:.2f}x")})
+        t.cells.append(
+            {
+                "op": op,
+                "size": str(line["size"]),
+                "provider": str(line["provider"]),
+                "mode": str(line["mode"]),
+                "time (ms)": time,
+                "GB/s": num(line, "GBps"),
+                "speedup vs reference": num(line, "speedup_vs_reference", "{:.2f}x"),
+                "speedup vs compiled": num(line, "speedup_vs_compiled", "{:.2f}x"),
+            }
+        )
         t.raw.append({k: (None if pd.isna(v) else v) for k, v in line.items()})
         t.kinds.append("run")
         t.marks.append("")
@@ -130,6 +152,12 @@ def kernels_table(long: pd.DataFrame, agg: pd.DataFrame, block: ProtocolBlock) -
         t.appendix_columns = ["row", "metric", "value", "seeds"]
         for a in rest.to_dict("records"):
             se = a["se"] if pd.notna(a["se"]) else None
-            t.appendix.append({"row": str(a["label"]), "metric": str(a["metric"]), "value": fmt_pm(float(a["mean"]), se),
-                               "seeds": str(a["seeds"])})
+            t.appendix.append(
+                {
+                    "row": str(a["label"]),
+                    "metric": str(a["metric"]),
+                    "value": fmt_pm(float(a["mean"]), se),
+                    "seeds": str(a["seeds"]),
+                }
+            )
     return t

@@ -9,8 +9,18 @@ from .table import BEST, TIE, Table
 
 __all__ = ["escape", "suite_latex"]
 
-_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-            "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 _SYMBOLS = {"±": r"$\pm$", "Δ": r"$\Delta$", "≈": r"$\approx$", "—": "---", "×": r"$\times$"}
 
 
@@ -25,8 +35,15 @@ def escape(text: str) -> str:
 def _table(t: Table) -> list[str]:
     cols = t.columns
     spec = "l" + "r" * (len(cols) - 1)
-    out = [r"\begin{table}[ht]", r"\centering\small", rf"\caption{{{escape(t.block.title)}}}",
-           rf"\begin{{tabular}}{{{spec}}}", r"\toprule", " & ".join(escape(c) for c in cols) + r" \\", r"\midrule"]
+    out = [
+        r"\begin{table}[ht]",
+        r"\centering\small",
+        rf"\caption{{{escape(t.block.title)}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(escape(c) for c in cols) + r" \\",
+        r"\midrule",
+    ]
     seen_ref = False
     for cells, kind, mark in zip(t.cells, t.kinds, t.marks, strict=True):
         if kind == "reference" and not seen_ref:
@@ -40,11 +57,15 @@ def _table(t: Table) -> list[str]:
             vals[j] = rf"\textbf{{{vals[j]}}}"
         out.append(" & ".join(vals) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}"]
-    notes = [f"{i.label}: {i.value}" + (f" (published protocol: {i.paper})" if i.paper is not None else "")
-             for i in t.block.items]
+    notes = [
+        f"{i.label}: {i.value}" + (f" (published protocol: {i.paper})" if i.paper is not None else "")
+        for i in t.block.items
+    ]
     text = "Protocol --- " + "; ".join(escape(n) for n in notes) + "."
     if t.block.deviations:
-        text += " Deviations from the published protocol: " + ", ".join(escape(i.label) for i in t.block.deviations) + "."
+        text += (
+            " Deviations from the published protocol: " + ", ".join(escape(i.label) for i in t.block.deviations) + "."
+        )
     if t.block.notes:
         text += " Notes --- " + "; ".join(escape(f"{n} ({w})") for n, w in t.block.notes) + "."
     if t.headline:

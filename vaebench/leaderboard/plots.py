@@ -57,10 +57,11 @@ def plot_vs_k(agg: pd.DataFrame, path: Path) -> Path | None:
         ax.set_xlabel("K (samples)")
         ax.set_title(base + (" (log)" if log_y else ""), fontsize=10)
         ax.grid(alpha=0.3, which="both")
-    for ax in list(axes.flat)[len(bases):]:
+    for ax in list(axes.flat)[len(bases) :]:
         ax.set_visible(False)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(6, len(handles)), fontsize=8,
-               frameon=False)
+    fig.legend(
+        list(handles.values()), list(handles), loc="lower center", ncol=min(6, len(handles)), fontsize=8, frameon=False
+    )
     fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(handles) // 6), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -19,17 +19,39 @@ __all__ = ["Item", "ProtocolBlock", "protocol_block"]
 
 # (label, config key) of what the block shows, in order; the task decides which apply.
 _ITEMS: dict[str, list[tuple[str, str]]] = {
-    "train_eval": [("dataset", "dataset.name"), ("train examples", "dataset.train_size"),
-                   ("test examples", "dataset.test_size"), ("NLL importance samples K", "eval.nll_samples"),
-                   ("ELBO samples", "eval.elbo_samples"), ("epochs", "train.epochs"), ("max steps", "train.max_steps"),
-                   ("batch size", "train.batch_size"), ("learning-rate schedule", "train.schedule")],
-    "gradients": [("dataset", "dataset.name"), ("train examples", "dataset.train_size"),
-                  ("training epochs before measuring", "train.epochs"), ("draws per gradient", "gradients.num_draws"),
-                  ("batch size", "gradients.batch_size"), ("K", "gradients.num_samples")],
-    "exact": [("dataset", "dataset.name"), ("test examples", "exact.num_examples"), ("draws per example", "exact.num_draws"),
-              ("K", "exact.num_samples"), ("training epochs", "train.epochs")],
-    "kernels": [("sizes (K, B, D)", "kernels.sizes"), ("providers", "kernels.providers"), ("repeats", "kernels.repeats"),
-                ("dtype", "kernels.dtype"), ("device", "device")],
+    "train_eval": [
+        ("dataset", "dataset.name"),
+        ("train examples", "dataset.train_size"),
+        ("test examples", "dataset.test_size"),
+        ("NLL importance samples K", "eval.nll_samples"),
+        ("ELBO samples", "eval.elbo_samples"),
+        ("epochs", "train.epochs"),
+        ("max steps", "train.max_steps"),
+        ("batch size", "train.batch_size"),
+        ("learning-rate schedule", "train.schedule"),
+    ],
+    "gradients": [
+        ("dataset", "dataset.name"),
+        ("train examples", "dataset.train_size"),
+        ("training epochs before measuring", "train.epochs"),
+        ("draws per gradient", "gradients.num_draws"),
+        ("batch size", "gradients.batch_size"),
+        ("K", "gradients.num_samples"),
+    ],
+    "exact": [
+        ("dataset", "dataset.name"),
+        ("test examples", "exact.num_examples"),
+        ("draws per example", "exact.num_draws"),
+        ("K", "exact.num_samples"),
+        ("training epochs", "train.epochs"),
+    ],
+    "kernels": [
+        ("sizes (K, B, D)", "kernels.sizes"),
+        ("providers", "kernels.providers"),
+        ("repeats", "kernels.repeats"),
+        ("dtype", "kernels.dtype"),
+        ("device", "device"),
+    ],
 }
 
 
@@ -113,7 +135,9 @@ def protocol_block(rows: Sequence[Row], task: str, baseline: str | None) -> Prot
     block.items.append(Item("seeds", f"{', '.join(map(str, seeds))} ({'-'.join(map(str, per_row))} per row)"))
     dups = sum(r.duplicates for r in rows)
     if dups:
-        block.items.append(Item("duplicate records", f"{dups} record(s) of an already counted seed left out (newest kept)"))
+        block.items.append(
+            Item("duplicate records", f"{dups} record(s) of an already counted seed left out (newest kept)")
+        )
     labels = [r.protocol.label for r in rows]
     where: dict[str, list[str]] = {}
     for r in rows:

@@ -105,14 +105,42 @@ def records_frame(records: Iterable[RunRecord] | Sequence[Row]) -> pd.DataFrame:
         p = row.protocol
         for seed, r in sorted(row.runs.items()):
             for name, m in r.metrics.items():
-                out.append({
-                    "suite": p.suite, "suite_version": p.suite_version, "budget": p.budget, "dataset": p.dataset,
-                    "cell": p.cell, "label": p.label, "overrides": ", ".join(p.overrides), "protocol": p.hash[:12],
-                    "seed": seed, "metric": name, "mean": m.mean, "se": m.se if m.se is not None else math.nan,
-                    "n": m.n, "duplicates": row.duplicates, "created": r.created,
-                })
-    cols = ["suite", "suite_version", "budget", "dataset", "cell", "label", "overrides", "protocol", "seed", "metric",
-            "mean", "se", "n", "duplicates", "created"]
+                out.append(
+                    {
+                        "suite": p.suite,
+                        "suite_version": p.suite_version,
+                        "budget": p.budget,
+                        "dataset": p.dataset,
+                        "cell": p.cell,
+                        "label": p.label,
+                        "overrides": ", ".join(p.overrides),
+                        "protocol": p.hash[:12],
+                        "seed": seed,
+                        "metric": name,
+                        "mean": m.mean,
+                        "se": m.se if m.se is not None else math.nan,
+                        "n": m.n,
+                        "duplicates": row.duplicates,
+                        "created": r.created,
+                    }
+                )
+    cols = [
+        "suite",
+        "suite_version",
+        "budget",
+        "dataset",
+        "cell",
+        "label",
+        "overrides",
+        "protocol",
+        "seed",
+        "metric",
+        "mean",
+        "se",
+        "n",
+        "duplicates",
+        "created",
+    ]
     return pd.DataFrame(out, columns=cols)
 
 
@@ -132,8 +160,15 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             se = float(g["se"].iloc[0])
             over = "examples" if math.isfinite(se) else ""
-        return pd.Series({"mean": float(g["mean"].mean()), "se": se, "se_over": over, "seeds": s,
-                          "duplicates": int(g["duplicates"].iloc[0])})
+        return pd.Series(
+            {
+                "mean": float(g["mean"].mean()),
+                "se": se,
+                "se_over": over,
+                "seeds": s,
+                "duplicates": int(g["duplicates"].iloc[0]),
+            }
+        )
 
     out = frame.groupby([*KEYS, "metric"], sort=True)[["seed", "mean", "se", "duplicates"]].apply(over_seeds)
     out = out.reset_index()

@@ -66,8 +66,9 @@ def _var(xs: Sequence[float]) -> float:
     return math.fsum((x - m) ** 2 for x in xs) / (n - 1)
 
 
-def _interval(diff: float, parts: Sequence[tuple[float, int]], paired: bool, seeds: int,
-              examples: int | None) -> Difference:
+def _interval(
+    diff: float, parts: Sequence[tuple[float, int]], paired: bool, seeds: int, examples: int | None
+) -> Difference:
     """parts: (variance component, its sample size) pairs summed into se^2."""
     se2 = math.fsum(v for v, _ in parts)
     if not parts or not math.isfinite(se2):
@@ -81,8 +82,9 @@ def _interval(diff: float, parts: Sequence[tuple[float, int]], paired: bool, see
     return Difference(diff, se, diff - t * se, diff + t * se, df, paired, seeds, examples)
 
 
-def paired_difference(a: Mapping[int, Sequence[float]], b: Mapping[int, Sequence[float]], *,
-                      shared_points: bool) -> Difference:
+def paired_difference(
+    a: Mapping[int, Sequence[float]], b: Mapping[int, Sequence[float]], *, shared_points: bool
+) -> Difference:
     """Paired D over the seeds both have; a, b: seed -> (N,) per-example values in test order."""
     seeds = sorted(set(a) & set(b))
     if not seeds:
@@ -133,13 +135,18 @@ def difference(row: Row, base: Row, metric: str) -> Difference | None:
         return None
     ra, rb = [row.runs[s] for s in seeds], [base.runs[s] for s in seeds]
     paired = all(metric in r.per_example and r.test_points.get("sha256") for r in ra + rb) and all(
-        x.test_points["sha256"] == y.test_points["sha256"] for x, y in zip(ra, rb, strict=True))
+        x.test_points["sha256"] == y.test_points["sha256"] for x, y in zip(ra, rb, strict=True)
+    )
     if paired:
         shared = len({r.test_points["sha256"] for r in ra}) == 1
-        return paired_difference({s: row.runs[s].per_example[metric] for s in seeds},
-                                 {s: base.runs[s].per_example[metric] for s in seeds}, shared_points=shared)
-    return unpaired_difference({s: row.runs[s].metrics[metric] for s in seeds},
-                               {s: base.runs[s].metrics[metric] for s in seeds})
+        return paired_difference(
+            {s: row.runs[s].per_example[metric] for s in seeds},
+            {s: base.runs[s].per_example[metric] for s in seeds},
+            shared_points=shared,
+        )
+    return unpaired_difference(
+        {s: row.runs[s].metrics[metric] for s in seeds}, {s: base.runs[s].metrics[metric] for s in seeds}
+    )
 
 
 def marks(rows: Sequence[Row], metric: str) -> dict[int, str]:

@@ -39,14 +39,22 @@ class SuitePage:
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("vaebench.leaderboard", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
 def _sort_value(raw: dict[str, Any], column: str) -> float | None:
-    keys = {"time (ms)": "time_ms", "GB/s": "GBps", "speedup vs reference": "speedup_vs_reference",
-            "speedup vs compiled": "speedup_vs_compiled", "nll MC ±": "nll mc_se", "seeds": "seeds"}
+    keys = {
+        "time (ms)": "time_ms",
+        "GB/s": "GBps",
+        "speedup vs reference": "speedup_vs_reference",
+        "speedup vs compiled": "speedup_vs_compiled",
+        "nll MC ±": "nll mc_se",
+        "seeds": "seeds",
+    }
     v = raw.get(keys.get(column, column))
     if column.startswith("Δ "):
         v = raw.get("diff")
@@ -59,21 +67,47 @@ def _block(t: Table, figures: Sequence[tuple[str, str]]) -> dict[str, Any]:
     rows = []
     for cells, raw, kind, mark in zip(t.cells, t.raw, t.kinds, t.marks, strict=True):
         cls = "reference" if kind == "reference" else {BEST: "best", TIE: "tie"}.get(mark, "")
-        rows.append({"cls": cls, "cells": [{"text": cells.get(c, ""), "v": _sort_value(raw, c), "mark": c == "mark"}
-                                           for c in t.columns]})
-    return {"title": t.block.title, "protocol": t.block.items, "notes": t.block.notes, "deviations": t.block.deviations,
-            "columns": t.columns, "rows": rows, "legend": legend(t),
-            "figures": [{"src": s, "caption": c} for s, c in figures],
-            "appendix": t.appendix, "appendix_columns": t.appendix_columns}
+        rows.append(
+            {
+                "cls": cls,
+                "cells": [{"text": cells.get(c, ""), "v": _sort_value(raw, c), "mark": c == "mark"} for c in t.columns],
+            }
+        )
+    return {
+        "title": t.block.title,
+        "protocol": t.block.items,
+        "notes": t.block.notes,
+        "deviations": t.block.deviations,
+        "columns": t.columns,
+        "rows": rows,
+        "legend": legend(t),
+        "figures": [{"src": s, "caption": c} for s, c in figures],
+        "appendix": t.appendix,
+        "appendix_columns": t.appendix_columns,
+    }
 
 
-def render_suite(suite: str, description: str, tables: Sequence[Table], figures: Sequence[Sequence[tuple[str, str]]],
-                 references: pd.DataFrame) -> str:
+def render_suite(
+    suite: str,
+    description: str,
+    tables: Sequence[Table],
+    figures: Sequence[Sequence[tuple[str, str]]],
+    references: pd.DataFrame,
+) -> str:
     blocks = [_block(t, figures[i] if i < len(figures) else ()) for i, t in enumerate(tables)]
     refs = references.astype(str).to_dict("records") if not references.empty else []
-    return _env().get_template("suite.html.j2").render(
-        title=suite, suite=suite, description=description, blocks=blocks, references=refs,
-        reference_columns=list(references.columns))
+    return (
+        _env()
+        .get_template("suite.html.j2")
+        .render(
+            title=suite,
+            suite=suite,
+            description=description,
+            blocks=blocks,
+            references=refs,
+            reference_columns=list(references.columns),
+        )
+    )
 
 
 def render_index(pages: Sequence[SuitePage]) -> str:

@@ -61,8 +61,13 @@ def fmt_diff(d: Difference | None) -> str:
 
 def shown_metrics(declared: Sequence[str], present: Sequence[str]) -> list[str]:
     """The declared metrics that exist, patterns expanded, in declared order."""
-    out = [m for pat in declared for m in (fnmatch.filter(sorted(present), pat) if any(c in pat for c in "*?[") else
-                                           ([pat] if pat in present else []))]
+    out = [
+        m
+        for pat in declared
+        for m in (
+            fnmatch.filter(sorted(present), pat) if any(c in pat for c in "*?[") else ([pat] if pat in present else [])
+        )
+    ]
     return list(dict.fromkeys(out))
 
 
@@ -111,8 +116,15 @@ def _baseline_of(rows: Sequence[Row], row: Row, baseline: str | None) -> Row | N
     return None
 
 
-def build_table(rows: Sequence[Row], block: ProtocolBlock, *, declared: Sequence[str], cell_order: Sequence[str],
-                baseline: str | None, references: pd.DataFrame | None = None) -> Table:
+def build_table(
+    rows: Sequence[Row],
+    block: ProtocolBlock,
+    *,
+    declared: Sequence[str],
+    cell_order: Sequence[str],
+    baseline: str | None,
+    references: pd.DataFrame | None = None,
+) -> Table:
     """The block's table (rows: one block's rows, any order)."""
     rows = _order(rows, cell_order)
     present = sorted({m for r in rows for rec in r.runs.values() for m in rec.metrics})
@@ -137,9 +149,15 @@ def build_table(rows: Sequence[Row], block: ProtocolBlock, *, declared: Sequence
             for j, m in marks([rows[i] for i in idx], headline).items():
                 mark[idx[j]] = {"best": BEST, "tie": TIE}.get(m, "")
     for i, r in enumerate(rows):
-        cells = {"row": r.protocol.label, "seeds": str(len(r.runs)) + (f" (+{r.duplicates} dup)" if r.duplicates else "")}
-        raw: dict[str, float | int | str | None] = {"row": r.protocol.label, "seeds": len(r.runs),
-                                                    "duplicates": r.duplicates}
+        cells = {
+            "row": r.protocol.label,
+            "seeds": str(len(r.runs)) + (f" (+{r.duplicates} dup)" if r.duplicates else ""),
+        }
+        raw: dict[str, float | int | str | None] = {
+            "row": r.protocol.label,
+            "seeds": len(r.runs),
+            "duplicates": r.duplicates,
+        }
         for m in shown:
             if not r.metric(m):
                 cells[m] = ""
@@ -161,8 +179,9 @@ def build_table(rows: Sequence[Row], block: ProtocolBlock, *, declared: Sequence
                 d = difference(r, base, headline)
                 cells[diff_col] = fmt_diff(d) if d is not None else "no common seed"
                 if d is not None:
-                    raw.update({"diff": d.diff, "diff se": d.se, "diff low": d.low, "diff high": d.high,
-                                "paired": d.paired})
+                    raw.update(
+                        {"diff": d.diff, "diff se": d.se, "diff low": d.low, "diff high": d.high, "paired": d.paired}
+                    )
         if "mark" in columns:
             cells["mark"] = mark[i]
         t.cells.append(cells)

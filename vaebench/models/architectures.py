@@ -99,7 +99,9 @@ def conv32(
     return VAE(encoder, make_posterior(feature_dim, latent_dim), decoder, likelihood, event_shape)
 
 
-@MODELS.register("resnet28", "residual conv encoder/decoder for (C, 28, 28) images, ELU (the IAF paper's MNIST setting)")
+@MODELS.register(
+    "resnet28", "residual conv encoder/decoder for (C, 28, 28) images, ELU (the IAF paper's MNIST setting)"
+)
 def resnet28(
     *,
     event_shape: tuple[int, ...],
@@ -150,7 +152,9 @@ def _split_config(model_cfg: Mapping[str, Any] | str, overrides: Mapping[str, An
     elif isinstance(model_cfg, Mapping):
         cfg = dict(model_cfg)
     else:
-        raise TypeError(f"model_cfg must be an architecture name or a mapping with 'name', got {type(model_cfg).__name__}")
+        raise TypeError(
+            f"model_cfg must be an architecture name or a mapping with 'name', got {type(model_cfg).__name__}"
+        )
     cfg.update(overrides)
     if "name" not in cfg:
         raise ValueError(f"model_cfg needs a 'name' key, one of: {', '.join(MODELS.names())}")
@@ -208,7 +212,9 @@ def build_model(
         return family(feature_dim=feature_dim, latent_dim=latent_dim, **posterior_kwargs)
 
     shape = tuple(int(s) for s in event_shape)
-    model = builder(event_shape=shape, make_posterior=make_posterior, likelihood=lik_cls(**likelihood_kwargs), **arch_kwargs)
+    model = builder(
+        event_shape=shape, make_posterior=make_posterior, likelihood=lik_cls(**likelihood_kwargs), **arch_kwargs
+    )
     if data_mean is not None:
         model.init_output_bias(data_mean)
     return model

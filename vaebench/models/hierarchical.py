@@ -73,9 +73,13 @@ class HierarchicalVAE(VAE):
         likelihood: Likelihood,
         event_shape: tuple[int, ...],
     ) -> None:
-        super().__init__(encoder, posterior2, decoder, likelihood, event_shape, StandardNormalPrior(posterior2.latent_dim))
+        super().__init__(
+            encoder, posterior2, decoder, likelihood, event_shape, StandardNormalPrior(posterior2.latent_dim)
+        )
         if not isinstance(posterior1, Posterior):
-            raise TypeError(f"HierarchicalVAE: posterior1 must be a vaebench Posterior, got {type(posterior1).__name__}")
+            raise TypeError(
+                f"HierarchicalVAE: posterior1 must be a vaebench Posterior, got {type(posterior1).__name__}"
+            )
         if conditional_prior.out_dim != posterior1.latent_dim:
             raise ValueError(
                 f"HierarchicalVAE: p(z1 | z2) outputs {conditional_prior.out_dim} dims, q(z1 | x) has {posterior1.latent_dim}"

@@ -88,7 +88,7 @@ LIKELIHOODS: Registry[type[Likelihood]] = Registry("likelihood")
 class BernoulliLikelihood(Likelihood):
     """p(x | z) = prod_n Bernoulli(x_n; sigmoid(l_n)), logits l from the decoder.
 
-        log p(x | z) = sum_n x_n l_n - softplus(l_n)
+    log p(x | z) = sum_n x_n l_n - softplus(l_n)
     """
 
     name = "bernoulli"

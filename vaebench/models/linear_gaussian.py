@@ -150,7 +150,9 @@ class LinearGaussianVAE(VAE):
         return self.posterior
 
     @classmethod
-    def from_params(cls, W: Tensor, b: Tensor, s: float, *, learn_std: bool = True, exact_posterior: bool = True) -> LinearGaussianVAE:
+    def from_params(
+        cls, W: Tensor, b: Tensor, s: float, *, learn_std: bool = True, exact_posterior: bool = True
+    ) -> LinearGaussianVAE:
         """A model with the given W: (D, d), b: (D,), s (in W's dtype); with its posterior
         set to the exact one when `exact_posterior`."""
         if W.dim() != 2 or b.shape != (W.shape[0],) or not s > 0:
@@ -204,7 +206,9 @@ class LinearGaussianVAE(VAE):
         s2 = self.s**2
         resid = x - m @ self.W.T - self.b
         WL = self.W @ L
-        expected_log_lik = -0.5 * D * (_LOG_2PI + torch.log(s2)) - (resid.square().sum(-1) + WL.square().sum()) / (2 * s2)
+        expected_log_lik = -0.5 * D * (_LOG_2PI + torch.log(s2)) - (resid.square().sum(-1) + WL.square().sum()) / (
+            2 * s2
+        )
         expected_log_prior = -0.5 * d * _LOG_2PI - 0.5 * (m.square().sum(-1) + L.square().sum())
         entropy = 0.5 * d * (1.0 + _LOG_2PI) + q.log_scale_diag.sum()
         return expected_log_lik + expected_log_prior + entropy

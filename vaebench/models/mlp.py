@@ -59,7 +59,9 @@ class MLPEncoder(nn.Module):
     layers to mean and log-variance), which completes Burda et al.'s 784-200-200-50 encoder.
     """
 
-    def __init__(self, event_shape: Sequence[int], hidden: Sequence[int] = (200, 200), activation: str = "tanh") -> None:
+    def __init__(
+        self, event_shape: Sequence[int], hidden: Sequence[int] = (200, 200), activation: str = "tanh"
+    ) -> None:
         super().__init__()
         if len(hidden) < 1:
             raise ValueError("MLPEncoder: hidden must list at least one layer width")

@@ -33,12 +33,16 @@ class StandardNormalPrior(nn.Module):
     def log_prob(self, z: Tensor) -> Tensor:
         """log N(z; 0, I). Shapes: z: (*batch, D) -> (*batch,)."""
         if z.shape[-1] != self.latent_dim:
-            raise ValueError(
-                f"StandardNormalPrior.log_prob: z must be (..., {self.latent_dim}), got {tuple(z.shape)}"
-            )
+            raise ValueError(f"StandardNormalPrior.log_prob: z must be (..., {self.latent_dim}), got {tuple(z.shape)}")
         return -0.5 * z.square().sum(-1) - self.latent_dim * _HALF_LOG_2PI
 
-    def sample(self, shape: tuple[int, ...], *, device: torch.device | str | None = None,
-               dtype: torch.dtype | None = None, generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self,
+        shape: tuple[int, ...],
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """Draws z: (*shape, D)."""
         return torch.randn((*shape, self.latent_dim), device=device, dtype=dtype, generator=generator)

@@ -70,7 +70,9 @@ class ResNetEncoder(nn.Module):
         super().__init__()
         c = _check_event(event_shape, "ResNetEncoder")
         if len(channels) != 2 or blocks < 0:
-            raise ValueError(f"ResNetEncoder: channels must list 2 widths and blocks be >= 0, got {tuple(channels)}, {blocks}")
+            raise ValueError(
+                f"ResNetEncoder: channels must list 2 widths and blocks be >= 0, got {tuple(channels)}, {blocks}"
+            )
         layers: list[nn.Module] = []
         for n_in, n_out in zip((c, channels[0]), channels, strict=True):
             layers.append(nn.Conv2d(n_in, n_out, 4, stride=2, padding=1))  # 28 -> 14 -> 7
@@ -101,7 +103,9 @@ class ResNetDecoder(nn.Module):
         super().__init__()
         c = _check_event(event_shape, "ResNetDecoder")
         if len(channels) != 2 or blocks < 0:
-            raise ValueError(f"ResNetDecoder: channels must list 2 widths and blocks be >= 0, got {tuple(channels)}, {blocks}")
+            raise ValueError(
+                f"ResNetDecoder: channels must list 2 widths and blocks be >= 0, got {tuple(channels)}, {blocks}"
+            )
         self.channels = tuple(channels)
         self.fc = nn.Linear(latent_dim, channels[0] * 7 * 7)
         self.stage1 = nn.Sequential(*[ResidualBlock(channels[0]) for _ in range(blocks)])

@@ -78,7 +78,9 @@ def _check_inputs(op: str, h: Tensor, weight: Tensor, bias: Tensor, x: Tensor, t
         )
     D = weight.shape[0]
     if tuple(bias.shape) != (D,):
-        raise ValueError(f"vaebench.{op}: bias must be (D,) with D={D} the rows of weight, got shape {tuple(bias.shape)}")
+        raise ValueError(
+            f"vaebench.{op}: bias must be (D,) with D={D} the rows of weight, got shape {tuple(bias.shape)}"
+        )
     if x.dim() < 1 or x.shape[-1] != D:
         raise ValueError(f"vaebench.{op}: x must be (..., D) with D={D} the rows of weight, got shape {tuple(x.shape)}")
     lead, xlead = tuple(h.shape[:-1]), tuple(x.shape[:-1])

@@ -91,7 +91,9 @@ def _check_inputs(
                 f"vaebench.{op}: {name} must end in the latent dim D={D} of mu (shape (..., {D})), got shape {tuple(p.shape)}"
             )
         # strict=False: broadcasting compares the trailing dims only.
-        if p.dim() > mu.dim() or any(a not in (1, b) for a, b in zip(reversed(p.shape), reversed(mu.shape), strict=False)):
+        if p.dim() > mu.dim() or any(
+            a not in (1, b) for a, b in zip(reversed(p.shape), reversed(mu.shape), strict=False)
+        ):
             raise ValueError(
                 f"vaebench.{op}: {name} must broadcast to mu's shape {tuple(mu.shape)} (e.g. ({D},) or mu's own shape), "
                 f"got shape {tuple(p.shape)}"

@@ -80,8 +80,7 @@ def _load() -> bool:
             _load_error = f"could not load {path}: {exc}"
     if _load_error is not None:
         warnings.warn(
-            f"vaebench: fused kernels unavailable ({_load_error}); "
-            "the ops run their pure-PyTorch reference instead.",
+            f"vaebench: fused kernels unavailable ({_load_error}); the ops run their pure-PyTorch reference instead.",
             RuntimeWarning,
             stacklevel=3,
         )

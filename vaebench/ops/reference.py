@@ -188,9 +188,7 @@ def philox_normal_reference(seed: Tensor, start: int, count: int, dtype: torch.d
     per = 4 if dtype == torch.float32 else 2
     s, off = (int(v) & (2**64 - 1) for v in seed.tolist())
     g = torch.arange(start // per, (start + count + per - 1) // per, dtype=torch.int64)
-    counter = torch.stack(
-        [g & _M32, g >> 32, torch.full_like(g, off & _M32), torch.full_like(g, off >> 32)], dim=1
-    )
+    counter = torch.stack([g & _M32, g >> 32, torch.full_like(g, off & _M32), torch.full_like(g, off >> 32)], dim=1)
     x = philox4x32_reference(counter, torch.tensor([s & _M32, s >> 32]))
     if dtype == torch.float32:
         u = (x[:, 0::2].to(torch.float32) * 2.0**-32 + 2.0**-33).to(torch.float64)

@@ -112,7 +112,9 @@ def _check_inputs(mu: Tensor, logvar: Tensor, num_samples: int) -> None:
             f"vaebench.reparameterize: logvar must be on the device of mu, got {logvar.device} and {mu.device}"
         )
     if mu.dim() < 1:
-        raise ValueError(f"vaebench.reparameterize: mu must be (*batch, D) with at least 1 dim, got shape {tuple(mu.shape)}")
+        raise ValueError(
+            f"vaebench.reparameterize: mu must be (*batch, D) with at least 1 dim, got shape {tuple(mu.shape)}"
+        )
     if logvar.shape != mu.shape:
         raise ValueError(
             f"vaebench.reparameterize: logvar must have the shape of mu (*batch, D), got {tuple(logvar.shape)} and "
@@ -128,15 +130,18 @@ def _check_inputs(mu: Tensor, logvar: Tensor, num_samples: int) -> None:
     # z (K, *batch, D) and log_q (K, *batch); the reference path also holds eps (K, *batch, D)
     per_sample = mu.numel() * (1 if runs_fused(mu) else 2) + mu.numel() // mu.shape[-1]
     what = "z (K, *batch, D) and log_q (K, *batch)" + ("" if runs_fused(mu) else " plus eps (reference path)")
-    check_allocation("reparameterize", "num_samples", num_samples, num_samples * per_sample * mu.element_size(),
-                     what, mu.device)
+    check_allocation(
+        "reparameterize", "num_samples", num_samples, num_samples * per_sample * mu.element_size(), what, mu.device
+    )
 
 
 def _register() -> None:
     """Fake kernels (shapes for torch.compile) and autograd for the compiled ops."""
 
     @torch.library.register_fake("vaebench::reparameterize")
-    def _(mu: Tensor, logvar: Tensor, num_samples: int, seed: Tensor, path_gradient: bool = False) -> tuple[Tensor, Tensor]:
+    def _(
+        mu: Tensor, logvar: Tensor, num_samples: int, seed: Tensor, path_gradient: bool = False
+    ) -> tuple[Tensor, Tensor]:
         torch._check(num_samples >= 1, lambda: f"vaebench.reparameterize: num_samples must be >= 1, got {num_samples}")
         return mu.new_empty((num_samples, *mu.shape)), mu.new_empty((num_samples, *mu.shape[:-1]))
 
@@ -209,9 +214,7 @@ def _register() -> None:
                 d_gl = (-0.5 * v_lv).sum(-1).expand_as(grad_log_q)
         return d_gz, d_gl, d_mu, d_lv, None, None, None
 
-    torch.library.register_autograd(
-        "vaebench::reparameterize_backward", backward_bwd, setup_context=setup_context_bwd
-    )
+    torch.library.register_autograd("vaebench::reparameterize_backward", backward_bwd, setup_context=setup_context_bwd)
 
 
 if _FUSED_DEVICES:

@@ -57,9 +57,7 @@ class Posterior(nn.Module, ABC):
         super().__init__()
         for arg, value in (("feature_dim", feature_dim), ("latent_dim", latent_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{type(self).__name__}: {arg} must be an int >= 1, got {value!r}"
-                )
+                raise ValueError(f"{type(self).__name__}: {arg} must be an int >= 1, got {value!r}")
         self.feature_dim = feature_dim
         self.latent_dim = latent_dim
         cls = type(self)
@@ -164,9 +162,7 @@ class Posterior(nn.Module, ABC):
         Shapes: z: (K, B, D), h: (B, H) -> (K, B).
         """
         self.require_log_prob("log_prob_stopped")
-        stopped = {
-            f"posterior.{name}": p.detach() for name, p in self.named_parameters()
-        }
+        stopped = {f"posterior.{name}": p.detach() for name, p in self.named_parameters()}
         return torch.func.functional_call(_LogProbOf(self), stopped, (z, h.detach() if stop_features else h))
 
     def path_gradient_log_prob(self, z: Tensor, h: Tensor) -> Tensor:
@@ -193,32 +189,25 @@ class Posterior(nn.Module, ABC):
         """
         name = type(self).__name__
         if not isinstance(h, Tensor):
-            raise TypeError(
-                f"{name}: h must be a torch.Tensor (B, H), got {type(h).__name__}"
-            )
+            raise TypeError(f"{name}: h must be a torch.Tensor (B, H), got {type(h).__name__}")
         if h.dim() != 2 or h.shape[1] != self.feature_dim:
             raise ValueError(
                 f"{name}: h must be (B, H={self.feature_dim}), got {tuple(h.shape)}; "
                 "flatten extra batch dimensions into B"
             )
         if h.shape[0] < 1:
-            raise ValueError(
-                f"{name}: h must hold at least one example, got {tuple(h.shape)}"
-            )
+            raise ValueError(f"{name}: h must hold at least one example, got {tuple(h.shape)}")
         self._check_like_parameters("h", h)
         if not bool(torch.isfinite(h).all()):
             raise ValueError(
-                f"{name}: h (the encoder features) holds NaN or inf; the encoder diverged "
-                "upstream of the posterior"
+                f"{name}: h (the encoder features) holds NaN or inf; the encoder diverged upstream of the posterior"
             )
 
     def check_latent(self, arg: str, z: Tensor, h: Tensor) -> None:
         """z (or eps) must be a floating (K, B, D) tensor matching h's batch."""
         name = type(self).__name__
         if not isinstance(z, Tensor):
-            raise TypeError(
-                f"{name}: {arg} must be a torch.Tensor (K, B, D), got {type(z).__name__}"
-            )
+            raise TypeError(f"{name}: {arg} must be a torch.Tensor (K, B, D), got {type(z).__name__}")
         expected = (h.shape[0], self.latent_dim)
         if z.dim() != 3 or tuple(z.shape[1:]) != expected:
             raise ValueError(
@@ -230,14 +219,8 @@ class Posterior(nn.Module, ABC):
     @staticmethod
     def check_num_samples(num_samples: int) -> None:
         """num_samples (K) must be an int >= 1."""
-        if (
-            isinstance(num_samples, bool)
-            or not isinstance(num_samples, int)
-            or num_samples < 1
-        ):
-            raise ValueError(
-                f"num_samples (K) must be an int >= 1, got {num_samples!r}"
-            )
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples (K) must be an int >= 1, got {num_samples!r}")
 
     def _check_like_parameters(self, arg: str, x: Tensor) -> None:
         name = type(self).__name__

@@ -81,9 +81,7 @@ class DiagonalGaussian(Posterior):
     @staticmethod
     def log_prob_given(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
         """log N(z; mu, diag exp(logvar)) summed over D. z: (K, B, D), mu, logvar: (B, D)."""
-        return (
-            -0.5 * (z - mu).square() * (-logvar).exp() - 0.5 * logvar - _HALF_LOG_2PI
-        ).sum(-1)
+        return (-0.5 * (z - mu).square() * (-logvar).exp() - 0.5 * logvar - _HALF_LOG_2PI).sum(-1)
 
     def kl_to_prior(self, h: Tensor) -> Tensor:
         self.check_features(h)

@@ -39,14 +39,8 @@ class AmortizedFlow(Posterior):
 
     def __init__(self, feature_dim: int, latent_dim: int, num_flows: int) -> None:
         super().__init__(feature_dim, latent_dim)
-        if (
-            isinstance(num_flows, bool)
-            or not isinstance(num_flows, int)
-            or num_flows < 0
-        ):
-            raise ValueError(
-                f"{type(self).__name__}: num_flows must be an int >= 0, got {num_flows!r}"
-            )
+        if isinstance(num_flows, bool) or not isinstance(num_flows, int) or num_flows < 0:
+            raise ValueError(f"{type(self).__name__}: num_flows must be an int >= 0, got {num_flows!r}")
         self.num_flows = num_flows
         self.base = DiagonalGaussian(feature_dim, latent_dim)
 

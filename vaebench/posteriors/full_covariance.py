@@ -83,9 +83,7 @@ class FullCovarianceGaussian(Posterior):
         mu, log_diag, scale_tril = self.params(h)
         # Solve L eps = z - mu for all K at once: move K to the right-hand-side columns.
         diff = (z - mu).permute(1, 2, 0)  # (B, D, K)
-        eps = torch.linalg.solve_triangular(scale_tril, diff, upper=False).permute(
-            2, 0, 1
-        )
+        eps = torch.linalg.solve_triangular(scale_tril, diff, upper=False).permute(2, 0, 1)
         return standard_normal_log_prob(eps) - log_diag.sum(-1)
 
     def kl_to_prior(self, h: Tensor) -> Tensor:

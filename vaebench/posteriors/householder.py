@@ -12,9 +12,7 @@ from .flow import AmortizedFlow
 __all__ = ["HouseholderFlow", "reflect"]
 
 
-@POSTERIORS.register(
-    "householder", "Householder flow: volume-preserving reflections, v_1 from h"
-)
+@POSTERIORS.register("householder", "Householder flow: volume-preserving reflections, v_1 from h")
 class HouseholderFlow(AmortizedFlow):
     """Diagonal Gaussian base, then `num_flows` Householder reflections.
 
@@ -37,9 +35,7 @@ class HouseholderFlow(AmortizedFlow):
     def __init__(self, feature_dim: int, latent_dim: int, num_flows: int = 4) -> None:
         super().__init__(feature_dim, latent_dim, num_flows)
         self.first = nn.Linear(feature_dim, latent_dim) if num_flows else None
-        self.next = nn.ModuleList(
-            nn.Linear(latent_dim, latent_dim) for _ in range(max(num_flows - 1, 0))
-        )
+        self.next = nn.ModuleList(nn.Linear(latent_dim, latent_dim) for _ in range(max(num_flows - 1, 0)))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -62,9 +58,7 @@ class HouseholderFlow(AmortizedFlow):
             vs.append(linear(vs[-1]))
         return vs
 
-    def layer(
-        self, index: int, z: Tensor, params: list[Tensor]
-    ) -> tuple[Tensor, Tensor]:
+    def layer(self, index: int, z: Tensor, params: list[Tensor]) -> tuple[Tensor, Tensor]:
         return reflect(z, params[index]), z.new_zeros(z.shape[:-1])
 
     def kl_to_prior(self, h: Tensor) -> Tensor:
@@ -87,7 +81,5 @@ def reflect(z: Tensor, v: Tensor) -> Tensor:
 
     Shapes: z: (K, B, D), v: (B, D) -> (K, B, D).
     """
-    unit = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(
-        torch.finfo(v.dtype).tiny
-    )
+    unit = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(torch.finfo(v.dtype).tiny)
     return z - 2.0 * (z * unit).sum(-1, keepdim=True) * unit

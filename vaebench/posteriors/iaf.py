@@ -14,9 +14,7 @@ from .made import MADE
 __all__ = ["IAF", "iaf_step"]
 
 
-@POSTERIORS.register(
-    "iaf", "inverse autoregressive flow: gated MADE steps with context h"
-)
+@POSTERIORS.register("iaf", "inverse autoregressive flow: gated MADE steps with context h")
 class IAF(AmortizedFlow):
     """Diagonal Gaussian base, then `num_flows` gated IAF steps, each a MADE of z with the
     encoder features h as context.
@@ -91,9 +89,7 @@ class IAF(AmortizedFlow):
         return f"{super().extra_repr()}, forget_bias={self.forget_bias}"
 
 
-def iaf_step(
-    z: Tensor, m: Tensor, s: Tensor, forget_bias: float
-) -> tuple[Tensor, Tensor]:
+def iaf_step(z: Tensor, m: Tensor, s: Tensor, forget_bias: float) -> tuple[Tensor, Tensor]:
     """z' = sigma z + (1 - sigma) m, sigma = sigmoid(s + forget_bias); log|det| = sum log sigma.
 
     Shapes: z, m, s: (K, B, D) -> z': (K, B, D), log|det|: (K, B).

@@ -18,8 +18,7 @@ class MaskedLinear(nn.Linear):
         super().__init__(in_features, out_features)
         if mask.shape != (out_features, in_features):
             raise ValueError(
-                f"MaskedLinear: mask must be (out, in) = {(out_features, in_features)}, "
-                f"got {tuple(mask.shape)}"
+                f"MaskedLinear: mask must be (out, in) = {(out_features, in_features)}, got {tuple(mask.shape)}"
             )
         self.register_buffer("mask", mask.to(self.weight.dtype))
 
@@ -76,22 +75,14 @@ class MADE(nn.Module):
             previous = degrees_hidden
         self.hidden_layers = nn.ModuleList(layers)
         degrees_out = degrees_in.repeat(num_outputs)
-        self.output = MaskedLinear(
-            hidden, num_outputs * features, degrees_out[:, None] > previous[None, :]
-        )
-        self.context = (
-            nn.Linear(context_features, hidden, bias=False)
-            if context_features
-            else None
-        )
+        self.output = MaskedLinear(hidden, num_outputs * features, degrees_out[:, None] > previous[None, :])
+        self.context = nn.Linear(context_features, hidden, bias=False) if context_features else None
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         y = self.hidden_layers[0](x)
         if self.context is not None:
             if context is None:
-                raise ValueError(
-                    "MADE: built with context_features, so context is required"
-                )
+                raise ValueError("MADE: built with context_features, so context is required")
             y = y + self.context(context)
         y = F.elu(y)
         for layer in self.hidden_layers[1:]:

@@ -66,9 +66,7 @@ class PlanarFlow(AmortizedFlow):
         shape = (h.shape[0], self.num_flows, self.latent_dim)
         return self.u(h).view(shape), self.w(h).view(shape), self.b(h)
 
-    def layer(
-        self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]
-    ) -> tuple[Tensor, Tensor]:
+    def layer(self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         u, w, b = (p[:, index] for p in params)
         return planar_step(z, u, w, b)
 

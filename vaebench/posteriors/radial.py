@@ -13,9 +13,7 @@ from .flow import AmortizedFlow
 __all__ = ["RadialFlow", "radial_step"]
 
 
-@POSTERIORS.register(
-    "radial", "radial flow z + beta (z - z0) / (alpha + r), amortized from h"
-)
+@POSTERIORS.register("radial", "radial flow z + beta (z - z0) / (alpha + r), amortized from h")
 class RadialFlow(AmortizedFlow):
     """Diagonal Gaussian base, then `num_flows` radial layers with z0, alpha, beta from h.
 
@@ -54,16 +52,12 @@ class RadialFlow(AmortizedFlow):
         centre = self.centre(h).view(h.shape[0], self.num_flows, self.latent_dim)
         return centre, self.alpha(h), self.beta(h)
 
-    def layer(
-        self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]
-    ) -> tuple[Tensor, Tensor]:
+    def layer(self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         centre, alpha_raw, beta_raw = (p[:, index] for p in params)
         return radial_step(z, centre, alpha_raw, beta_raw)
 
 
-def radial_step(
-    z: Tensor, centre: Tensor, alpha_raw: Tensor, beta_raw: Tensor
-) -> tuple[Tensor, Tensor]:
+def radial_step(z: Tensor, centre: Tensor, alpha_raw: Tensor, beta_raw: Tensor) -> tuple[Tensor, Tensor]:
     """One radial layer from unconstrained parameters (alpha, beta mapped as in the class).
 
     Shapes: z: (K, B, D), centre: (B, D), alpha_raw, beta_raw: (B,) -> (K, B, D), (K, B).
@@ -78,9 +72,5 @@ def radial_step(
     z_new = z + (beta / alpha_r).unsqueeze(-1) * diff
     d = z.shape[-1]
     log_det = (d - 1) * (torch.log(r + sp_beta) - torch.log(alpha_r))
-    log_det = (
-        log_det
-        + torch.log(r * (2.0 * alpha + r) + alpha * sp_beta)
-        - 2.0 * torch.log(alpha_r)
-    )
+    log_det = log_det + torch.log(r * (2.0 * alpha + r) + alpha * sp_beta) - 2.0 * torch.log(alpha_r)
     return z_new, log_det

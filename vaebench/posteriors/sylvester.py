@@ -84,9 +84,7 @@ class SylvesterFlow(AmortizedFlow):
     ) -> None:
         super().__init__(feature_dim, latent_dim, num_flows)
         if variant not in _VARIANTS:
-            raise ValueError(
-                f"SylvesterFlow: variant must be one of {', '.join(_VARIANTS)}, got {variant!r}"
-            )
+            raise ValueError(f"SylvesterFlow: variant must be one of {', '.join(_VARIANTS)}, got {variant!r}")
         if orthogonalization not in _ORTHOGONALIZATIONS:
             raise ValueError(
                 "SylvesterFlow: orthogonalization must be one of "
@@ -95,30 +93,22 @@ class SylvesterFlow(AmortizedFlow):
         d = latent_dim
         m = d if num_ortho_vecs is None else num_ortho_vecs
         if variant == "orthogonal" and not (isinstance(m, int) and 1 <= m <= d):
-            raise ValueError(
-                f"SylvesterFlow: num_ortho_vecs (M) must be an int in [1, D={d}], got {m!r}"
-            )
+            raise ValueError(f"SylvesterFlow: num_ortho_vecs (M) must be an int in [1, D={d}], got {m!r}")
         if variant != "orthogonal" and num_ortho_vecs not in (None, d):
             raise ValueError(
                 f"SylvesterFlow: num_ortho_vecs only applies to variant='orthogonal' "
                 f"(the {variant} variant has M = D = {d}), got {num_ortho_vecs!r}"
             )
         if variant == "householder" and (
-            isinstance(num_householder, bool)
-            or not isinstance(num_householder, int)
-            or num_householder < 1
+            isinstance(num_householder, bool) or not isinstance(num_householder, int) or num_householder < 1
         ):
-            raise ValueError(
-                f"SylvesterFlow: num_householder must be an int >= 1, got {num_householder!r}"
-            )
+            raise ValueError(f"SylvesterFlow: num_householder must be an int >= 1, got {num_householder!r}")
         self.variant = variant
         self.num_ortho_vecs = m
         self.num_householder = num_householder
         steps = max_orthogonalization_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(
-                f"SylvesterFlow: max_orthogonalization_steps must be an int >= 1, got {steps!r}"
-            )
+            raise ValueError(f"SylvesterFlow: max_orthogonalization_steps must be an int >= 1, got {steps!r}")
         self.orthogonalization = orthogonalization
         self.max_orthogonalization_steps = max_orthogonalization_steps
         n = num_flows
@@ -133,11 +123,7 @@ class SylvesterFlow(AmortizedFlow):
         self.diag1 = linear(n * m)
         self.diag2 = linear(n * m)
         self.bias = linear(n * m)
-        self.q = linear(
-            {"orthogonal": n * d * m, "householder": n * num_householder * d}.get(
-                variant, 0
-            )
-        )
+        self.q = linear({"orthogonal": n * d * m, "householder": n * num_householder * d}.get(variant, 0))
         rows, cols = torch.triu_indices(m, m, offset=1)
         self.register_buffer("_rows", rows, persistent=False)
         self.register_buffer("_cols", cols, persistent=False)
@@ -181,17 +167,13 @@ class SylvesterFlow(AmortizedFlow):
             if self.orthogonalization == "qr":
                 params["q"] = torch.linalg.qr(raw_q).Q
             else:
-                params["q"] = bjorck_orthogonalize(
-                    raw_q, self.max_orthogonalization_steps
-                )
+                params["q"] = bjorck_orthogonalize(raw_q, self.max_orthogonalization_steps)
         elif self.variant == "householder":
             assert self.q is not None
             params["v"] = self.q(h).view(b, n, self.num_householder, d)
         return params
 
-    def layer(
-        self, index: int, z: Tensor, params: dict[str, Tensor]
-    ) -> tuple[Tensor, Tensor]:
+    def layer(self, index: int, z: Tensor, params: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         t = index
         a1, a2 = params["a1"][:, t], params["a2"][:, t]
         d1, d2 = torch.tanh(a1), torch.tanh(a2)
@@ -228,9 +210,7 @@ class SylvesterFlow(AmortizedFlow):
         return y.flip(-1) if t % 2 else y
 
     def extra_repr(self) -> str:
-        return (
-            f"{super().extra_repr()}, variant={self.variant}, M={self.num_ortho_vecs}"
-        )
+        return f"{super().extra_repr()}, variant={self.variant}, M={self.num_ortho_vecs}"
 
 
 def _log_cosh(x: Tensor) -> Tensor:
@@ -258,19 +238,13 @@ def bjorck_orthogonalize(q: Tensor, max_steps: int = 100) -> Tensor:
             arXiv:1803.05649.
     """
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(
-            f"bjorck_orthogonalize: max_steps must be an int >= 1, got {max_steps!r}"
-        )
+        raise ValueError(f"bjorck_orthogonalize: max_steps must be an int >= 1, got {max_steps!r}")
     if q.dim() < 2 or q.shape[-1] > q.shape[-2]:
-        raise ValueError(
-            f"bjorck_orthogonalize: q must be (..., D, M) with M <= D, got {tuple(q.shape)}"
-        )
+        raise ValueError(f"bjorck_orthogonalize: q must be (..., D, M) with M <= D, got {tuple(q.shape)}")
     m = q.shape[-1]
     eye = torch.eye(m, dtype=q.dtype, device=q.device)
     tol = 100 * torch.finfo(q.dtype).eps
-    q = q / torch.linalg.matrix_norm(q, keepdim=True).clamp_min(
-        torch.finfo(q.dtype).tiny
-    )
+    q = q / torch.linalg.matrix_norm(q, keepdim=True).clamp_min(torch.finfo(q.dtype).tiny)
     for _ in range(max_steps):
         residual = eye - q.transpose(-1, -2) @ q
         error = float(residual.detach().abs().amax())

@@ -76,8 +76,7 @@ def load_data(cfg: DictConfig, seed: int) -> RunData:
     train = _cut(splits.train, dc.train_size, "train", notes)
     test = _cut(splits.test, dc.test_size, "test", notes)
     valid = _cut(splits.valid, dc.test_size, "valid", [])
-    return RunData(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name,
-                   splits, notes)
+    return RunData(train, valid, test, tuple(splits.event_shape), str(splits.likelihood), splits.name, splits, notes)
 
 
 def dataset_card(name: str) -> Any:
@@ -222,8 +221,14 @@ def evaluate(
     notes: list[str] = []
     model.eval()
     ll = evaluation.estimate_log_likelihood(
-        model, data.test, num_samples=ec.nll_samples, chunk_size=min(ec.chunk_size, ec.nll_samples),
-        batch_size=ec.batch_size, seed=seed, device=device, progress=progress,
+        model,
+        data.test,
+        num_samples=ec.nll_samples,
+        chunk_size=min(ec.chunk_size, ec.nll_samples),
+        batch_size=ec.batch_size,
+        seed=seed,
+        device=device,
+        progress=progress,
     )
     if ec.nll_samples != PAPER_NLL_SAMPLES:
         notes.append(
@@ -235,7 +240,12 @@ def evaluate(
     if ll.num_dims:
         metrics["bits_per_dim"] = Metric.of((-ll.log_px / (ll.num_dims * torch.log(torch.tensor(2.0)))).tolist())
     bounds = evaluation.evaluate_bounds(
-        model, data.test, num_samples=ec.elbo_samples, batch_size=ec.batch_size, seed=seed, device=device,
+        model,
+        data.test,
+        num_samples=ec.elbo_samples,
+        batch_size=ec.batch_size,
+        seed=seed,
+        device=device,
     )
     metrics["elbo"] = Metric.of(bounds.elbo.tolist())
     metrics["kl"] = Metric.of(bounds.kl.tolist())
@@ -243,8 +253,12 @@ def evaluate(
     if not bounds.kl_analytic:
         notes.append(f"KL estimated by Monte Carlo with {ec.elbo_samples} sample(s) per example")
     au = evaluation.active_units(
-        model, data.train, threshold=ec.active_units_threshold,
-        num_examples=ec.active_units_examples, batch_size=ec.batch_size, seed=seed,
+        model,
+        data.train,
+        threshold=ec.active_units_threshold,
+        num_examples=ec.active_units_examples,
+        batch_size=ec.batch_size,
+        seed=seed,
         num_samples=ec.active_units_samples,
     )
     metrics["active_units"] = Metric(float(au.num_active), None, 1)
@@ -264,8 +278,13 @@ def evaluate(
         n = min(ec.gap_examples, ll.log_px.shape[0])
         x = evaluation.take_examples(data.test, n, device=device)
         gaps = evaluation.inference_gaps(
-            model, x, ll.log_px[:n].to(device), num_steps=ec.gap_steps, lr=ec.gap_lr,
-            eval_samples=ec.gap_samples, seed=seed,
+            model,
+            x,
+            ll.log_px[:n].to(device),
+            num_steps=ec.gap_steps,
+            lr=ec.gap_lr,
+            eval_samples=ec.gap_samples,
+            seed=seed,
         )
         metrics.update(gaps.metrics())
         notes.append(
@@ -273,6 +292,9 @@ def evaluate(
             f"steps (lr {ec.gap_lr}) on the family's own parameters; bounds from {ec.gap_samples} draws; log p(x) the "
             f"test NLL's K={ec.nll_samples} estimate"
         )
-    per_example = {"nll": per_example_values(-ll.log_px), "nll_mc_std": per_example_values(ll.mc_std),
-                   "elbo": per_example_values(bounds.elbo)}
+    per_example = {
+        "nll": per_example_values(-ll.log_px),
+        "nll_mc_std": per_example_values(ll.mc_std),
+        "elbo": per_example_values(bounds.elbo),
+    }
     return metrics, notes, per_example

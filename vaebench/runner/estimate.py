@@ -80,5 +80,7 @@ def estimate_seconds(cell: ResolvedCell, earlier: Sequence[RunRecord]) -> Estima
         if work is not None and before:
             scaled.append(r.wall_time_s * work / before)
     if scaled:
-        return Estimate(statistics.median(scaled), f"scaled by work units from {len(scaled)} earlier run(s) of this cell")
+        return Estimate(
+            statistics.median(scaled), f"scaled by work units from {len(scaled)} earlier run(s) of this cell"
+        )
     return Estimate(None, "no earlier run of this cell")

@@ -23,9 +23,18 @@ from .suite import check_cells
 __all__ = ["ConfigError", "ResolvedCell", "config_hash", "resolve_cells", "user_keys"]
 
 # Sections a suite may set and a command line may override.
-_OVERRIDABLE = ("dataset", "model", "posterior", "estimator", "train", "eval", "gradients",
-                "kernels", "exact", "device")
-
+_OVERRIDABLE = (
+    "dataset",
+    "model",
+    "posterior",
+    "estimator",
+    "train",
+    "eval",
+    "gradients",
+    "kernels",
+    "exact",
+    "device",
+)
 
 
 @dataclass
@@ -66,7 +75,8 @@ def config_hash(suite: str, suite_version: int, cell: str, config: dict[str, Any
     semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC_KEYS}
     blob = json.dumps(
         {"suite": suite, "suite_version": suite_version, "cell": cell, "config": semantic},
-        sort_keys=True, default=str,
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -105,9 +115,7 @@ def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Resolv
     if cfg.cells is not None:
         unknown = sorted(set(cfg.cells) - set(names))
         if unknown:
-            raise ConfigError(
-                f"cells={list(cfg.cells)}: suite '{suite.name}' has no cell {unknown}; cells: {names}"
-            )
+            raise ConfigError(f"cells={list(cfg.cells)}: suite '{suite.name}' has no cell {unknown}; cells: {names}")
         chosen = [c for c in names if c in set(cfg.cells)]
     if not chosen:
         raise ConfigError(f"suite '{suite.name}' budget '{budget}' selects no cells")
@@ -134,9 +142,16 @@ def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Resolv
             run_cfg.seed = int(seed)
             plain_cfg = cast("dict[str, Any]", OmegaConf.to_container(run_cfg, resolve=True))  # keys: field names
             assert isinstance(plain_cfg, dict)
-            out.append(ResolvedCell(
-                suite=suite.name, suite_version=int(suite.version), task=suite.task, cell=name,
-                budget=budget, seed=int(seed), config=run_cfg,
-                config_hash=config_hash(suite.name, int(suite.version), name, plain_cfg),
-            ))
+            out.append(
+                ResolvedCell(
+                    suite=suite.name,
+                    suite_version=int(suite.version),
+                    task=suite.task,
+                    cell=name,
+                    budget=budget,
+                    seed=int(seed),
+                    config=run_cfg,
+                    config_hash=config_hash(suite.name, int(suite.version), name, plain_cfg),
+                )
+            )
     return out

@@ -88,15 +88,28 @@ def execute(cell: ResolvedCell, results_dir: Path, *, progress: bool = True, fre
     if device.type == "cpu":
         notes.append("peak_memory_bytes is the process's max RSS (includes earlier cells of the same process)")
     return RunRecord(
-        suite=cell.suite, suite_version=cell.suite_version, cell=cell.cell, budget=cell.budget, seed=cell.seed,
-        config=cell.plain_config(), config_hash=cell.config_hash, metrics=result.metrics, curves=result.curves,
-        notes=notes, artifacts=result.artifacts, per_example=result.per_example, test_points=result.test_points,
-        wall_time_s=wall, peak_memory_bytes=peak_memory_bytes(device),
+        suite=cell.suite,
+        suite_version=cell.suite_version,
+        cell=cell.cell,
+        budget=cell.budget,
+        seed=cell.seed,
+        config=cell.plain_config(),
+        config_hash=cell.config_hash,
+        metrics=result.metrics,
+        curves=result.curves,
+        notes=notes,
+        artifacts=result.artifacts,
+        per_example=result.per_example,
+        test_points=result.test_points,
+        wall_time_s=wall,
+        peak_memory_bytes=peak_memory_bytes(device),
         environment=environment(device),
     )
 
 
-def summary_table(records: Sequence[RunRecord], metrics: Sequence[str], title: str, status: Sequence[str] = ()) -> Table:
+def summary_table(
+    records: Sequence[RunRecord], metrics: Sequence[str], title: str, status: Sequence[str] = ()
+) -> Table:
     """A rich table: one row per run, the suite's metrics as `mean ± se`.
 
     A run's row is labelled with its cell and the overrides that set it apart from the suite
@@ -164,8 +177,14 @@ def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) ->
         if not cached:
             total += est.seconds or 0.0
             unknown += est.seconds is None
-        table.add_row(cell.cell, str(cell.seed), cell.config_hash[:12], "cached" if cached else "new",
-                      "0 s" if cached else _duration(est.seconds), "" if cached else est.basis)
+        table.add_row(
+            cell.cell,
+            str(cell.seed),
+            cell.config_hash[:12],
+            "cached" if cached else "new",
+            "0 s" if cached else _duration(est.seconds),
+            "" if cached else est.basis,
+        )
     return table, total, unknown
 
 
@@ -185,16 +204,20 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
     validate_cells(cells, results_dir)  # every config problem now, not after hours of training
     if cfg.dry_run:
         table, total, unknown = plan_table(cells, results_dir, bool(cfg.force))
-        console.print(f"[bold]vaebench[/bold] suite [cyan]{cfg.suite.name}[/cyan] v{cfg.suite.version}, budget "
-                      f"[cyan]{cfg.budget.name}[/cyan]: config valid, {len(cells)} run(s) -> {results_dir.resolve()}")
+        console.print(
+            f"[bold]vaebench[/bold] suite [cyan]{cfg.suite.name}[/cyan] v{cfg.suite.version}, budget "
+            f"[cyan]{cfg.budget.name}[/cyan]: config valid, {len(cells)} run(s) -> {results_dir.resolve()}"
+        )
         console.print(table)
         if unknown == 0:
             console.print(f"estimated total: {_duration(total)}")
         elif unknown == len(cells):
             console.print("estimated total: unknown (no new run has an earlier record of its cell to estimate from)")
         else:
-            console.print(f"estimated total: {_duration(total)} for the runs with an estimate, plus {unknown} "
-                          "run(s) with no earlier record of their cell")
+            console.print(
+                f"estimated total: {_duration(total)} for the runs with an estimate, plus {unknown} "
+                "run(s) with no earlier record of their cell"
+            )
         for cell in cells[:1]:
             console.print(f"resolved config of cell '{cell.cell}' (the others differ in their cell layer):")
             console.print(escape(OmegaConf.to_yaml(cell.config)), end="")
@@ -207,8 +230,13 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
         f"[cyan]{cfg.budget.name}[/cyan]: {len(cells)} run(s) -> {results_dir.resolve()}"
     )
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not cfg.progress, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not cfg.progress,
+        transient=False,
     ) as bar:
         task = bar.add_task(f"{suite.name}", total=len(cells))
         for cell in cells:
@@ -229,7 +257,9 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
         for note in r.notes:
             notes.setdefault(note, []).append(r.cell)
     for note, where in notes.items():
-        cells_txt = "all cells" if len(set(where)) == len({r.cell for r in records}) else ", ".join(dict.fromkeys(where))
+        cells_txt = (
+            "all cells" if len(set(where)) == len({r.cell for r in records}) else ", ".join(dict.fromkeys(where))
+        )
         console.print(f"  note ({escape(cells_txt)}): {escape(note)}")
     from ..leaderboard import build_leaderboard
 

@@ -210,10 +210,7 @@ def load_suite(name_or_path: str | os.PathLike[str], extra: Sequence[str] = ()) 
     for budget, layer in suite.budgets.items():
         unknown = sorted(set(layer.cells or []) - set(cells))
         if unknown:
-            raise SuiteError(
-                f"suite '{suite.name}' budget '{budget}' names unknown cells {unknown}; "
-                f"cells: {cells}"
-            )
+            raise SuiteError(f"suite '{suite.name}' budget '{budget}' names unknown cells {unknown}; cells: {cells}")
     check_cells(suite, f"suite '{suite.name}' ({path})")
     return suite
 

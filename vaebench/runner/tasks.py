@@ -63,8 +63,14 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     model = adapters.model_from_config(cfg, data).to(ctx.device)
     estimator = adapters.estimator_from_config(cfg)
     outcome = adapters.train_from_config(
-        model, estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints", seed=cell.seed,
-        device=ctx.device, progress=ctx.progress,
+        model,
+        estimator,
+        data,
+        cfg,
+        checkpoint_dir=ctx.run_dir / "checkpoints",
+        seed=cell.seed,
+        device=ctx.device,
+        progress=ctx.progress,
     )
     metrics, notes, per_example = adapters.evaluate(
         model, data, cfg, seed=cell.seed, device=ctx.device, progress=ctx.progress
@@ -87,8 +93,14 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         notes.append(f"resumed from the checkpoint of epoch {outcome.resumed_from}")
     if outcome.curves.get("valid_bound"):
         artifacts["valid_curve"] = _rel(_plot_valid_curve(outcome.curves, ctx.run_dir, cell.cell), ctx)
-    return TaskResult(metrics, outcome.curves, [*data.notes, *notes], artifacts,
-                      per_example=per_example, test_points=adapters.test_points(data))
+    return TaskResult(
+        metrics,
+        outcome.curves,
+        [*data.notes, *notes],
+        artifacts,
+        per_example=per_example,
+        test_points=adapters.test_points(data),
+    )
 
 
 def _jackknife_se(values: list[float]) -> float | None:
@@ -141,19 +153,31 @@ def gradients(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
             cfg, name=gc.train_estimator, num_samples=gc.train_num_samples, kwargs={}
         )
         curves = adapters.train_from_config(
-            model, trainer_estimator, data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
-            seed=cell.seed, device=ctx.device, progress=ctx.progress,
+            model,
+            trainer_estimator,
+            data,
+            cfg,
+            checkpoint_dir=ctx.run_dir / "checkpoints",
+            seed=cell.seed,
+            device=ctx.device,
+            progress=ctx.progress,
         ).curves
     x = evaluation.take_examples(data.test, cfg.gradients.batch_size, device=ctx.device)
     ks = list(cfg.gradients.num_samples)
     stats = evaluation.gradient_stats_sweep(
-        model, lambda k: adapters.estimator_from_config(cfg, num_samples=k), x, ks,
-        num_draws=cfg.gradients.num_draws, seed=cell.seed,
+        model,
+        lambda k: adapters.estimator_from_config(cfg, num_samples=k),
+        x,
+        ks,
+        num_draws=cfg.gradients.num_draws,
+        seed=cell.seed,
     )
     metrics: dict[str, Metric] = {}
     for st in stats:
         for group, g in st.groups.items():
-            metrics[f"{group}_snr@K={st.num_samples}"] = Metric(float(g.snr_norm), _jackknife_se(g.snr_norm_jackknife), 1)
+            metrics[f"{group}_snr@K={st.num_samples}"] = Metric(
+                float(g.snr_norm), _jackknife_se(g.snr_norm_jackknife), 1
+            )
             metrics[f"{group}_snr_param_mean@K={st.num_samples}"] = Metric(float(g.snr_mean), None, 1)
             metrics[f"{group}_variance@K={st.num_samples}"] = Metric(float(g.variance_mean), None, 1)
         if st.ess_mean is not None:
@@ -200,11 +224,17 @@ def kernels(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     metrics: dict[str, Metric] = {}
     from .. import ops
 
-    notes = [f"vaebench.ops backend: {ops.backend(ctx.device)}", f"{ctx.device} timings, {torch.get_num_threads()} threads, median of {kc.repeats} repeats"]
+    notes = [
+        f"vaebench.ops backend: {ops.backend(ctx.device)}",
+        f"{ctx.device} timings, {torch.get_num_threads()} threads, median of {kc.repeats} repeats",
+    ]
     for op in kc.ops:
         for size in kc.sizes:
-            metrics.update(op_throughput(op, tuple(size), list(kc.providers), kc.repeats, kc.dtype, ctx.device,
-                                         prefix_op=len(kc.ops) > 1))
+            metrics.update(
+                op_throughput(
+                    op, tuple(size), list(kc.providers), kc.repeats, kc.dtype, ctx.device, prefix_op=len(kc.ops) > 1
+                )
+            )
     return TaskResult(metrics, {}, notes, {})
 
 
@@ -216,8 +246,14 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     curves: dict[str, list[float]] = {}
     if adapters.train_epochs(cfg) > 0:
         curves = adapters.train_from_config(
-            model, adapters.estimator_from_config(cfg), data, cfg, checkpoint_dir=ctx.run_dir / "checkpoints",
-            seed=cell.seed, device=ctx.device, progress=ctx.progress,
+            model,
+            adapters.estimator_from_config(cfg),
+            data,
+            cfg,
+            checkpoint_dir=ctx.run_dir / "checkpoints",
+            seed=cell.seed,
+            device=ctx.device,
+            progress=ctx.progress,
         ).curves
     from .. import evaluation
 
@@ -241,14 +277,23 @@ def exact(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         estimator = adapters.estimator_from_config(cfg, num_samples=int(k))
         with torch.no_grad():
             b = estimator(model, repeated).bound.detach().to(torch.float64).reshape(draws, n)
-        bias = (b.mean(0) - log_px)  # (B,): E[bound] - log p(x) per example
+        bias = b.mean(0) - log_px  # (B,): E[bound] - log p(x) per example
         std = b.std(0)  # (B,)
         metrics[f"bias@K={k}"] = Metric.of(bias.tolist())
         metrics[f"std@K={k}"] = Metric.of(std.tolist())
         per_example[f"bias@K={k}"] = adapters.per_example_values(bias)
         per_example[f"std@K={k}"] = adapters.per_example_values(std)
-    return TaskResult(metrics, curves, [
-        *data.notes,
-        (f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
-         f"errors over {x.shape[0]} test examples"),
-    ], {}, per_example=per_example, test_points=adapters.test_points(data, x.shape[0]))
+    return TaskResult(
+        metrics,
+        curves,
+        [
+            *data.notes,
+            (
+                f"bias = E[bound] - exact log p(x) over {cfg.exact.num_draws} draws per example; standard "
+                f"errors over {x.shape[0]} test examples"
+            ),
+        ],
+        {},
+        per_example=per_example,
+        test_points=adapters.test_points(data, x.shape[0]),
+    )

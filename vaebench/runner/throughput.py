@@ -84,7 +84,10 @@ def end_to_end_throughput(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         name = f"train_step_examples_per_s@K={cfg.estimator.num_samples}"
     else:
         th = evaluation.evaluation_throughput(
-            model, x, num_samples=cfg.eval.nll_samples, chunk_size=cfg.eval.chunk_size,
+            model,
+            x,
+            num_samples=cfg.eval.nll_samples,
+            chunk_size=cfg.eval.chunk_size,
             repeats=max(1, cfg.kernels.repeats // EVALUATION_REPEATS_DIVISOR),
         )
         name = f"evaluation_examples_per_s@K={cfg.eval.nll_samples}"

@@ -64,8 +64,9 @@ class ValidationError(ConfigError):
             scope = f" (cells: {', '.join(where)})" if where else ""
             lines.append(f"  - {problem}{scope}")
         n = len(lines)
-        super().__init__(f"{n} problem{'s' if n > 1 else ''} in the run config, found before any work:\n"
-                         + "\n".join(lines))
+        super().__init__(
+            f"{n} problem{'s' if n > 1 else ''} in the run config, found before any work:\n" + "\n".join(lines)
+        )
 
 
 # ---- keys (before Hydra composes) ---------------------------------------------------------------
@@ -110,10 +111,14 @@ def check_override_keys(overrides: Sequence[str]) -> list[Problem]:
             fields = _schema_fields(cls)
             if part not in fields:
                 section = ".".join(path) or "the top level"
-                problems.append(Problem(
-                    key, arg.split("=", 1)[1], f"'{part}' is not a key of {section}; valid keys: "
-                    f"{', '.join(sorted(fields))}", _did_you_mean(part, fields),
-                ))
+                problems.append(
+                    Problem(
+                        key,
+                        arg.split("=", 1)[1],
+                        f"'{part}' is not a key of {section}; valid keys: {', '.join(sorted(fields))}",
+                        _did_you_mean(part, fields),
+                    )
+                )
                 break
             path.append(part)
             cls = _nested_dataclass(fields[part])
@@ -127,19 +132,37 @@ def check_writable(key: str, folder: str | os.PathLike[str]) -> list[Problem]:
     """Whether `folder` is, or can be created as, a writable folder (nothing is created)."""
     path = Path(folder).expanduser()
     if path.exists() and not path.is_dir():
-        return [Problem(key, str(folder), f"{path} is a file, not a folder",
-                        f"choose another folder ({key}=PATH) or move the file away")]
+        return [
+            Problem(
+                key,
+                str(folder),
+                f"{path} is a file, not a folder",
+                f"choose another folder ({key}=PATH) or move the file away",
+            )
+        ]
     probe = path
     while not probe.exists():  # the nearest existing ancestor decides whether mkdir works
         if probe.parent == probe:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        return [Problem(key, str(folder), f"{probe} is a file, so {path} cannot be created",
-                        f"choose a path under a folder ({key}=PATH)")]
+        return [
+            Problem(
+                key,
+                str(folder),
+                f"{probe} is a file, so {path} cannot be created",
+                f"choose a path under a folder ({key}=PATH)",
+            )
+        ]
     if not os.access(probe, os.W_OK | os.X_OK):
-        return [Problem(key, str(folder), f"{probe} is not writable by this user",
-                        f"choose a writable folder ({key}=PATH) or fix its permissions")]
+        return [
+            Problem(
+                key,
+                str(folder),
+                f"{probe} is not writable by this user",
+                f"choose a writable folder ({key}=PATH) or fix its permissions",
+            )
+        ]
     return []
 
 
@@ -169,15 +192,27 @@ def _options(problems: list[Problem], key: str, fn: Callable[..., Any], given: A
     known = sorted(set(params) - fixed - {"self"})
     for name in given or {}:
         if name not in known:
-            problems.append(Problem(f"{key}.{name}", given[name], f"not an option; options: {', '.join(known) or '(none)'}",
-                                    _did_you_mean(name, known)))
+            problems.append(
+                Problem(
+                    f"{key}.{name}",
+                    given[name],
+                    f"not an option; options: {', '.join(known) or '(none)'}",
+                    _did_you_mean(name, known),
+                )
+            )
 
 
 def _registered(problems: list[Problem], key: str, name: Any, registry: Any) -> bool:
     if name in registry:
         return True
-    problems.append(Problem(key, name, f"not a registered {registry.kind}; known: {', '.join(registry.names())}",
-                            _did_you_mean(str(name), registry.names())))
+    problems.append(
+        Problem(
+            key,
+            name,
+            f"not a registered {registry.kind}; known: {', '.join(registry.names())}",
+            _did_you_mean(str(name), registry.names()),
+        )
+    )
     return False
 
 
@@ -193,9 +228,14 @@ def _check_dataset(problems: list[Problem], dc: DictConfig) -> None:
     kwargs: dict[str, Any] = {str(k): v for k, v in (dc.kwargs or {}).items()}
     for name, value in kwargs.items():
         if name not in source.options():
-            problems.append(Problem(f"dataset.kwargs.{name}", value,
-                                    f"not an option of dataset '{dc.name}'; options: {', '.join(source.options()) or '(none)'}",
-                                    _did_you_mean(name, source.options())))
+            problems.append(
+                Problem(
+                    f"dataset.kwargs.{name}",
+                    value,
+                    f"not an option of dataset '{dc.name}'; options: {', '.join(source.options()) or '(none)'}",
+                    _did_you_mean(name, source.options()),
+                )
+            )
     files = source.card.files
     if not files:  # embedded or synthetic: nothing on disk
         return
@@ -204,13 +244,20 @@ def _check_dataset(problems: list[Problem], dc: DictConfig) -> None:
     if not missing:
         return
     if not dc.download:
-        problems.append(Problem(
-            "dataset.data_dir", dc.data_dir, f"dataset '{dc.name}' needs {', '.join(missing)} in {folder} (missing) "
-            "and dataset.download=false", f"put the files there (`vaebench datasets {dc.name}` says where they come "
-            "from), point dataset.data_dir at them, or set dataset.download=true"))
+        problems.append(
+            Problem(
+                "dataset.data_dir",
+                dc.data_dir,
+                f"dataset '{dc.name}' needs {', '.join(missing)} in {folder} (missing) and dataset.download=false",
+                f"put the files there (`vaebench datasets {dc.name}` says where they come "
+                "from), point dataset.data_dir at them, or set dataset.download=true",
+            )
+        )
         return
-    problems.extend(Problem(p.key, p.value, f"{p.allowed} (dataset '{dc.name}' downloads {', '.join(missing)} there)",
-                            p.fix) for p in check_writable("dataset.data_dir", folder))
+    problems.extend(
+        Problem(p.key, p.value, f"{p.allowed} (dataset '{dc.name}' downloads {', '.join(missing)} there)", p.fix)
+        for p in check_writable("dataset.data_dir", folder)
+    )
 
 
 def _check_model(problems: list[Problem], cfg: DictConfig) -> None:
@@ -219,8 +266,13 @@ def _check_model(problems: list[Problem], cfg: DictConfig) -> None:
     from ..posteriors import POSTERIORS
 
     if _registered(problems, "model.name", cfg.model.name, MODELS):
-        _options(problems, "model.kwargs", MODELS.get(cfg.model.name), cfg.model.kwargs,
-                 {"event_shape", "make_posterior", "likelihood"})
+        _options(
+            problems,
+            "model.kwargs",
+            MODELS.get(cfg.model.name),
+            cfg.model.kwargs,
+            {"event_shape", "make_posterior", "likelihood"},
+        )
     if cfg.model.likelihood is not None:
         _registered(problems, "model.likelihood", cfg.model.likelihood, LIKELIHOODS)
     family = None
@@ -228,7 +280,9 @@ def _check_model(problems: list[Problem], cfg: DictConfig) -> None:
         family = POSTERIORS.get(cfg.posterior.name)
         _options(problems, "posterior.kwargs", family.__init__, cfg.posterior.kwargs, {"feature_dim", "latent_dim"})
     ec = cfg.estimator
-    if not _int_at_least(problems, "estimator.num_samples", ec.num_samples, 1, "K is the number of samples per example"):
+    if not _int_at_least(
+        problems, "estimator.num_samples", ec.num_samples, 1, "K is the number of samples per example"
+    ):
         return
     if not _registered(problems, "estimator.name", ec.name, ESTIMATORS):
         return
@@ -236,25 +290,40 @@ def _check_model(problems: list[Problem], cfg: DictConfig) -> None:
     try:  # the constructor's own rules (score_function's baseline needs K >= 2, renyi's alpha)
         estimator_cls(num_samples=ec.num_samples, **(OmegaConf.to_container(ec.kwargs) or {}))  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        problems.append(Problem("estimator", {"name": ec.name, "num_samples": ec.num_samples, **ec.kwargs},
-                                f"rejected by estimator '{ec.name}': {exc}", "change estimator.num_samples or "
-                                "estimator.kwargs as the message says"))
+        problems.append(
+            Problem(
+                "estimator",
+                {"name": ec.name, "num_samples": ec.num_samples, **ec.kwargs},
+                f"rejected by estimator '{ec.name}': {exc}",
+                "change estimator.num_samples or estimator.kwargs as the message says",
+            )
+        )
     if family is None:
         return
     # What the family supports comes from one place (Posterior.supported_estimators: the
     # estimators' needs against the family's capabilities), the same rule the suite loader uses.
     supported = family.supported_estimators()
     if ec.name not in supported:
-        problems.append(Problem(
-            "estimator.name", ec.name, f"does not work with posterior '{cfg.posterior.name}' (it needs "
-            f"{_needs(estimator_cls)}); the family supports {', '.join(supported)}",
-            f"use one of those estimators, e.g. estimator={supported[0]}" if supported else "choose another family"))
+        problems.append(
+            Problem(
+                "estimator.name",
+                ec.name,
+                f"does not work with posterior '{cfg.posterior.name}' (it needs "
+                f"{_needs(estimator_cls)}); the family supports {', '.join(supported)}",
+                f"use one of those estimators, e.g. estimator={supported[0]}" if supported else "choose another family",
+            )
+        )
 
 
 def _needs(estimator_cls: Any) -> str:
-    needs = [what for flag, what in (("needs_log_prob", "log q(z | x) of an arbitrary z"),
-                                     ("needs_analytic_kl", "an analytic KL to the prior"))
-             if getattr(estimator_cls, flag, False)]
+    needs = [
+        what
+        for flag, what in (
+            ("needs_log_prob", "log q(z | x) of an arbitrary z"),
+            ("needs_analytic_kl", "an analytic KL to the prior"),
+        )
+        if getattr(estimator_cls, flag, False)
+    ]
     return " and ".join(needs) or "nothing the family lacks"
 
 
@@ -269,23 +338,46 @@ def _check_train(problems: list[Problem], tc: DictConfig) -> None:
         _registered(problems, "train.schedule", tc.schedule, SCHEDULES)
     _int_at_least(problems, "train.max_steps", tc.max_steps, 1, "null: no limit", optional=True)
     _int_at_least(problems, "train.kl_warmup_epochs", tc.kl_warmup_epochs, 0, "0: no warm-up")
-    _int_at_least(problems, "train.early_stopping_patience", tc.early_stopping_patience, 1, "null: never stop early",
-                  optional=True)
+    _int_at_least(
+        problems,
+        "train.early_stopping_patience",
+        tc.early_stopping_patience,
+        1,
+        "null: never stop early",
+        optional=True,
+    )
 
 
 def _check_eval(problems: list[Problem], ec: DictConfig) -> None:
-    k_ok = _int_at_least(problems, "eval.nll_samples", ec.nll_samples, 1,
-                         "K importance samples per test example (the published protocol uses 5000)")
+    k_ok = _int_at_least(
+        problems,
+        "eval.nll_samples",
+        ec.nll_samples,
+        1,
+        "K importance samples per test example (the published protocol uses 5000)",
+    )
     chunk_ok = _int_at_least(problems, "eval.chunk_size", ec.chunk_size, 1, "importance samples per chunk, e.g. 500")
     if k_ok and chunk_ok and ec.chunk_size > ec.nll_samples:
-        problems.append(Problem("eval.chunk_size", ec.chunk_size, f"must be <= eval.nll_samples ({ec.nll_samples})",
-                                f"set eval.chunk_size={ec.nll_samples} (or a divisor of it)"))
+        problems.append(
+            Problem(
+                "eval.chunk_size",
+                ec.chunk_size,
+                f"must be <= eval.nll_samples ({ec.nll_samples})",
+                f"set eval.chunk_size={ec.nll_samples} (or a divisor of it)",
+            )
+        )
     _int_at_least(problems, "eval.batch_size", ec.batch_size, 1, "test examples per batch")
     _int_at_least(problems, "eval.elbo_samples", ec.elbo_samples, 1, "samples per example for the reported ELBO")
     _int_at_least(problems, "eval.active_units_examples", ec.active_units_examples, 1, "Burda et al. use 500")
     if not isinstance(ec.active_units_threshold, (int, float)) or ec.active_units_threshold < 0:
-        problems.append(Problem("eval.active_units_threshold", ec.active_units_threshold, "must be a number >= 0",
-                                "Burda et al. use 0.01"))
+        problems.append(
+            Problem(
+                "eval.active_units_threshold",
+                ec.active_units_threshold,
+                "must be a number >= 0",
+                "Burda et al. use 0.01",
+            )
+        )
 
 
 def _check_ks(problems: list[Problem], key: str, ks: Any) -> None:
@@ -310,25 +402,50 @@ def _check_kernels(problems: list[Problem], kc: DictConfig) -> None:
     from ..evaluation.op_benchmark import PROVIDERS
 
     if kc.measure not in _MEASURES:
-        problems.append(Problem("kernels.measure", kc.measure, f"one of {', '.join(_MEASURES)}",
-                                _did_you_mean(str(kc.measure), _MEASURES)))
+        problems.append(
+            Problem(
+                "kernels.measure",
+                kc.measure,
+                f"one of {', '.join(_MEASURES)}",
+                _did_you_mean(str(kc.measure), _MEASURES),
+            )
+        )
     if kc.measure == "ops":
         for op in kc.ops:
             if op not in OP_BENCHMARKS:
-                problems.append(Problem("kernels.ops", op, f"not a benchmarked op; ops: {', '.join(OP_BENCHMARKS)}",
-                                        _did_you_mean(str(op), OP_BENCHMARKS)))
+                problems.append(
+                    Problem(
+                        "kernels.ops",
+                        op,
+                        f"not a benchmarked op; ops: {', '.join(OP_BENCHMARKS)}",
+                        _did_you_mean(str(op), OP_BENCHMARKS),
+                    )
+                )
     for size in kc.sizes:
         if len(size) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
-            problems.append(Problem("kernels.sizes", list(size), "every size is [K, B, D] of integers >= 1",
-                                    "e.g. kernels.sizes=[[64,256,64]]"))
+            problems.append(
+                Problem(
+                    "kernels.sizes",
+                    list(size),
+                    "every size is [K, B, D] of integers >= 1",
+                    "e.g. kernels.sizes=[[64,256,64]]",
+                )
+            )
     for provider in kc.providers:
         if provider not in PROVIDERS:
-            problems.append(Problem("kernels.providers", provider, f"one of {', '.join(PROVIDERS)}",
-                                    _did_you_mean(str(provider), PROVIDERS)))
+            problems.append(
+                Problem(
+                    "kernels.providers",
+                    provider,
+                    f"one of {', '.join(PROVIDERS)}",
+                    _did_you_mean(str(provider), PROVIDERS),
+                )
+            )
     _int_at_least(problems, "kernels.repeats", kc.repeats, 1, "timed repeats per provider")
     if kc.dtype not in _DTYPES:
-        problems.append(Problem("kernels.dtype", kc.dtype, f"one of {', '.join(_DTYPES)}",
-                                _did_you_mean(str(kc.dtype), _DTYPES)))
+        problems.append(
+            Problem("kernels.dtype", kc.dtype, f"one of {', '.join(_DTYPES)}", _did_you_mean(str(kc.dtype), _DTYPES))
+        )
 
 
 def _check_exact(problems: list[Problem], xc: DictConfig) -> None:
@@ -344,8 +461,14 @@ def _check_device(problems: list[Problem], name: str) -> None:
         resolve_device(name)
     except ValueError as exc:
         reason = str(exc).split("; ")[0]  # resolve_device's "device='x' but <reason>; use ..."
-        problems.append(Problem("device", name, reason.split(" but ", 1)[-1],
-                                "use device=cpu, device=cuda on a machine with a GPU, or device=auto"))
+        problems.append(
+            Problem(
+                "device",
+                name,
+                reason.split(" but ", 1)[-1],
+                "use device=cpu, device=cuda on a machine with a GPU, or device=auto",
+            )
+        )
 
 
 def check_cell(cell: ResolvedCell) -> list[Problem]:
@@ -355,8 +478,14 @@ def check_cell(cell: ResolvedCell) -> list[Problem]:
     cfg = cell.config
     problems: list[Problem] = []
     if cell.task not in TASKS:
-        problems.append(Problem("suite.task", cell.task, f"not a task; tasks: {', '.join(TASKS.names())}",
-                                _did_you_mean(cell.task, TASKS.names())))
+        problems.append(
+            Problem(
+                "suite.task",
+                cell.task,
+                f"not a task; tasks: {', '.join(TASKS.names())}",
+                _did_you_mean(cell.task, TASKS.names()),
+            )
+        )
         return problems
     _check_device(problems, cfg.device)
     if cell.task == "kernels":
@@ -390,8 +519,9 @@ def validate_cells(cells: Sequence[ResolvedCell], results_dir: str | os.PathLike
         problems = check_cell(cell)
         if not folders:  # a bad results_dir already explains why its subfolders fail
             problems += check_writable("results_dir (records)", records_dir(results_dir, cell.suite))
-            problems += check_writable("results_dir (checkpoints)",
-                                       run_dir(results_dir, cell.suite, cell.cell, cell.config_hash))
+            problems += check_writable(
+                "results_dir (checkpoints)", run_dir(results_dir, cell.suite, cell.cell, cell.config_hash)
+            )
         for problem in problems:
             entry = found.setdefault(str(problem), (problem, []))
             if cell.cell not in entry[1]:

@@ -16,7 +16,6 @@ from ..errors import CheckpointError
 __all__ = ["CheckpointError", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
 
 
-
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write `state` to `path` so that a reader sees the old file or the new one, never a torn one.
 
@@ -26,7 +25,9 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
     return atomic_write(path, lambda fh: torch.save(state, fh))
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: torch.device | str | None = "cpu") -> dict[str, Any] | None:
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: torch.device | str | None = "cpu"
+) -> dict[str, Any] | None:
     """The state saved at `path`, or None when there is none. Loaded with `weights_only=True`."""
     path = Path(path)
     if not path.exists():

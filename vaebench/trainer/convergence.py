@@ -54,8 +54,12 @@ class ConvergenceRule:
             return Convergence(False, math.nan, self.window, self.tol, "no validation bound recorded")
         if len(v) <= self.window:
             return Convergence(
-                bool(stopped_early), math.nan, self.window, self.tol,
-                f"early stopping ended it after {len(v)} epochs" if stopped_early
+                bool(stopped_early),
+                math.nan,
+                self.window,
+                self.tol,
+                f"early stopping ended it after {len(v)} epochs"
+                if stopped_early
                 else f"{len(v)} epochs, fewer than window + 1 = {self.window + 1}",
             )
         best_all = max(x for x in v if not math.isnan(x))
@@ -63,10 +67,15 @@ class ConvergenceRule:
         best_before = max(earlier) if earlier else -math.inf
         improvement = best_all - best_before
         if stopped_early:
-            return Convergence(True, improvement, self.window, self.tol, "early stopping (no better bound for patience epochs)")
+            return Convergence(
+                True, improvement, self.window, self.tol, "early stopping (no better bound for patience epochs)"
+            )
         ok = improvement < self.tol
         return Convergence(
-            ok, improvement, self.window, self.tol,
+            ok,
+            improvement,
+            self.window,
+            self.tol,
             f"best validation bound gained {improvement:.3f} nats over the last {self.window} epochs "
             f"({'<' if ok else '>='} {self.tol})",
         )

@@ -110,7 +110,9 @@ def diagnose_nonfinite(
     if param is not None:
         parts.append(f"parameter '{param}' in module {_module_of(model, param)} is itself non-finite")
     if grad_param is not None:
-        parts.append(f"first parameter with a non-finite gradient: '{grad_param}' in module {_module_of(model, grad_param)}")
+        parts.append(
+            f"first parameter with a non-finite gradient: '{grad_param}' in module {_module_of(model, grad_param)}"
+        )
 
     module: str | None = None
     flow_detail: str | None = None
@@ -133,7 +135,9 @@ def diagnose_nonfinite(
     if not terms:
         terms = _bad_terms(model, x, replay, kind, grad_param, int(getattr(estimator, "num_samples", 1)))
     if terms:
-        what = "non-finite estimator terms" if kind == "loss" else f"terms whose gradient at '{grad_param}' is non-finite"
+        what = (
+            "non-finite estimator terms" if kind == "loss" else f"terms whose gradient at '{grad_param}' is non-finite"
+        )
         parts.append(f"{what}: {', '.join(terms)}")
     elif kind == "gradient" and grad_param is not None and callable(getattr(model, "log_weights", None)):
         parts.append("each term's gradient is finite: the estimator's combination of them (its weights) is not")

@@ -90,8 +90,11 @@ class TrainConfig:
             ("eps", self.eps > 0, "> 0"),
             ("max_steps", self.max_steps is None or self.max_steps >= 1, ">= 1 or None"),
             ("kl_warmup_epochs", self.kl_warmup_epochs >= 0, ">= 0"),
-            ("early_stopping_patience", self.early_stopping_patience is None or self.early_stopping_patience >= 1,
-             ">= 1 or None"),
+            (
+                "early_stopping_patience",
+                self.early_stopping_patience is None or self.early_stopping_patience >= 1,
+                ">= 1 or None",
+            ),
             ("grad_clip_norm", self.grad_clip_norm is None or self.grad_clip_norm > 0, "> 0 or None"),
             ("valid_batch_size", self.valid_batch_size >= 1, ">= 1"),
             ("optimizer", self.optimizer in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
@@ -214,7 +217,10 @@ class Trainer:
         # foreach: one multi-tensor update instead of a Python loop over parameters (torch picks
         # it only on CUDA by default; on a CPU the loop was 20% of a batch-100 step, measured).
         self.optimizer = OPTIMIZERS[self.config.optimizer](
-            self.model.parameters(), lr=self.config.lr, eps=self.config.eps, betas=(beta1, beta2),
+            self.model.parameters(),
+            lr=self.config.lr,
+            eps=self.config.eps,
+            betas=(beta1, beta2),
             foreach=True,
         )
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -288,7 +294,9 @@ class Trainer:
         if missing:  # a foreign or hand-edited file: user data, not a bug
             raise CheckpointError(f"{self.last_path} is damaged (no {', '.join(missing)}); delete it to start over")
         old, new = state["fingerprint"], self._fingerprint()
-        diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        diff = [
+            f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+        ]
         if diff:
             raise CheckpointError(
                 f"{self.last_path} belongs to a different run ({'; '.join(diff)}); use another "
@@ -321,8 +329,9 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             self._fresh = False
         self.finished = self.finished or self._done()
-        with tqdm(total=cfg.epochs, initial=min(self.epoch, cfg.epochs), desc="epochs", unit="ep",
-                  disable=not self.progress) as bar:
+        with tqdm(
+            total=cfg.epochs, initial=min(self.epoch, cfg.epochs), desc="epochs", unit="ep", disable=not self.progress
+        ) as bar:
             while not self.finished:
                 record = self._run_epoch()
                 bar.update(1)
@@ -344,8 +353,9 @@ class Trainer:
         total, count, beta = torch.zeros((), dtype=torch.float64, device=self.device), 0, 1.0
         self.model.train()
         batches = iter_batches(self.train_data, cfg.batch_size, indices=order, device=self.device, dtype=dtype)
-        for i, x in enumerate(tqdm(batches, total=num_batches, desc=f"epoch {epoch}", leave=False,
-                                   disable=not self.progress)):
+        for i, x in enumerate(
+            tqdm(batches, total=num_batches, desc=f"epoch {epoch}", leave=False, disable=not self.progress)
+        ):
             if cfg.kl_warmup_epochs > 0:
                 beta = kl_warmup_weight(epoch + i / num_batches, cfg.kl_warmup_epochs)
                 self.estimator.kl_weight = beta  # type: ignore[attr-defined]  # warm-up needs an ELBO-family estimator
@@ -362,8 +372,13 @@ class Trainer:
         self.epoch += 1
         self.seconds += seconds
         record = {
-            "epoch": float(self.epoch), "steps": float(self.step), "train_bound": total.item() / max(count, 1),
-            "valid_bound": valid, "lr": lr, "kl_weight": beta, "seconds": seconds,
+            "epoch": float(self.epoch),
+            "steps": float(self.step),
+            "train_bound": total.item() / max(count, 1),
+            "valid_bound": valid,
+            "lr": lr,
+            "kl_weight": beta,
+            "seconds": seconds,
             "examples_per_second": count / seconds if seconds > 0 else math.inf,
         }
         for k, v in record.items():
@@ -410,11 +425,20 @@ class Trainer:
     ) -> NonFiniteTrainingError:
         note = (
             f"the last good checkpoint is {self.last_path} (epoch {self.epoch})"
-            if self.last_path is not None and self.last_path.exists() else ""
+            if self.last_path is not None and self.last_path.exists()
+            else ""
         )
         return diagnose_nonfinite(
-            kind, self.model, self.estimator, x, replay=lambda: restore_rng(rng),
-            step=self.step, epoch=epoch, value=value, checkpoint_note=note, components=components,
+            kind,
+            self.model,
+            self.estimator,
+            x,
+            replay=lambda: restore_rng(rng),
+            step=self.step,
+            epoch=epoch,
+            value=value,
+            checkpoint_note=note,
+            components=components,
         )
 
     @torch.no_grad()
@@ -429,8 +453,9 @@ class Trainer:
             # bound are then the model's, not the noise's, which early stopping and the
             # convergence rule compare.
             torch.manual_seed(self.config.seed + VALID_SEED_STRIDE)
-            for x in iter_batches(self.valid_data, self.config.valid_batch_size, device=self.device,
-                                  dtype=model_dtype(self.model)):
+            for x in iter_batches(
+                self.valid_data, self.config.valid_batch_size, device=self.device, dtype=model_dtype(self.model)
+            ):
                 total += self.estimator(self.model, x).bound.sum().item()
                 count += x.shape[0]
         self.model.train()
@@ -444,8 +469,9 @@ class Trainer:
         if valid > self.best_valid:
             self.best_valid, self.best_epoch, self.bad_epochs = valid, self.epoch, 0
             if self.best_path is not None:
-                save_checkpoint({"model": self.model.state_dict(), "epoch": self.epoch, "valid_bound": valid},
-                                self.best_path)
+                save_checkpoint(
+                    {"model": self.model.state_dict(), "epoch": self.epoch, "valid_bound": valid}, self.best_path
+                )
             else:
                 self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
@@ -512,14 +538,31 @@ def train(
         Adam: A Method for Stochastic Optimization, Kingma, Ba, 2014, arXiv:1412.6980.
     """
     config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, eps=eps, betas=betas, schedule=schedule,
-        max_steps=max_steps, kl_warmup_epochs=kl_warmup_epochs,
-        early_stopping_patience=early_stopping_patience, grad_clip_norm=grad_clip_norm, seed=seed,
-        optimizer=optimizer, convergence_window=convergence_window, convergence_tol=convergence_tol,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        eps=eps,
+        betas=betas,
+        schedule=schedule,
+        max_steps=max_steps,
+        kl_warmup_epochs=kl_warmup_epochs,
+        early_stopping_patience=early_stopping_patience,
+        grad_clip_norm=grad_clip_norm,
+        seed=seed,
+        optimizer=optimizer,
+        convergence_window=convergence_window,
+        convergence_tol=convergence_tol,
     )
     return Trainer(
-        model, estimator, train_data, valid_data, config,
-        checkpoint_dir=checkpoint_dir, device=device, progress=progress, callbacks=callbacks,
+        model,
+        estimator,
+        train_data,
+        valid_data,
+        config,
+        checkpoint_dir=checkpoint_dir,
+        device=device,
+        progress=progress,
+        callbacks=callbacks,
     ).fit()
 
 
