@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..results import RunRecord
+from ..trainer.schedules import resolve_epochs
 from .resolve import ResolvedCell
 
 __all__ = ["Estimate", "estimate_seconds", "work_units"]
@@ -51,7 +52,9 @@ def work_units(config: Mapping[str, Any]) -> float | None:
     if train_n is None or test_n is None:
         return None
     tc, ec = config["train"], config["eval"]
-    epochs = tc["epochs"]  # what the trainer runs (a schedule's own length does not change it)
+    # what the trainer runs at most: train.epochs, else the schedule's own length (early stopping
+    # may end it sooner; the estimate is then an upper bound)
+    epochs = resolve_epochs(tc["epochs"], tc["schedule"])
     k_train = config["estimator"]["num_samples"]
     steps = epochs * train_n * k_train * _BACKWARD_COST
     if tc.get("max_steps"):

@@ -83,7 +83,8 @@ def train_eval(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         # 1 converged, 0 not (the leaderboard flags 0); the best validation bound's gain over
         # the rule's window says by how much a run is still moving.
         metrics["converged"] = Metric(float(conv.converged), None, 1)
-        metrics["valid_gain_last_window"] = Metric(float(conv.improvement), None, 1)
+        if math.isfinite(conv.improvement):  # undefined (NaN) when the run is shorter than the window
+            metrics["valid_gain_last_window"] = Metric(float(conv.improvement), None, 1)
         notes.append(f"{'converged' if conv.converged else 'NOT CONVERGED'}: {conv.reason}")
     if outcome.best_epoch is not None:
         metrics["best_epoch"] = Metric(float(outcome.best_epoch), None, 1)

@@ -329,8 +329,25 @@ def _needs(estimator_cls: Any) -> str:
 
 def _check_train(problems: list[Problem], tc: DictConfig) -> None:
     from ..trainer import SCHEDULES
+    from ..trainer.trainer import OPTIMIZERS
 
-    _int_at_least(problems, "train.epochs", tc.epochs, 0, "0 evaluates the initial model")
+    _int_at_least(
+        problems,
+        "train.epochs",
+        tc.epochs,
+        0,
+        "0 evaluates the initial model; null: the schedule's length",
+        optional=True,
+    )
+    if tc.get("optimizer") is not None and tc.optimizer not in OPTIMIZERS:
+        problems.append(
+            Problem(
+                "train.optimizer",
+                tc.optimizer,
+                f"one of {', '.join(OPTIMIZERS)}",
+                _did_you_mean(str(tc.optimizer), OPTIMIZERS),
+            )
+        )
     _int_at_least(problems, "train.batch_size", tc.batch_size, 1, "examples per step")
     _positive(problems, "train.lr", tc.lr, "Adam's learning rate, e.g. 1e-3")
     _positive(problems, "train.eps", tc.eps, "Adam's epsilon, e.g. 1e-4")
