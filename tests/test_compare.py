@@ -11,6 +11,7 @@ import pytest
 from vaebench.compare import compare, render
 from vaebench.leaderboard.identity import suite_resolution
 from vaebench.results import Metric, RunRecord, write_record
+from vaebench.runner.suite import load_suite
 
 
 def config(cell: str, **changes: object) -> dict:
@@ -28,7 +29,7 @@ def put(
 ) -> None:
     r = RunRecord(
         suite="iaf",
-        suite_version=1,
+        suite_version=int(load_suite("iaf").version),  # the suite file's own version
         cell=cell,
         budget="quick",
         seed=0,

@@ -113,7 +113,11 @@ def protocol_block(rows: Sequence[Row], task: str, baseline: str | None) -> Prot
     paper_flat = flatten(paper[1]) if paper is not None and paper[0] == p.suite_version else {}
     title_, preprocessing, sizes = _card_line(p.dataset)
     for label, key in _ITEMS.get(task, []):
-        values = list(dict.fromkeys(_fmt(c.get(key), key) for c in configs))
+        raw = [c.get(key) for c in configs]
+        # numbers in increasing order (K 500; 1,000), everything else in row order
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
+            raw = sorted(raw)
+        values = list(dict.fromkeys(_fmt(v, key) for v in raw))
         if key in ("dataset.train_size", "dataset.test_size") and sizes:
             split = "train" if "train" in key else "test"
             full = sizes.get(split)
