@@ -43,18 +43,37 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _protocol_items(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Flattened keys that decide the numbers; an empty mapping (no kwargs) is the same as none."""
-    flat = flatten(config)
-    return {
-        k: v for k, v in flat.items() if k not in _NOT_PROTOCOL and k.split(".")[0] not in _NOT_PROTOCOL and v != {}
-    }
+# Config sections a task never reads: they cannot change its numbers, so they are not part of its
+# protocol (a new default there, e.g. one more op in kernels.ops, must not split a train_eval row).
+UNREAD_SECTIONS: dict[str, tuple[str, ...]] = {
+    "train_eval": ("kernels", "gradients", "exact"),
+    "gradients": ("kernels", "exact"),
+    "exact": ("kernels", "gradients"),
+}
 
 
-def protocol_hash(config: Mapping[str, Any]) -> str:
-    """sha256 (hex) of the config's protocol keys: equal for the seeds of one protocol."""
-    blob = json.dumps(_protocol_items(config), sort_keys=True, default=str)
+def _protocol_items(config: Mapping[str, Any], task: str | None = None) -> dict[str, Any]:
+    """Flattened keys that decide the numbers of `task` (None: every section); an empty mapping
+    (no kwargs) is the same as none."""
+    skip = {*_NOT_PROTOCOL, *UNREAD_SECTIONS.get(task or "", ())}
+    return {k: v for k, v in flatten(config).items() if k not in skip and k.split(".")[0] not in skip and v != {}}
+
+
+def protocol_hash(config: Mapping[str, Any], task: str | None = None) -> str:
+    """sha256 (hex) of the config's protocol keys for `task`: equal for the seeds of one protocol."""
+    blob = json.dumps(_protocol_items(config, task), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _task_of(suite: str) -> str | None:
+    """The task of a suite file (None when there is no such suite file)."""
+    from ..runner.suite import SuiteError, load_suite  # runner.suite imports the package's registries
+
+    try:
+        return str(load_suite(suite).task)
+    except SuiteError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,8 @@ def overrides(record: RunRecord) -> tuple[str, ...]:
     version, expected = found
     if version != record.suite_version:
         return (f"suite file now v{version}",)
-    have, want = _protocol_items(record.config), _protocol_items(expected)
+    task = _task_of(record.suite)
+    have, want = _protocol_items(record.config, task), _protocol_items(expected, task)
     out = [f"{k}={_show(have[k])}" for k in sorted(have) if k not in want or want[k] != have[k]]
     out += [f"~{k}" for k in sorted(want) if k not in have]
     return tuple(out)
@@ -158,6 +178,6 @@ def protocol_of(record: RunRecord) -> Protocol:
         record.budget,
         dataset,
         record.cell,
-        protocol_hash(record.config),
+        protocol_hash(record.config, _task_of(record.suite)),
         overrides(record),
     )

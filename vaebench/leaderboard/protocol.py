@@ -116,7 +116,7 @@ def protocol_block(rows: Sequence[Row], task: str, baseline: str | None) -> Prot
         raw = [c.get(key) for c in configs]
         # numbers in increasing order (K 500; 1,000), everything else in row order
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
-            raw = sorted(raw)
+            raw = sorted(raw, key=float)  # type: ignore[arg-type]  # all numbers: checked just above
         values = list(dict.fromkeys(_fmt(v, key) for v in raw))
         if key in ("dataset.train_size", "dataset.test_size") and sizes:
             split = "train" if "train" in key else "test"
