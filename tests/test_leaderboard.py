@@ -234,9 +234,7 @@ def test_every_format_carries_protocol_notes_and_marks(tmp_path: Path) -> None:
     assert "baseline" in md and "best" in md and "85.54" not in md  # iwae's reference, not iaf's
     assert "89.9" in md and "(reference)" in md  # iaf's published reference rows
     assert "- test NLL estimated with K=1000 importance samples (diagonal, planar_4)" in md
-    assert (
-        "- test NLL estimated with K=500 importance samples (diagonal [eval.nll_samples=500, train.epochs=3])" in md
-    )
+    assert "- test NLL estimated with K=500 importance samples (diagonal [eval.nll_samples=500, train.epochs=3])" in md
     tex = (tables / "iaf.tex").read_text()
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"$\pm$" in tex
     assert "±" not in tex and "Protocol ---" in tex and "published protocol: 5,000" in tex
