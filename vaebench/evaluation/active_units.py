@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..models.vae import analytic_posterior_mean
 from .batching import Data, check_batch, take_examples
 from .model_contract import model_device, model_dtype, require
 
@@ -98,24 +99,9 @@ class ActiveUnitsResult:
         return out
 
 
-def _analytic_mean(posterior: nn.Module, h: Tensor) -> Tensor | None:
-    analytic = getattr(posterior, "analytic_mean", None)
-    if callable(analytic):
-        return analytic(h)
-    to_distribution = getattr(posterior, "to_distribution", None)
-    if callable(to_distribution):
-        distribution = to_distribution(h)  # None where the family has no torch equivalent
-        if distribution is not None:
-            try:
-                return distribution.mean
-            except NotImplementedError:  # a transformed distribution has no closed-form mean
-                return None
-    return None
-
-
 def _mean_of(posterior: Any, h: Tensor, mc_samples: int, chunk: int = 250) -> tuple[Tensor, Tensor, int]:
     """E_q[z|h]: (B, D), the Monte Carlo inflation Var_q[z|h] / S: (B, D) and S (0: analytic)."""
-    mean = _analytic_mean(posterior, h)
+    mean = analytic_posterior_mean(posterior, h)
     if mean is not None:
         return mean, torch.zeros_like(mean), 0
     total = sq = None

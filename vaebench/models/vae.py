@@ -18,7 +18,31 @@ from .likelihood_head import fused_output_layer, head_log_prob
 from .likelihoods import Likelihood
 from .priors import StandardNormalPrior
 
-__all__ = ["VAE", "LogWeights", "call_with_stopped_params", "require_log_prob", "stopped_log_prob"]
+__all__ = [
+    "VAE",
+    "LogWeights",
+    "analytic_posterior_mean",
+    "call_with_stopped_params",
+    "require_log_prob",
+    "stopped_log_prob",
+]
+
+
+def analytic_posterior_mean(posterior: nn.Module, h: Tensor) -> Tensor | None:
+    """E_q[z | h]: (B, D) in closed form where the family has one (its `analytic_mean`, or the mean
+    of its torch distribution), else None (a flow: the caller estimates it by sampling)."""
+    analytic = getattr(posterior, "analytic_mean", None)
+    if callable(analytic):
+        return analytic(h)
+    to_distribution = getattr(posterior, "to_distribution", None)
+    if callable(to_distribution):
+        distribution = to_distribution(h)  # None where the family has no torch equivalent
+        if distribution is not None:
+            try:
+                return distribution.mean
+            except NotImplementedError:  # a transformed distribution has no closed-form mean
+                return None
+    return None
 
 
 class _Method(nn.Module):
@@ -256,17 +280,9 @@ class VAE(nn.Module):
         self.check_input(x)
         _check_num_samples(num_samples)
         h = self.encode(x)
-        analytic = getattr(self.posterior, "analytic_mean", None)
-        if callable(analytic):
-            return analytic(h)
-        to_distribution = getattr(self.posterior, "to_distribution", None)
-        if callable(to_distribution):
-            distribution = to_distribution(h)  # None where the family has no torch equivalent
-            if distribution is not None:
-                try:
-                    return distribution.mean
-                except NotImplementedError:  # a transformed distribution has no closed-form mean
-                    pass
+        mean = analytic_posterior_mean(self.posterior, h)
+        if mean is not None:
+            return mean
         z, _ = self.posterior.rsample_and_log_prob(h, num_samples)
         return z.mean(0)
 
