@@ -263,11 +263,13 @@ class RunConfig:
     force: bool = False  # recompute a finished run with the same config hash
     device: str = "cpu"  # "cpu", "cuda", "cuda:1" or "auto"
     progress: bool = True
+    # Worker processes for the new runs; None: one per core on a CPU, 1 on a GPU (runner.parallel).
+    jobs: Optional[int] = None
     dry_run: bool = False  # validate, print the resolved cells and the time estimate, compute nothing
 
 
 # Keys of RunConfig that do not change what is computed: left out of the config hash.
-NON_SEMANTIC_KEYS = ("results_dir", "suite_dirs", "force", "progress", "cells", "suite", "dry_run")
+NON_SEMANTIC_KEYS = ("results_dir", "suite_dirs", "force", "progress", "cells", "suite", "dry_run", "jobs")
 
 
 def register_configs(store: ConfigStore | None = None) -> None:

@@ -49,7 +49,8 @@ SUITE = {
 def cfg(tmp: Path, **top: object) -> DictConfig:
     c = OmegaConf.merge(
         OmegaConf.structured(RunConfig),
-        {"suite": SUITE, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False},
+        # jobs=1: the echo_test task is registered in this process only, not in worker processes
+        {"suite": SUITE, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False, "jobs": 1},
     )
     for k, v in top.items():
         OmegaConf.update(c, k, v)

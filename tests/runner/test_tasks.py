@@ -26,6 +26,7 @@ def run(tmp: Path, task: str, common: dict, cells: list[dict]):
             "budget": {"name": "smoke"},
             "results_dir": str(tmp),
             "progress": False,
+            "jobs": 1,  # one tiny run: worker processes would only add their start-up
         },
     )
     return run_suite(cfg, console=Console(file=open("/dev/null", "w"), width=200))

@@ -37,7 +37,7 @@ SUITE = {
 def composed(tmp: Path, **keys: object) -> DictConfig:
     cfg = OmegaConf.merge(
         OmegaConf.structured(RunConfig),
-        {"suite": SUITE, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False},
+        {"suite": SUITE, "budget": {"name": "smoke"}, "results_dir": str(tmp), "progress": False, "jobs": 1},
     )
     for k, v in keys.items():
         OmegaConf.update(cfg, k, v, merge=False)

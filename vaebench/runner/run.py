@@ -39,6 +39,7 @@ from ..results import (
     write_record,
 )
 from .estimate import estimate_seconds
+from .parallel import plan_jobs, run_in_workers
 from .resolve import ResolvedCell, resolve_cells
 from .tasks import TASKS, RunContext
 from .validate import validate_cells
@@ -202,6 +203,7 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
     cells = resolve_cells(cfg, overrides)
     results_dir = Path(cfg.results_dir)
     validate_cells(cells, results_dir)  # every config problem now, not after hours of training
+    plan_jobs(cfg.get("jobs"), len(cells), str(cfg.device))  # jobs= checked before the work, too
     if cfg.dry_run:
         table, total, unknown = plan_table(cells, results_dir, bool(cfg.force))
         console.print(
@@ -222,13 +224,23 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
             console.print(f"resolved config of cell '{cell.cell}' (the others differ in their cell layer):")
             console.print(escape(OmegaConf.to_yaml(cell.config)), end="")
         return []
-    records: list[RunRecord] = []
-    status: list[str] = []
     suite = cfg.suite
     console.print(
         f"[bold]vaebench[/bold] suite [cyan]{suite.name}[/cyan] v{suite.version}, budget "
         f"[cyan]{cfg.budget.name}[/cyan]: {len(cells)} run(s) -> {results_dir.resolve()}"
     )
+    done: dict[int, RunRecord] = {}
+    for i, cell in enumerate(cells):
+        record = None if cfg.force else finished_record(results_dir, cell, console)
+        if record is not None:
+            done[i] = record
+    pending = [i for i in range(len(cells)) if i not in done]
+    plan = plan_jobs(cfg.get("jobs"), len(pending), str(cfg.device))
+    if plan.jobs > 1:
+        console.print(
+            f"{len(pending)} new run(s) in {plan.jobs} worker processes, {plan.threads} torch thread(s) each "
+            "(jobs=1: one process)"
+        )
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -238,19 +250,33 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
         disable=not cfg.progress,
         transient=False,
     ) as bar:
-        task = bar.add_task(f"{suite.name}", total=len(cells))
-        for cell in cells:
-            bar.update(task, description=f"{suite.name}: {cell.cell} seed {cell.seed}")
-            done = None if cfg.force else finished_record(results_dir, cell, console)
-            if done is not None:
-                records.append(done)
-                status.append("cached")
-            else:
+        task = bar.add_task(f"{suite.name}", total=len(cells), completed=len(done))
+        if plan.jobs > 1:
+            running: list[str] = []
+
+            def started(cell: ResolvedCell) -> None:
+                running.append(f"{cell.cell} seed {cell.seed}")
+                bar.update(task, description=f"{suite.name}: {', '.join(running)}")
+
+            order = {id(cells[i]): i for i in pending}
+            for cell, record in run_in_workers(
+                [cells[i] for i in pending], results_dir, plan, execute, fresh=bool(cfg.force), started=started
+            ):
+                done[order[id(cell)]] = record
+                running.remove(f"{cell.cell} seed {cell.seed}")
+                console.print(f"finished {escape(cell.cell)} seed {cell.seed} ({record.wall_time_s:.0f} s)")
+                bar.update(task, description=f"{suite.name}: {', '.join(running)}")
+                bar.advance(task)
+        else:
+            for i in pending:
+                cell = cells[i]
+                bar.update(task, description=f"{suite.name}: {cell.cell} seed {cell.seed}")
                 record = execute(cell, results_dir, progress=cfg.progress, fresh=bool(cfg.force))
                 write_record(record, results_dir)
-                records.append(record)
-                status.append("new")
-            bar.advance(task)
+                done[i] = record
+                bar.advance(task)
+    records = [done[i] for i in range(len(cells))]
+    status = ["new" if i in pending else "cached" for i in range(len(cells))]
     console.print(summary_table(records, list(suite.metrics), f"{suite.name} ({cfg.budget.name})", status))
     notes: dict[str, list[str]] = {}
     for r in records:
