@@ -215,10 +215,14 @@ def load_records(source: str | os.PathLike[str], suite: str | None = None) -> li
     return usable_records(source, suite, strict=True)
 
 
-def find_records(results_dir: str | os.PathLike[str], suite: str, cell: str, config_hash: str) -> list[Path]:
-    """Records of a finished run with this config hash (oldest first)."""
+def find_records(
+    results_dir: str | os.PathLike[str], suite: str, cell: str, config_hash: str | None = None
+) -> list[Path]:
+    """Record files of a suite's cell, oldest first; with `config_hash`, only those of that exact config."""
     folder = records_dir(results_dir, suite)
-    return sorted(folder.glob(f"{cell}__{config_hash[:12]}__*.json"))
+    # the file name is CELL__HASH12__TIMESTAMP__ID.json; the timestamp orders them
+    files = folder.glob(f"{cell}__{config_hash[:12] if config_hash else '*'}__*.json")
+    return sorted(files, key=lambda p: p.name.split("__")[2] if p.name.count("__") >= 3 else p.name)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,41 @@ def test_unknown_task_is_named(tmp_path: Path) -> None:
     c.suite.task = "nope"
     with pytest.raises(ValueError, match="suite.task='nope': not a task"):
         run_suite(c, console=quiet())
+
+
+def test_a_record_is_found_by_its_protocol_not_by_sections_its_task_never_reads(tmp_path: Path) -> None:
+    """An older record whose config differs only where train_eval never reads (kernels.ops grew an
+    op) is still this run; one that differs in what is computed (train.epochs) is not."""
+    suite = {
+        "name": "t_identity",
+        "task": "train_eval",
+        "common": {
+            "dataset": {"name": "digits8", "train_size": 40, "test_size": 8},
+            "model": {"name": "mlp_burda", "kwargs": {"hidden": [8], "latent_dim": 2}},
+            "train": {"epochs": 1, "batch_size": 20},
+            "eval": {"nll_samples": 10, "chunk_size": 10, "active_units_examples": 8, "batch_size": 8},
+        },
+        "seeds": [0],
+        "cells": [{"name": "diagonal", "config": {"posterior": {"name": "diagonal"}}}],
+        "budgets": {"smoke": {}},
+    }
+    c = OmegaConf.merge(
+        OmegaConf.structured(RunConfig),
+        {"suite": suite, "budget": {"name": "smoke"}, "results_dir": str(tmp_path), "progress": False, "jobs": 1},
+    )
+    (first,) = run_suite(c, console=quiet())
+    (path,) = sorted((tmp_path / "records" / "t_identity").glob("*.json"))
+    stored = json.loads(path.read_text())
+    # as if written before the other ops existed: another config, so another config hash
+    stored["config"]["kernels"]["ops"] = ["reparameterize"]
+    stored["config_hash"] = "0" * 64
+    path.unlink()
+    path = path.with_name("__".join(["diagonal", "0" * 12, *path.name.split("__")[2:]]))
+    path.write_text(json.dumps(stored))
+    (again,) = run_suite(c, console=quiet())
+    assert again.wall_time_s == first.wall_time_s  # the stored record, not a new run
+    stored["config"]["train"]["epochs"] = 2  # a different protocol: the run is not finished
+    path.write_text(json.dumps(stored))
+    (third,) = run_suite(c, console=quiet())
+    assert third.wall_time_s != first.wall_time_s
+    assert len(list((tmp_path / "records" / "t_identity").glob("*.json"))) == 2

@@ -28,6 +28,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..environment import environment, peak_memory_bytes
+from ..leaderboard.identity import protocol_hash
 from ..results import (
     RecordError,
     RunRecord,
@@ -139,19 +140,26 @@ def summary_table(
 
 
 def finished_record(results_dir: Path, cell: ResolvedCell, console: Console | None = None) -> RunRecord | None:
-    """The newest readable record of this exact config, or None; a damaged one counts as absent.
+    """The newest readable record of this run, or None; a damaged one counts as absent.
 
-    A damaged record (torn by a full disk, edited by hand) is named on `console` and skipped,
-    so the run is recomputed and a new record written beside it (records are never edited).
+    "This run" is the leaderboard's identity: the same suite version, cell and seed, and the same
+    protocol (`protocol_hash`: the config without what cannot change the task's numbers). So a
+    new default in a section the task never reads (one more op in `kernels.ops` for a training
+    suite) does not make every committed record look unfinished, and a row of the leaderboard
+    and a cached run are one notion. A damaged record (torn by a full disk, edited by hand) is
+    named on `console` and skipped, so the run is recomputed and a new record written beside it
+    (records are never edited).
     """
-    for path in reversed(find_records(results_dir, cell.suite, cell.cell, cell.config_hash)):
+    want = protocol_hash(cell.plain_config(), cell.task)
+    for path in reversed(find_records(results_dir, cell.suite, cell.cell)):
         try:
             record = load_record(path)
         except RecordError as exc:
             if console is not None:
                 console.print(f"[yellow]damaged record skipped, recomputing:[/yellow] {escape(str(exc))}")
             continue
-        if record.config_hash == cell.config_hash:
+        same_run = record.suite_version == cell.suite_version and record.seed == cell.seed
+        if same_run and protocol_hash(record.config, cell.task) == want:
             return record
     return None
 
