@@ -87,3 +87,12 @@ def test_worker_processes_write_the_records_the_sequential_path_writes(tmp_path:
     again = run_suite(composed(tmp_path / "parallel", 2), console=Console(file=sink, width=200))
     assert "worker processes" not in sink.getvalue()
     assert [r.wall_time_s for r in again] == [r.wall_time_s for r in parallel]
+
+
+def test_the_dry_run_estimate_schedules_the_runs_like_the_workers_do() -> None:
+    from vaebench.runner.run import makespan
+
+    assert makespan([3, 3, 2, 2, 2], 1) == 12
+    assert makespan([3, 3, 2, 2, 2], 2) == 7  # 3|3, then 2 on each (5|5), then the last 2
+    assert makespan([10, 1, 1, 1], 2) == 10  # one long run bounds the suite
+    assert makespan([], 4) == 0

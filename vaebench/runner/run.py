@@ -7,6 +7,7 @@ interrupted run resumes from the checkpoint in its run folder (same hash, same f
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import random
 import shutil
 import time
@@ -45,7 +46,7 @@ from .resolve import ResolvedCell, resolve_cells
 from .tasks import TASKS, RunContext
 from .validate import validate_cells
 
-__all__ = ["execute", "finished_record", "plan_table", "resolve_device", "run_suite", "summary_table"]
+__all__ = ["execute", "finished_record", "makespan", "plan_table", "resolve_device", "run_suite", "summary_table"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -172,19 +173,20 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 2 * 3600 else f"{seconds / 3600:.1f} h"
 
 
-def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) -> tuple[Table, float, int]:
+def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) -> tuple[Table, list[float], int]:
     """What `run` would do (cell, seed, hash, cached or new, time estimate), the estimated
-    seconds of the runs that have an estimate, and how many new runs have none."""
+    seconds of each new run that has an estimate (suite order), and how many new runs have none."""
     earlier, _ = scan_records(results_dir) if (results_dir / "records").is_dir() else ([], [])
     table = Table(title="runs (dry run: nothing is computed)")
     for col in ("cell", "seed", "config hash", "status", "estimate", "from"):
         table.add_column(col)
-    total, unknown = 0.0, 0
+    known: list[float] = []
+    unknown = 0
     for cell in cells:
         cached = not force and finished_record(results_dir, cell) is not None
         est = estimate_seconds(cell, earlier)
         if not cached:
-            total += est.seconds or 0.0
+            known += [] if est.seconds is None else [est.seconds]
             unknown += est.seconds is None
         table.add_row(
             cell.cell,
@@ -194,7 +196,15 @@ def plan_table(cells: Sequence[ResolvedCell], results_dir: Path, force: bool) ->
             "0 s" if cached else _duration(est.seconds),
             "" if cached else est.basis,
         )
-    return table, total, unknown
+    return table, known, unknown
+
+
+def makespan(seconds: Sequence[float], workers: int) -> float:
+    """Wall time of runs taken in order by the first free of `workers` (how run_in_workers schedules)."""
+    free = [0.0] * max(1, workers)
+    for s in seconds:
+        heapq.heapreplace(free, free[0] + s)
+    return max(free)
 
 
 def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Console | None = None) -> list[RunRecord]:
@@ -213,12 +223,19 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
     validate_cells(cells, results_dir)  # every config problem now, not after hours of training
     plan_jobs(cfg.get("jobs"), len(cells), str(cfg.device))  # jobs= checked before the work, too
     if cfg.dry_run:
-        table, total, unknown = plan_table(cells, results_dir, bool(cfg.force))
+        table, known, unknown = plan_table(cells, results_dir, bool(cfg.force))
+        plan = plan_jobs(cfg.get("jobs"), len(known) + unknown, str(cfg.device))
+        total = makespan(known, plan.jobs)
         console.print(
             f"[bold]vaebench[/bold] suite [cyan]{cfg.suite.name}[/cyan] v{cfg.suite.version}, budget "
             f"[cyan]{cfg.budget.name}[/cyan]: config valid, {len(cells)} run(s) -> {results_dir.resolve()}"
         )
         console.print(table)
+        if plan.jobs > 1:
+            console.print(
+                f"in {plan.jobs} worker processes, {plan.threads} torch thread(s) each (the estimates are "
+                "the earlier runs' times at their own thread counts)"
+            )
         if unknown == 0:
             console.print(f"estimated total: {_duration(total)}")
         elif unknown == len(cells):
