@@ -24,8 +24,8 @@ from typing import Literal
 
 import pandas as pd
 
-from .leaderboard import collect_rows, difference
-from .leaderboard.rows import Row
+from .leaderboard.rows import Row, collect_rows
+from .leaderboard.significance import difference
 from .results import usable_records
 
 __all__ = ["Change", "compare", "render"]

@@ -6,12 +6,7 @@ kernels      throughput of the fused ops and of end-to-end steps     (kernels.py
 exact        bias and std of a bound against the exact log p(x)      (exact.py)
 """
 
+from . import exact, gradients, kernels, train_eval  # noqa: F401 - importing a task's module registers it
 from .base import TASKS, RunContext, Task, TaskResult
-
-# Importing a task's module registers it, in this order (errors list the tasks in it).
-# isort: off
-from . import train_eval, gradients, kernels, exact  # noqa: F401
-
-# isort: on
 
 __all__ = ["TASKS", "RunContext", "Task", "TaskResult"]
