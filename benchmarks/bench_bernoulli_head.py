@@ -7,7 +7,7 @@ The script prints the speedups (fused vs the reference, eager F.linear + the Ber
 log-likelihood + sum, and vs torch.compile of the reference) and the time of the layer's
 matmuls alone on the same shapes, the limit on a CPU, and appends them to
 results/benchmarks/bernoulli_head.jsonl with the environment. Inputs and cases:
-`vaebench.evaluation.op_benchmark.bernoulli_head_inputs` and `OP_BENCHMARKS["bernoulli_head"]`.
+`vaebench.benchmarking.op_benchmark.bernoulli_head_inputs` and `OP_BENCHMARKS["bernoulli_head"]`.
 Target (issue 11; 2-core CPU, 2 threads; K=50, B=100, H=200, D=784 fwd+bwd): >= 3x eager, no
 (rows, D) logits kept for the backward.
 """
@@ -18,7 +18,7 @@ import pytest
 import torch
 from common import append_record, benchmark_case, print_ratios, ratios, script_parser
 
-from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS
+from vaebench.benchmarking.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS
 
 # name -> Case((K, B, H, D)): "target" (IWAE K=50 step), "elbo" (K=1) and "eval-chunk".
 CASES = OP_BENCHMARKS["bernoulli_head"].cases

@@ -5,7 +5,7 @@
 
 The script prints the speedups (fused vs the reference and vs torch.compile of the reference)
 and appends them to results/benchmarks/gaussian_kl.jsonl with the environment. Inputs and
-cases: `vaebench.evaluation.op_benchmark.gaussian_kl_inputs` and `OP_BENCHMARKS["gaussian_kl"]`.
+cases: `vaebench.benchmarking.op_benchmark.gaussian_kl_inputs` and `OP_BENCHMARKS["gaussian_kl"]`.
 Target (2-core CPU, 2 threads, B=4096, D=256 fwd+bwd, standard normal prior): >= 2x eager.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 from common import append_record, benchmark_case, print_ratios, ratios, script_parser
 
-from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS
+from vaebench.benchmarking.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS
 
 # name -> Case((B, D), options): "target", "train" and "learned-prior" (a prior shared by the batch).
 CASES = OP_BENCHMARKS["gaussian_kl"].cases

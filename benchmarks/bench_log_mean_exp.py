@@ -7,7 +7,7 @@ The script prints the speedups (fused vs the reference, vs torch.compile of the 
 vs plain torch.logsumexp) and the fraction of a same-run tensor copy's memory bandwidth, and
 appends them to results/benchmarks/log_mean_exp.jsonl with the environment. Bandwidth is
 compared with a copy into a preallocated tensor and with a clone (fresh allocation, like the
-gradient the backward returns). Inputs and cases: `vaebench.evaluation.op_benchmark`
+gradient the backward returns). Inputs and cases: `vaebench.benchmarking.op_benchmark`
 (`log_mean_exp_inputs`, `OP_BENCHMARKS["log_mean_exp"]`).
 Target (2-core CPU, 2 threads, K=5000, B=1024 fwd+bwd): >= 3x eager, >= 1.5x compiled, >= 50%
 of the copy's bandwidth. Bandwidth is bytes moved over time: fwd+bwd moves three times log_w's
@@ -23,7 +23,7 @@ import pytest
 import torch
 from common import append_record, benchmark_case, print_ratios, ratios, script_parser
 
-from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, log_mean_exp_inputs
+from vaebench.benchmarking.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, log_mean_exp_inputs
 
 # name -> Case((K, B)): the target size, an IWAE training step, a K=5000 evaluation batch.
 CASES = OP_BENCHMARKS["log_mean_exp"].cases
@@ -60,7 +60,7 @@ def measure(size: tuple[int, ...] = CASES["target"].size, threads: int = 2, repe
     s, b = result["seconds"], result["best_seconds"]
     result["speedup_vs_logsumexp/fwd_bwd"] = s["torch.logsumexp/fwd_bwd"] / s["fused/fwd_bwd"]
     result["best_speedup_vs_logsumexp/fwd_bwd"] = b["torch.logsumexp/fwd_bwd"] / b["fused/fwd_bwd"]
-    # Bandwidth: bytes moved (vaebench.evaluation.op_benchmark: fwd reads log_w; fwd+bwd reads it
+    # Bandwidth: bytes moved (vaebench.benchmarking.op_benchmark: fwd reads log_w; fwd+bwd reads it
     # twice and writes w, three times log_w's size) over time, as a fraction of the copy's
     # (reads and writes log_w's size once each).
     copy_bytes, nbytes = 2 * x.numel() * x.element_size(), result["nbytes"]

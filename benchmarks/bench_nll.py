@@ -25,7 +25,8 @@ import torch
 from common import THREADS, append_record
 from end_to_end import EagerVAE, burda_model, digits, matmul_shapes, matmuls_call
 
-from vaebench.evaluation import estimate_log_likelihood, time_rounds
+from vaebench.benchmarking import time_rounds
+from vaebench.evaluation import estimate_log_likelihood
 
 PROVIDERS = ("vaebench", "vaebench-unfused", "eager", "compiled", "matmuls")
 EAGER_CHUNK, EAGER_POINTS = 500, 10  # the hand-written evaluator

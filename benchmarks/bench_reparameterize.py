@@ -8,7 +8,7 @@ that, "fused" is the kernel (eps drawn inside it, recomputed in the backward). T
 prints the times, the speedups (fused vs reference and vs compiled) and the peak memory of
 fwd+bwd per provider, and appends them to results/benchmarks/reparameterize.jsonl with the
 environment. Target (2-core AVX-512 CPU, 2 threads, K=64, B=256, D=64, fwd+bwd): >= 4x eager,
->= 2x compiled, peak memory <= the reference's. Inputs and cases: `vaebench.evaluation.op_benchmark`
+>= 2x compiled, peak memory <= the reference's. Inputs and cases: `vaebench.benchmarking.op_benchmark`
 (`reparameterize_inputs`, `OP_BENCHMARKS["reparameterize"]`).
 """
 
@@ -23,7 +23,7 @@ import pytest
 import torch
 from common import append_record, benchmark_case, print_ratios, ratios, script_parser
 
-from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, setup_bench
+from vaebench.benchmarking.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, setup_bench
 
 # name -> Case((K, B, D)): "target", "iwae-k5000-chunk", "single-sample".
 CASES = OP_BENCHMARKS["reparameterize"].cases

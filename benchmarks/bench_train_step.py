@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from common import THREADS, append_record
 from end_to_end import EagerVAE, burda_model, digits, matmul_shapes, matmuls_call
 
+from vaebench.benchmarking import time_rounds
 from vaebench.estimators import ESTIMATORS
-from vaebench.evaluation import time_rounds
 
 PROVIDERS = ("vaebench", "vaebench-unfused", "eager", "compiled", "matmuls")
 ESTIMATOR_CASES = {"elbo-k1": ("elbo", 1), "iwae-k50": ("iwae", 50)}

@@ -1,5 +1,5 @@
 """What the op benchmark scripts (benchmarks/bench_<op>.py) share on top of the package's one
-setup factory, `vaebench.evaluation.op_benchmark` (each op's inputs, reference and fused
+setup factory, `vaebench.benchmarking.op_benchmark` (each op's inputs, reference and fused
 functions, cases, providers, modes, warm-up and the alternating-rounds timing): the
 pytest-benchmark body, the script's command line, the speedup ratios it prints and the
 append-only records with the environment.
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from vaebench.evaluation.op_benchmark import OP_BENCHMARKS, Mode, Provider, measure_op, setup_bench
+from vaebench.benchmarking.op_benchmark import OP_BENCHMARKS, Mode, Provider, measure_op, setup_bench
 
 __all__ = ["append_record", "benchmark_case", "print_ratios", "ratios", "script_parser"]
 

@@ -4,7 +4,7 @@ machine is busy.
     python benchmarks/gate.py [--config benchmarks/gate_thresholds.yaml] [--report] [--json OUT]
 
 For each check in the thresholds file, the fused op and its eager reference are set up once
-(the fused ops' one setup factory, vaebench.evaluation.op_benchmark, which also holds each op's
+(the fused ops' one setup factory, vaebench.benchmarking.op_benchmark, which also holds each op's
 named cases) and timed call by call, alternating reference and fused, in `rounds` rounds of
 `repeats` pairs. Each round gives one ratio, speedup = best time(reference) / best time(fused)
 within the round: neighbouring calls see the same load, and load from other processes only
@@ -59,7 +59,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
 def bench_case(op: str, case: str) -> Any:
     """The named case of `op` (its size and input options), as benchmarks/bench_<op>.py runs it."""
-    from vaebench.evaluation.op_benchmark import OP_BENCHMARKS
+    from vaebench.benchmarking.op_benchmark import OP_BENCHMARKS
 
     if op not in OP_BENCHMARKS:
         raise SystemExit(f"gate: no benchmark for op '{op}'; benchmarked ops: {', '.join(OP_BENCHMARKS)}")
@@ -100,8 +100,8 @@ def measure(check: dict[str, Any], cfg: dict[str, Any], slow_down: int | str = 1
     """
     import torch
 
-    from vaebench.evaluation.op_benchmark import setup_bench
-    from vaebench.evaluation.throughput import time_rounds
+    from vaebench.benchmarking.op_benchmark import setup_bench
+    from vaebench.benchmarking.throughput import time_rounds
 
     case = bench_case(check["op"], check["case"])
     mode, device = check["mode"], cfg.get("device", "cpu")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vaebench.compare import compare, render
-from vaebench.leaderboard.identity import suite_resolution
 from vaebench.results import Metric, RunRecord, write_record
+from vaebench.runner.identity import suite_resolution
 from vaebench.runner.suite import load_suite
 
 

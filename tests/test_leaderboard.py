@@ -18,11 +18,10 @@ from vaebench.leaderboard import (
     difference,
     marks,
     paired_difference,
-    protocol_of,
     records_frame,
 )
-from vaebench.leaderboard.identity import suite_resolution
 from vaebench.results import Metric, RunRecord, write_record
+from vaebench.runner.identity import protocol_of, suite_resolution
 from vaebench.runner.suite import load_suite
 
 SHA = "ab" * 32

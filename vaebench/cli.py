@@ -173,7 +173,15 @@ def _hydra_task(cfg: DictConfig) -> object:
 
     overrides = list(HydraConfig.get().overrides.task)
     with _friendly_errors():
-        return run_suite(cfg, overrides)
+        records = run_suite(cfg, overrides)
+        if not cfg.dry_run:  # the CLI calls the leaderboard, the runner does not (docs/architecture.md)
+            # lazy: pandas and jinja2 load only once the runs are done, never for a config error
+            from .leaderboard import build_leaderboard
+
+            for board in build_leaderboard(cfg.results_dir, suites=[cfg.suite.name]).values():
+                print(f"tables:  {', '.join(str(p) for p in board.paths)}")
+                print(f"site:    {board.paths[-1].resolve()}")
+        return records
 
 
 def _override_value(args: Sequence[str], key: str) -> object:

@@ -1,6 +1,6 @@
 """Comparing two result sets: which metrics moved, measured in standard errors.
 
-Rows pair by protocol identity (vaebench.leaderboard.identity: suite, version, budget, dataset,
+Rows pair by protocol identity (vaebench.runner.identity: suite, version, budget, dataset,
 cell and the hash of the config without its seed), so a run with other overrides never pairs
 with the default one. For each metric of a pair, with A the baseline:
 
@@ -22,8 +22,10 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from .leaderboard import collect_rows, difference
-from .leaderboard.rows import Row
+import pandas as pd
+
+from .leaderboard.rows import Row, collect_rows
+from .leaderboard.significance import difference
 from .results import usable_records
 
 __all__ = ["Change", "compare", "render"]
@@ -124,8 +126,6 @@ def _pm(mean: float, se: float | None) -> str:
 
 def render(changes: list[Change], a: object, b: object, *, threshold: float = 2.0, only_moved: bool = True) -> str:
     """A Markdown table of the changes (only the moved ones unless `only_moved=False`)."""
-    import pandas as pd
-
     moved = [c for c in changes if c.moved]
     unknown = [c for c in changes if c.status == "no error estimate"]
     shown = moved if only_moved else changes

@@ -1,4 +1,5 @@
-"""What a run records about where it ran: versions, commit, devices, CPU, the ops' backend."""
+"""Where a run runs: the device `device=` names, and what a run records about the machine
+(versions, commit, devices, CPU, the ops' backend)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["cpu_name", "environment", "git_commit", "peak_memory_bytes"]
+import vaebench
+from vaebench import ops
+
+__all__ = ["cpu_name", "environment", "git_commit", "peak_memory_bytes", "resolve_device"]
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -49,6 +53,19 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def resolve_device(name: str) -> torch.device:
+    """`device=` -> torch.device; "auto" is CUDA when visible, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device='{name}' is not a device; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device='{name}' but no CUDA device is visible; use device=cpu or device=auto")
+    return device
+
+
 def peak_memory_bytes(device: torch.device | str = "cpu") -> int | None:
     """Peak memory of this process: CUDA allocator peak on a GPU, max RSS on the CPU."""
     device = torch.device(device)
@@ -66,9 +83,6 @@ def peak_memory_bytes(device: torch.device | str = "cpu") -> int | None:
 
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
     """The environment recorded with every run (and printed by `vaebench env`)."""
-    import vaebench
-    from vaebench import ops
-
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)

@@ -1,7 +1,7 @@
 """asv benchmarks of the fused ops: time and peak memory, forward and forward+backward.
 
 Each op's inputs, cases and its "reference" / "compiled" / "fused" calls come from the fused
-ops' one setup factory (`vaebench.evaluation.op_benchmark`: `OP_BENCHMARKS`, `setup_bench`),
+ops' one setup factory (`vaebench.benchmarking.op_benchmark`: `OP_BENCHMARKS`, `setup_bench`),
 with warm-up and compilation in `setup`, outside the timed region. One class per op in
 `OP_BENCHMARKS` (`Reparameterize`, `GaussianKl`, `LogMeanExp`, `BernoulliHead`).
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from vaebench.evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, setup_bench
+from vaebench.benchmarking.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, setup_bench
 
 THREADS = 2  # the kernels' CPU targets are stated for 2 threads
 

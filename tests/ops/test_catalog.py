@@ -11,8 +11,8 @@ import torch
 import yaml
 
 from vaebench import ops
+from vaebench.benchmarking.op_benchmark import OP_BENCHMARKS
 from vaebench.config import KernelsConfig
-from vaebench.evaluation.op_benchmark import OP_BENCHMARKS
 from vaebench.ops import OPS, reference
 
 ROOT = Path(__file__).resolve().parents[2]

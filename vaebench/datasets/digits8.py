@@ -44,7 +44,7 @@ CARD = DatasetCard(
 @register_dataset(CARD)
 def load_digits8(ctx: LoadContext, *, test_seed: int = TEST_SEED) -> DatasetSplits:
     """scikit-learn's digits; items (1, 8, 8) in {0, 1}."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: scikit-learn is slow to import and only this dataset needs it
 
     images = load_digits().images  # (1797, 8, 8), values 0..16
     gray = torch.from_numpy(images / 16.0).to(ctx.dtype).unsqueeze(1)

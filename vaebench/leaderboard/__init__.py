@@ -1,6 +1,6 @@
 """Leaderboards: run records -> one row per protocol, per suite block, in md, html, tex and csv.
 
-A row is one protocol (identity.py): suite, version, budget, dataset, cell and the hash of the
+A row is one protocol (vaebench.runner.identity): suite, version, budget, dataset, cell and the hash of the
 cell's resolved config without its seed; command-line overrides show in the row's label.
 Rows hold mean ± se over distinct seeds (rows.py), the NLL's Monte Carlo error, and the
 headline metric's paired difference from the suite's `baseline` cell with a 95% interval,
@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..results import RunRecord, atomic_write_text, usable_records
+from ..runner.suite import SuiteError, load_suite
 from .csv_table import suite_csv
-from .identity import Protocol, overrides, protocol_hash, protocol_of
 from .kernels import kernels_long, kernels_table, plot_kernels
 from .latex import suite_latex
 from .markdown import suite_markdown
@@ -38,7 +38,6 @@ from .table import Table, build_table
 __all__ = [
     "Board",
     "Difference",
-    "Protocol",
     "Row",
     "SuiteInfo",
     "Table",
@@ -48,11 +47,8 @@ __all__ = [
     "difference",
     "higher_is_better",
     "marks",
-    "overrides",
     "paired_difference",
     "plot_vs_k",
-    "protocol_hash",
-    "protocol_of",
     "records_frame",
     "reference_frame",
     "suite_info",
@@ -84,8 +80,6 @@ class SuiteInfo:
 
 
 def suite_info(suite: str) -> SuiteInfo:
-    from ..runner.suite import SuiteError, load_suite
-
     try:
         spec = load_suite(suite)
     except SuiteError:
@@ -102,8 +96,6 @@ def suite_info(suite: str) -> SuiteInfo:
 
 def reference_frame(suite: str) -> pd.DataFrame:
     """The suite file's published reference rows (empty when the suite file is not found)."""
-    from ..runner.suite import SuiteError, load_suite
-
     cols = ["cell", "dataset", "metric", "value", "status", "source", "note"]
     try:
         spec = load_suite(suite)

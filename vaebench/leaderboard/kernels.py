@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from .protocol import ProtocolBlock
-from .table import Table
+from .table import Table, fmt_pm
 
 if TYPE_CHECKING:  # matplotlib itself is imported where a plot is drawn (it is slow to import)
     from matplotlib.artist import Artist
@@ -79,7 +79,7 @@ def plot_kernels(long: pd.DataFrame, path: Path) -> Path | None:
     timed = long.dropna(subset=["time_ms"])
     if timed.empty:
         return None
-    import matplotlib
+    import matplotlib  # lazy: slow to import, and only a drawn plot needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -116,8 +116,6 @@ def plot_kernels(long: pd.DataFrame, path: Path) -> Path | None:
 
 def kernels_table(long: pd.DataFrame, agg: pd.DataFrame, block: ProtocolBlock) -> Table:
     """The block's Table: the long rows, and the end-to-end metrics (no size) in the appendix."""
-    from .table import fmt_pm
-
     cols = ["op", "size", "provider", "mode", "time (ms)", "GB/s", "speedup vs reference", "speedup vs compiled"]
     t = Table(block, cols)
     several = long["label"].nunique() > long["op"].nunique() if not long.empty else False

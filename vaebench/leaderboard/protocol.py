@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .identity import flatten, suite_resolution
+from ..datasets import card
+from ..runner.identity import flatten, suite_resolution
 from .rows import Row
 
 __all__ = ["Item", "ProtocolBlock", "protocol_block"]
@@ -92,8 +93,6 @@ def _fmt(value: Any, key: str = "") -> str:
 
 
 def _card_line(dataset: str) -> tuple[str | None, str | None, dict[str, int]]:
-    from ..datasets import card
-
     try:
         c = card(dataset)
     except KeyError:  # an unregistered dataset (UnknownNameError): the block shows what the records say

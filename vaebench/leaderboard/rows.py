@@ -20,7 +20,7 @@ from typing import Literal, cast
 import pandas as pd
 
 from ..results import Metric, RunRecord
-from .identity import Protocol, protocol_of
+from ..runner.identity import Protocol, protocol_of
 
 __all__ = ["Row", "aggregate", "better", "collect_rows", "higher_is_better", "mc_error", "records_frame"]
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch._subclasses.fake_tensor import FakeTensor
 
 __all__ = [
     "FUSED_DTYPES",
@@ -46,8 +47,6 @@ def runs_fused(t: Tensor, fused_devices: frozenset[str]) -> bool:
 
 
 def _tracing(t: Tensor) -> bool:
-    from torch._subclasses.fake_tensor import FakeTensor
-
     return isinstance(t, FakeTensor) or torch.compiler.is_compiling()
 
 

@@ -6,6 +6,7 @@ change in a component's signature is absorbed here and nowhere else in the runne
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from .. import datasets, evaluation, models, trainer
+from ..estimators import ESTIMATORS
 from ..evaluation.likelihood import PAPER_NLL_SAMPLES
 from ..results import Metric
 
@@ -68,8 +71,6 @@ def _cut(ds: Dataset[torch.Tensor], size: int | None, what: str, notes: list[str
 
 def load_data(cfg: DictConfig, seed: int) -> RunData:
     """Load `cfg.dataset` (a DatasetConfig) with vaebench.datasets.load and cut it to size."""
-    from .. import datasets
-
     dc = cfg.dataset
     splits = datasets.load(dc.name, data_dir=dc.data_dir, download=dc.download, seed=seed, **_plain(dc.kwargs))
     notes: list[str] = []
@@ -81,15 +82,11 @@ def load_data(cfg: DictConfig, seed: int) -> RunData:
 
 def dataset_card(name: str) -> Any:
     """The DatasetCard of a registered dataset (has `.render()` and `.as_dict()`)."""
-    from .. import datasets
-
     return datasets.card(name)
 
 
 def model_from_config(cfg: DictConfig, data: RunData) -> nn.Module:
     """A VAE from `cfg.model` (architecture and options) and `cfg.posterior` for `data`."""
-    from .. import models
-
     likelihood = cfg.model.likelihood or data.likelihood
     # Burda et al.: the Bernoulli output bias starts at logit(clip(train mean, 0.001, 0.999)).
     mean = data.splits.train_mean().reshape(data.event_shape) if likelihood == "bernoulli" else None
@@ -108,8 +105,6 @@ def estimator_from_config(
     cfg: DictConfig, num_samples: int | None = None, *, name: str | None = None, kwargs: dict[str, Any] | None = None
 ) -> Callable[..., Any]:
     """The configured estimator of `cfg.estimator`, or with another K / name / options."""
-    from ..estimators import ESTIMATORS
-
     ec = cfg.estimator
     k = ec.num_samples if num_samples is None else num_samples
     options = _plain(ec.kwargs) if kwargs is None else kwargs
@@ -131,8 +126,6 @@ class TrainOutcome:
 
 def train_epochs(cfg: DictConfig) -> int:
     """The epochs `cfg.train` trains: train.epochs, else the schedule's length (iwae: 3,280)."""
-    from .. import trainer
-
     return trainer.resolve_epochs(cfg.train.epochs, cfg.train.schedule)
 
 
@@ -148,8 +141,6 @@ def train_from_config(
     progress: bool,
 ) -> TrainOutcome:
     """Train with vaebench.trainer under `cfg.train`; resumes from `checkpoint_dir`."""
-    from .. import trainer
-
     tc = cfg.train
     result = trainer.train(
         model,
@@ -191,10 +182,6 @@ def test_points(data: RunData, num_examples: int | None = None) -> dict[str, Any
     when their hashes are equal (the binarized datasets fix their test set with their own seed,
     123, whatever the run's seed; linear_gaussian draws it from the run's seed).
     """
-    import hashlib
-
-    from .. import evaluation
-
     n = len(data.test) if num_examples is None else num_examples  # type: ignore[arg-type]
     x = evaluation.take_examples(data.test, n, device="cpu").to(torch.float32).contiguous()
     digest = hashlib.sha256(x.numpy().tobytes()).hexdigest()
@@ -215,8 +202,6 @@ def evaluate(
     Returns (metrics, notes, per_example): per_example holds "nll", "nll_mc_std" and "elbo",
     each (N,) in test-set order (see test_points for what identifies the N examples).
     """
-    from .. import evaluation
-
     ec = cfg.eval
     notes: list[str] = []
     model.eval()

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..datasets import DATASETS
 from ..results import RunRecord
 from ..trainer.schedules import resolve_epochs
 from .resolve import ResolvedCell
@@ -35,8 +36,6 @@ class Estimate:
 
 
 def _split_size(config: Mapping[str, Any], split: str) -> int | None:
-    from ..datasets import DATASETS
-
     dc = config["dataset"]
     size = dc.get(f"{split}_size")
     name = dc.get("name")

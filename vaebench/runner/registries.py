@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..datasets import DATASETS
+from ..estimators import ESTIMATORS
+from ..models import MODELS
+from ..posteriors import POSTERIORS
 from ..registry import Registry
 
 __all__ = ["registries"]
@@ -11,9 +15,4 @@ __all__ = ["registries"]
 
 def registries() -> dict[str, Registry[Any]]:
     """Config group -> registry: dataset, model, posterior, estimator."""
-    from ..datasets import DATASETS
-    from ..estimators import ESTIMATORS
-    from ..models import MODELS
-    from ..posteriors import POSTERIORS
-
     return {"dataset": DATASETS, "model": MODELS, "posterior": POSTERIORS, "estimator": ESTIMATORS}

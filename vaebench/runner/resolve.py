@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -60,8 +61,6 @@ class ResolvedCell:
 
 def user_keys(overrides: Sequence[str]) -> list[str]:
     """The config paths a list of Hydra override strings sets that the suite could also set."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     keys = []
     for ov in OverridesParser.create().parse_overrides(list(overrides)):
         key = ov.key_or_group

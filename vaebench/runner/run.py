@@ -28,8 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..environment import environment, peak_memory_bytes
-from ..leaderboard.identity import protocol_hash
+from ..environment import environment, peak_memory_bytes, resolve_device
 from ..results import (
     RecordError,
     RunRecord,
@@ -41,25 +40,13 @@ from ..results import (
     write_record,
 )
 from .estimate import estimate_seconds
+from .identity import protocol_hash, protocol_of
 from .parallel import plan_jobs, run_in_workers
 from .resolve import ResolvedCell, resolve_cells
 from .tasks import TASKS, RunContext
 from .validate import validate_cells
 
 __all__ = ["execute", "finished_record", "makespan", "plan_table", "resolve_device", "run_suite", "summary_table"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """`device=` -> torch.device; "auto" is CUDA when visible, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"device='{name}' is not a device; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device='{name}' but no CUDA device is visible; use device=cpu or device=auto")
-    return device
 
 
 def _seed_everything(seed: int) -> None:
@@ -116,12 +103,10 @@ def summary_table(
     """A rich table: one row per run, the suite's metrics as `mean ± se`.
 
     A run's row is labelled with its cell and the overrides that set it apart from the suite
-    file (vaebench.leaderboard.identity), e.g. `diagonal [train.epochs=3]`. `metrics` may hold
+    file (vaebench.runner.identity), e.g. `diagonal [train.epochs=3]`. `metrics` may hold
     shell-style patterns ("*/fused_speedup_vs_reference/*"); with none, the first eight metric
     names are shown.
     """
-    from ..leaderboard.identity import protocol_of
-
     present = sorted({m for r in records for m in r.metrics})
     shown = [m for pat in metrics for m in (fnmatch.filter(present, pat) if any(c in pat for c in "*?[") else [pat])]
     shown = list(dict.fromkeys(shown)) or present[:8]
@@ -312,13 +297,7 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
             "all cells" if len(set(where)) == len({r.cell for r in records}) else ", ".join(dict.fromkeys(where))
         )
         console.print(f"  note ({escape(cells_txt)}): {escape(note)}")
-    from ..leaderboard import build_leaderboard
-
-    boards = build_leaderboard(results_dir, suites=[suite.name])
     console.print(f"records: {records_dir(results_dir, suite.name).resolve()}")
-    for board in boards.values():
-        console.print(f"tables:  {', '.join(str(p) for p in board.paths)}")
-        console.print(f"site:    {board.paths[-1].resolve()}")
     plots = sorted({str(results_dir / a) for r in records for k, a in r.artifacts.items() if k.startswith("plot")})
     if plots:
         console.print(f"plots:   {', '.join(plots)}")

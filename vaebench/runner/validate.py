@@ -23,8 +23,19 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..benchmarking import OP_BENCHMARKS, PROVIDERS
 from ..config import RunConfig
+from ..datasets import DATASETS
+from ..datasets.download import resolve_data_dir
+from ..environment import resolve_device
+from ..estimators import ESTIMATORS
+from ..models import LIKELIHOODS, MODELS
+from ..posteriors import POSTERIORS
+from ..results import records_dir, run_dir
+from ..trainer import SCHEDULES
+from ..trainer.trainer import OPTIMIZERS
 from .resolve import ConfigError, ResolvedCell
+from .tasks import TASKS
 
 __all__ = [
     "Problem",
@@ -217,9 +228,6 @@ def _registered(problems: list[Problem], key: str, name: Any, registry: Any) -> 
 
 
 def _check_dataset(problems: list[Problem], dc: DictConfig) -> None:
-    from ..datasets import DATASETS
-    from ..datasets.download import resolve_data_dir
-
     _int_at_least(problems, "dataset.train_size", dc.train_size, 1, "use null for the whole split", optional=True)
     _int_at_least(problems, "dataset.test_size", dc.test_size, 1, "use null for the whole split", optional=True)
     if not _registered(problems, "dataset.name", dc.name, DATASETS):
@@ -261,10 +269,6 @@ def _check_dataset(problems: list[Problem], dc: DictConfig) -> None:
 
 
 def _check_model(problems: list[Problem], cfg: DictConfig) -> None:
-    from ..estimators import ESTIMATORS
-    from ..models import LIKELIHOODS, MODELS
-    from ..posteriors import POSTERIORS
-
     if _registered(problems, "model.name", cfg.model.name, MODELS):
         _options(
             problems,
@@ -328,9 +332,6 @@ def _needs(estimator_cls: Any) -> str:
 
 
 def _check_train(problems: list[Problem], tc: DictConfig) -> None:
-    from ..trainer import SCHEDULES
-    from ..trainer.trainer import OPTIMIZERS
-
     _int_at_least(
         problems,
         "train.epochs",
@@ -405,8 +406,6 @@ def _check_ks(problems: list[Problem], key: str, ks: Any) -> None:
 
 
 def _check_gradients(problems: list[Problem], gc: DictConfig) -> None:
-    from ..estimators import ESTIMATORS
-
     _int_at_least(problems, "gradients.num_draws", gc.num_draws, 2, "a variance needs at least 2 draws")
     _int_at_least(problems, "gradients.batch_size", gc.batch_size, 1, "examples per draw")
     _check_ks(problems, "gradients.num_samples", gc.num_samples)
@@ -415,9 +414,6 @@ def _check_gradients(problems: list[Problem], gc: DictConfig) -> None:
 
 
 def _check_kernels(problems: list[Problem], kc: DictConfig) -> None:
-    from ..evaluation import OP_BENCHMARKS
-    from ..evaluation.op_benchmark import PROVIDERS
-
     if kc.measure not in _MEASURES:
         problems.append(
             Problem(
@@ -472,8 +468,6 @@ def _check_exact(problems: list[Problem], xc: DictConfig) -> None:
 
 
 def _check_device(problems: list[Problem], name: str) -> None:
-    from .run import resolve_device
-
     try:
         resolve_device(name)
     except ValueError as exc:
@@ -490,8 +484,6 @@ def _check_device(problems: list[Problem], name: str) -> None:
 
 def check_cell(cell: ResolvedCell) -> list[Problem]:
     """Every problem of one resolved cell, for the sections its task reads."""
-    from .tasks import TASKS
-
     cfg = cell.config
     problems: list[Problem] = []
     if cell.task not in TASKS:
@@ -526,8 +518,6 @@ def validate_cells(cells: Sequence[ResolvedCell], results_dir: str | os.PathLike
 
     A problem shared by several cells is listed once, with the cells it concerns.
     """
-    from ..results import records_dir, run_dir
-
     found: dict[str, tuple[Problem, list[str]]] = {}
     folders = check_writable("results_dir", results_dir)
     for problem in folders:

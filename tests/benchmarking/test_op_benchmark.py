@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vaebench.evaluation.op_benchmark import (
+from vaebench.benchmarking.op_benchmark import (
     MODES,
     OP_BENCHMARKS,
     measure_op,

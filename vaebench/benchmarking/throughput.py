@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .batching import check_batch
-from .likelihood import PAPER_NLL_SAMPLES, estimate_log_likelihood
-from .model_contract import model_dtype
+from ..evaluation.batching import check_batch
+from ..evaluation.likelihood import PAPER_NLL_SAMPLES, estimate_log_likelihood
+from ..evaluation.model_contract import model_dtype
 
 __all__ = ["Throughput", "evaluation_throughput", "time_calls", "time_rounds", "train_step_throughput"]
 

@@ -1,7 +1,7 @@
-"""Throughput measurements of the kernels suite: each fused op vs eager and torch.compile.
+"""The `kernels` task: throughput of each fused op vs eager and torch.compile, and end-to-end steps.
 
 Inputs, providers ("reference", "compiled", "fused"), modes, warm-up and bytes moved come from
-the fused ops' one benchmark setup factory, `vaebench.evaluation.op_benchmark` (shared with
+the fused ops' one benchmark setup factory, `vaebench.benchmarking.op_benchmark` (shared with
 benchmarks/); a suite size (K, B, D) becomes each op's own size by `OpBenchmark.from_kbd`.
 Times are medians of `repeats` calls of each provider and mode, all timed in one round after
 their warm-up.
@@ -9,18 +9,26 @@ their warm-up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import torch
 
-from ..evaluation.op_benchmark import MODES, OP_BENCHMARKS, PROVIDERS, Provider, measure_op
-from ..results import Metric
+from ... import evaluation, ops
+from ...benchmarking import (
+    MODES,
+    OP_BENCHMARKS,
+    PROVIDERS,
+    Provider,
+    evaluation_throughput,
+    measure_op,
+    train_step_throughput,
+)
+from ...results import Metric
+from .. import adapters
+from ..resolve import ResolvedCell
+from .base import TASKS, RunContext, TaskResult
 
-if TYPE_CHECKING:
-    from .resolve import ResolvedCell
-    from .tasks import RunContext, TaskResult
-
-__all__ = ["end_to_end_throughput", "op_throughput"]
+__all__ = ["end_to_end_throughput", "kernels", "op_throughput"]
 
 # One evaluation call runs K / chunk_size passes of the model (10 at the kernels suite's K=5000,
 # chunk 500) where a training step runs one: a tenth of the repeats times about as many passes.
@@ -70,20 +78,16 @@ def op_throughput(
 
 def end_to_end_throughput(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
     """Examples per second of one training step, or of the K-sample evaluation."""
-    from .. import evaluation
-    from . import adapters
-    from .tasks import TaskResult
-
     cfg = cell.config
     data = adapters.load_data(cfg, cell.seed)
     model = adapters.model_from_config(cfg, data).to(ctx.device)
     x = evaluation.take_examples(data.train, cfg.train.batch_size, device=ctx.device)
     if cfg.kernels.measure == "train_step":
         estimator = adapters.estimator_from_config(cfg)
-        th = evaluation.train_step_throughput(model, estimator, x, repeats=cfg.kernels.repeats)
+        th = train_step_throughput(model, estimator, x, repeats=cfg.kernels.repeats)
         name = f"train_step_examples_per_s@K={cfg.estimator.num_samples}"
     else:
-        th = evaluation.evaluation_throughput(
+        th = evaluation_throughput(
             model,
             x,
             num_samples=cfg.eval.nll_samples,
@@ -93,3 +97,26 @@ def end_to_end_throughput(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
         name = f"evaluation_examples_per_s@K={cfg.eval.nll_samples}"
     per_s = th.batch_size / th.seconds_median
     return TaskResult({name: Metric(per_s, None, th.repeats)}, {}, [*data.notes, f"{th.what} on {th.device}"], {})
+
+
+@TASKS.register("kernels", "throughput of each fused op vs eager and torch.compile; end-to-end steps")
+def kernels(cell: ResolvedCell, ctx: RunContext) -> TaskResult:
+    cfg = cell.config
+    kc = cfg.kernels
+    if kc.measure in ("train_step", "evaluation"):
+        return end_to_end_throughput(cell, ctx)
+    if kc.measure != "ops":
+        raise ValueError(f"kernels.measure must be 'ops', 'train_step' or 'evaluation', got '{kc.measure}'")
+    metrics: dict[str, Metric] = {}
+    notes = [
+        f"vaebench.ops backend: {ops.backend(ctx.device)}",
+        f"{ctx.device} timings, {torch.get_num_threads()} threads, median of {kc.repeats} repeats",
+    ]
+    for op in kc.ops:
+        for size in kc.sizes:
+            metrics.update(
+                op_throughput(
+                    op, tuple(size), list(kc.providers), kc.repeats, kc.dtype, ctx.device, prefix_op=len(kc.ops) > 1
+                )
+            )
+    return TaskResult(metrics, {}, notes, {})

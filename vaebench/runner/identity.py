@@ -8,9 +8,12 @@ version need no migration. Records of one protocol differ only in their seed: th
 seeds of one row.
 
 Overrides are derived, not recorded: a record's overrides are the keys where its config
-differs from the suite file's own resolution of that cell and budget (vaebench.runner.resolve
-without a command line). A suite file edited since the run shows up the same way, which is the
+differs from the suite file's own resolution of that cell and budget (resolve.py without a
+command line). A suite file edited since the run shows up the same way, which is the
 point: the row then no longer measures what the suite file says.
+
+It is the runner's (it re-resolves suite files), so the run summary, the leaderboard and
+`vaebench compare` all read it from here without the runner importing the leaderboard.
 """
 
 from __future__ import annotations
@@ -22,8 +25,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..config import NON_SEMANTIC_KEYS
+from omegaconf import DictConfig, OmegaConf
+
+from ..config import NON_SEMANTIC_KEYS, RunConfig
 from ..results import RunRecord
+from .resolve import ConfigError, resolve_cells
+from .suite import SuiteError, find_suite, load_suite
 
 __all__ = ["Protocol", "flatten", "overrides", "protocol_hash", "protocol_of", "suite_resolution"]
 
@@ -68,8 +75,6 @@ def protocol_hash(config: Mapping[str, Any], task: str | None = None) -> str:
 @lru_cache(maxsize=64)
 def _task_of(suite: str) -> str | None:
     """The task of a suite file (None when there is no such suite file)."""
-    from ..runner.suite import SuiteError, load_suite  # runner.suite imports the package's registries
-
     try:
         return str(load_suite(suite).task)
     except SuiteError:
@@ -101,12 +106,6 @@ class Protocol:
 @lru_cache(maxsize=256)
 def _resolution(path: str, mtime_ns: int, budget: str, cell: str) -> tuple[int, str] | None:
     """(suite version, JSON of the resolved cell config) of the suite file at `path` (as of mtime_ns)."""
-    from omegaconf import DictConfig, OmegaConf
-
-    from ..config import RunConfig
-    from ..runner.resolve import ConfigError, resolve_cells
-    from ..runner.suite import SuiteError, load_suite
-
     try:
         spec = load_suite(path)
     except SuiteError:
@@ -130,8 +129,6 @@ def suite_resolution(suite: str, budget: str, cell: str) -> tuple[int, dict[str,
     The suite is found as `vaebench run` finds it (suite folders, VAEBENCH_SUITE_DIRS); the
     resolution is cached per file and modification time, so an edited suite file is re-read.
     """
-    from ..runner.suite import SuiteError, find_suite
-
     try:
         path = find_suite(suite)
         mtime = path.stat().st_mtime_ns

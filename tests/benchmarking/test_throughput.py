@@ -1,13 +1,12 @@
 import pytest
+import torch
 
-from vaebench.evaluation import evaluation_throughput, train_step_throughput
+from vaebench.benchmarking import evaluation_throughput, time_rounds, train_step_throughput
 
-from .eval_toy_models import IWAESurrogate, RainforthToy
+from ..evaluation.eval_toy_models import IWAESurrogate, RainforthToy
 
 
 def test_train_step_and_evaluation_throughput():
-    import torch
-
     model = RainforthToy(dim=4)
     x = model.sample_data(8)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
@@ -24,8 +23,6 @@ def test_train_step_and_evaluation_throughput():
 
 
 def test_time_rounds_alternates_entries_after_warmup():
-    from vaebench.evaluation import time_rounds
-
     order = []
     samples = time_rounds(
         {"a": lambda: order.append("a"), "b": lambda: order.append("b")}, "cpu", repeats=2, rounds=2, warmup=1
