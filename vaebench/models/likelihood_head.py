@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 
-import torch
 from torch import Tensor, nn
 from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_hooks
 
