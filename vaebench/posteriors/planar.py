@@ -66,7 +66,9 @@ class PlanarFlow(AmortizedFlow):
         """(u, w, b) of every layer: (B, D), (B, D), (B,). Split once with `unbind`, whose backward
         is one stack: a per-layer select's backward writes a zero-filled (B, num_flows, D) copy."""
         shape = (h.shape[0], self.num_flows, self.latent_dim)
-        return list(zip(self.u(h).view(shape).unbind(1), self.w(h).view(shape).unbind(1), self.b(h).unbind(1)))
+        return list(
+            zip(self.u(h).view(shape).unbind(1), self.w(h).view(shape).unbind(1), self.b(h).unbind(1), strict=True)
+        )
 
     def layer(self, index: int, z: Tensor, params: list[tuple[Tensor, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         return planar_step(z, *params[index])

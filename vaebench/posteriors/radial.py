@@ -52,7 +52,7 @@ class RadialFlow(AmortizedFlow):
         """(centre, alpha, beta) of every layer: (B, D), (B,), (B,), split once with `unbind`
         (one stack in the backward, where per-layer selects would each write a zero-filled copy)."""
         centre = self.centre(h).view(h.shape[0], self.num_flows, self.latent_dim)
-        return list(zip(centre.unbind(1), self.alpha(h).unbind(1), self.beta(h).unbind(1)))
+        return list(zip(centre.unbind(1), self.alpha(h).unbind(1), self.beta(h).unbind(1), strict=True))
 
     def layer(self, index: int, z: Tensor, params: list[tuple[Tensor, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
         return radial_step(z, *params[index])
