@@ -3,12 +3,14 @@ end, against a hand-written eager step, torch.compile of it and the model's matm
 same shapes (benchmarks/end_to_end.py).
 
     pytest benchmarks/bench_train_step.py --benchmark-only
-    python benchmarks/bench_train_step.py [--batch 100] [--threads 2] [--rounds 5] [--repeats 5]
+    python benchmarks/bench_train_step.py [--batch 100] [--threads 2] [--rounds 5] [--repeats 5] [--clock wall]
 
 A step is zero_grad, the estimator's surrogate and its backward (no optimizer step: it is the
 same Adam update for every provider, and no matmul). The matmuls: every Linear layer's forward
 X W^T and backward dX = dY W, dW = dY^T X (encoder rows B, decoder rows K x B). The script
 prints medians, best times and ratios, and appends them to results/benchmarks/train_step.jsonl.
+`--clock cpu --threads 1` times the thread's CPU time (end_to_end.cpu_time_rounds), steadier on
+a loaded shared machine than the wall clock.
 Targets (issue 11; 2-core CPU, 2 threads, float32): >= 1.5x eager, within 1.5x of the matmuls.
 """
 
@@ -25,7 +27,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from common import THREADS, append_record
-from end_to_end import EagerVAE, burda_model, digits, matmul_shapes, matmuls_call
+from end_to_end import EagerVAE, burda_model, cpu_time_rounds, digits, matmul_shapes, matmuls_call
 
 from vaebench.benchmarking import time_rounds
 from vaebench.estimators import ESTIMATORS
@@ -106,13 +108,28 @@ def test_train_step(benchmark, provider: str, case: str) -> None:
     benchmark(calls[provider])
 
 
-def measure(batch: int = 100, threads: int = THREADS, rounds: int = 5, repeats: int = 5) -> dict[str, object]:
-    """Medians, best times and ratios of every provider for each estimator case."""
+def measure(
+    batch: int = 100, threads: int = THREADS, rounds: int = 5, repeats: int = 5, clock: str = "wall"
+) -> dict[str, object]:
+    """Medians, best times and ratios of every provider for each estimator case; `clock` "wall"
+    or "cpu" (the thread's CPU time, for one thread)."""
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
     torch.set_num_threads(threads)
-    result: dict[str, object] = {"batch": batch, "threads": threads, "rounds": rounds, "repeats": repeats}
+    result: dict[str, object] = {
+        "batch": batch,
+        "threads": threads,
+        "rounds": rounds,
+        "repeats": repeats,
+        "clock": clock,
+        "loadavg_1min_before": os.getloadavg()[0],
+    }
     for case in ESTIMATOR_CASES:
         calls, gflop = step_calls(case, batch)
-        samples = time_rounds(calls, "cpu", repeats=repeats, rounds=rounds, warmup=2)
+        if clock == "cpu":
+            samples = cpu_time_rounds(calls, repeats=repeats, rounds=rounds, warmup=2)
+        else:
+            samples = time_rounds(calls, "cpu", repeats=repeats, rounds=rounds, warmup=2)
         med = {k: statistics.median(v) for k, v in samples.items()}
         best = {k: min(v) for k, v in samples.items()}
         r: dict[str, object] = {"matmul_gflop": gflop, "seconds": med, "best_seconds": best}
@@ -121,6 +138,11 @@ def measure(batch: int = 100, threads: int = THREADS, rounds: int = 5, repeats: 
             r[f"{stat}speedup_vs_compiled"] = t["compiled"] / t["vaebench"]
             r[f"{stat}speedup_vs_unfused"] = t["vaebench-unfused"] / t["vaebench"]
             r[f"{stat}time_over_matmuls"] = t["vaebench"] / t["matmuls"]
+        # Each round's own ratio (its calls saw the same load): the median over rounds.
+        per_round = {k: [sum(v[i : i + repeats]) for i in range(0, len(v), repeats)] for k, v in samples.items()}
+        r["round_median_speedup_vs_eager"] = statistics.median(
+            e / v for e, v in zip(per_round["eager"], per_round["vaebench"], strict=True)
+        )
         result[case] = r
     result["loadavg_1min"] = os.getloadavg()[0]
     return result
@@ -132,9 +154,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=THREADS)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="cpu: the thread's CPU time")
     parser.add_argument("--no-record", action="store_true", help="do not append to results/benchmarks")
     args = parser.parse_args()
-    result = measure(args.batch, args.threads, args.rounds, args.repeats)
+    result = measure(args.batch, args.threads, args.rounds, args.repeats, args.clock)
     for case in ESTIMATOR_CASES:
         r = result[case]
         print(case)

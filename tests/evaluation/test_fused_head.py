@@ -9,7 +9,7 @@ import torch
 from vaebench.estimators import ESTIMATORS
 from vaebench.evaluation import estimate_log_likelihood
 from vaebench.models import build_model, likelihood_head
-from vaebench.models.likelihood_head import fused_output_layer
+from vaebench.models.likelihood_head import fused_head_pays, fused_output_layer
 
 EVENT = (784,)
 
@@ -35,6 +35,13 @@ def head_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def always_fused(monkeypatch):
+    """The fused head for any size of training batch too (the tests' batches are below the size
+    where it pays, `fused_head_pays`): these tests check the fused path's values and gradients."""
+    monkeypatch.setattr(likelihood_head, "TRAINING_MIN_LOGIT_BYTES", 0)
+
+
 def test_the_head_is_chosen_only_where_the_model_allows():
     model, _ = _model()
     assert fused_output_layer(model.decoder, model.likelihood, model.event_shape) is model.decoder.output_layer
@@ -54,7 +61,7 @@ def test_the_head_is_chosen_only_where_the_model_allows():
 
 
 @pytest.mark.parametrize("arch", ["mlp_burda", "mlp_burda_2layer"])
-def test_log_weights_match_the_unfused_path(arch, head_calls):
+def test_log_weights_match_the_unfused_path(arch, head_calls, always_fused):
     model, x = _model(arch)
     out = {}
     for fused in (True, False):
@@ -87,7 +94,7 @@ def test_estimate_log_likelihood_matches_the_unfused_path(head_calls):
         ("mlp_burda_2layer", "iwae", {"num_samples": 5}),
     ],
 )
-def test_training_gradients_match_the_unfused_path(arch, estimator, kwargs, head_calls):
+def test_training_gradients_match_the_unfused_path(arch, estimator, kwargs, head_calls, always_fused):
     model, x = _model(arch)
     est = ESTIMATORS.get(estimator)(**kwargs)
     grads = {}
@@ -103,7 +110,7 @@ def test_training_gradients_match_the_unfused_path(arch, estimator, kwargs, head
         torch.testing.assert_close(g, grads[False][name], rtol=1e-10, atol=1e-12, msg=lambda m, n=name: f"{n}: {m}")
 
 
-def test_float32_training_gradients_agree():
+def test_float32_training_gradients_agree(always_fused):
     model, x = _model()
     model, x = model.float(), x.float()
     est = ESTIMATORS.get("iwae")(num_samples=50)
@@ -116,3 +123,32 @@ def test_float32_training_gradients_agree():
         grads[fused] = torch.cat([p.grad.flatten() for p in model.parameters()])
     err = (grads[True] - grads[False]).abs().max() / grads[False].abs().max()
     assert err < 1e-4, float(err)
+
+
+def test_with_gradients_the_head_is_fused_only_for_logits_beyond_the_cache_limit(head_calls, monkeypatch):
+    # The rule: without gradients always (the forward alone is the faster path at any size);
+    # with them on a CPU, from TRAINING_MIN_LOGIT_BYTES of logits on (the recomputing backward's
+    # extra matmul costs more than it saves while the logits fit in cache).
+    like = torch.zeros((), dtype=torch.float64)
+    limit = likelihood_head.TRAINING_MIN_LOGIT_BYTES
+    rows = -(-limit // (784 * 8))  # the fewest float64 rows of 784 logits at the limit
+    assert limit > 0
+    assert fused_head_pays(1, 784, like, needs_grad=False)
+    assert not fused_head_pays(rows - 1, 784, like, needs_grad=True)
+    assert fused_head_pays(rows, 784, like, needs_grad=True)
+    assert fused_head_pays(rows - 1, 784, torch.zeros((), device="meta"), needs_grad=True)  # not a CPU
+    # The model follows it: a limit of 100 rows of float64 logits, a batch of 7 examples.
+    monkeypatch.setattr(likelihood_head, "TRAINING_MIN_LOGIT_BYTES", 100 * 784 * 8)
+    model, x = _model()
+    est = ESTIMATORS.get("iwae")
+    est(num_samples=14)(model, x)  # 98 rows with gradients: unfused
+    assert head_calls == []
+    est(num_samples=15)(model, x)  # 105 rows
+    assert head_calls == [(15, 7, 200)]
+    with torch.no_grad():
+        model.log_weights(x, 1)  # 7 rows without gradients: fused
+    assert head_calls[1] == (1, 7, 200)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    model.log_weights(x, 1)  # no parameter (and so no z) needs a gradient: fused
+    assert len(head_calls) == 3

@@ -333,6 +333,32 @@ def test_equals_its_torch_distribution(name):
 
 
 @pytest.mark.parametrize("name", FAMILIES)
+def test_samples_and_kl_in_one_call_are_the_two_calls(name):
+    # rsample_log_prob_and_kl may share work (the diagonal Gaussian's mu and logvar), never values:
+    # the same draws (same seed), log q, KL and gradients as rsample_and_log_prob + kl_to_prior.
+    posterior = build(name)
+    h = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    out, grads = {}, {}
+    for joint in (True, False):
+        torch.manual_seed(11)
+        if joint:
+            z, log_q, kl = posterior.rsample_log_prob_and_kl(h, K)
+        else:
+            (z, log_q), kl = posterior.rsample_and_log_prob(h, K), posterior.kl_to_prior(h)
+        out[joint] = (z, log_q, kl)
+        loss = z.square().sum() + log_q.sum() + (0 if kl is None else kl.sum())
+        grads[joint] = torch.autograd.grad(loss, [h, *posterior.parameters()], allow_unused=True)
+    assert (out[True][2] is None) == (out[False][2] is None) == (not posterior.has_analytic_kl())
+    for a, b in zip(out[True], out[False], strict=True):
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(grads[True], grads[False], strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
 def test_bad_input_is_rejected_with_a_message_naming_it(name):
     posterior = build(name)
     h = torch.randn(B, H)
@@ -342,6 +368,8 @@ def test_bad_input_is_rejected_with_a_message_naming_it(name):
         posterior.rsample_and_log_prob(h[0], K)
     with pytest.raises(ValueError, match="holds NaN or inf"):
         posterior.rsample_and_log_prob(torch.full((B, H), float("nan")), K)
+    with pytest.raises(ValueError, match="holds NaN or inf"):
+        posterior.rsample_log_prob_and_kl(h.index_fill(1, torch.tensor([2]), float("-inf")), K)
     with pytest.raises(TypeError, match="h is torch.float32"):
         posterior.rsample_and_log_prob(h.float(), K)
     for bad_k in (0, -1, 2.0, True):

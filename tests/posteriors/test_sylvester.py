@@ -59,7 +59,8 @@ def test_orthogonal_variant_with_fewer_columns_than_dims(m, orthogonalization):
         num_ortho_vecs=m,
         orthogonalization=orthogonalization,
     )
-    q = flow.flow_params(torch.randn(5, 3))["q"]
+    q = torch.stack(flow.flow_params(torch.randn(5, 3))["q"], 1)  # one (B, D, M) per layer
+    assert q.shape == (5, 2, 4, m)
     assert (q.transpose(-1, -2) @ q - torch.eye(m)).abs().max() < 1e-12
     assert_log_q_matches_autograd(flow)
 
@@ -89,14 +90,12 @@ def test_diagonal_product_near_minus_one_stays_finite_and_exact(dtype):
     """R1_ii R2_ii = tanh(20) tanh(-20), which is -1 in float32, at tanh' = 1: the naive
     1 + R1_ii R2_ii tanh' is 0 there; the layer gives log cosh(0) - 2 log cosh(20) per dim."""
     flow = TriangularSylvesterFlow(feature_dim=3, latent_dim=2, num_flows=1).to(dtype)
-    zeros = torch.zeros(1, 1, 2, 2, dtype=dtype)
-    params = {
-        "r1": zeros,
-        "r2": zeros,
-        "a1": torch.full((1, 1, 2), 20.0, dtype=dtype),
-        "a2": torch.full((1, 1, 2), -20.0, dtype=dtype),
-        "b": torch.zeros(1, 1, 2, dtype=dtype),
-    }
+    with torch.no_grad():  # a1 = 20, a2 = -20, b = 0 and no off-diagonal entries, for any h
+        for head, value in ((flow.diag1, 20.0), (flow.diag2, -20.0), (flow.bias, 0.0), (flow.triangles, 0.0)):
+            head.weight.zero_()
+            head.bias.fill_(value)
+    params = flow.flow_params(torch.randn(1, 3, dtype=dtype))
+    assert torch.equal(params["r1"][0], torch.diag_embed(torch.tanh(torch.full((1, 2), 20.0, dtype=dtype))))
     z = torch.zeros(1, 1, 2, dtype=dtype, requires_grad=True)  # pre-activation 0: tanh' = 1
     z_new, log_det = flow.layer(0, z, params)
     expected = 2 * (0.0 - 2 * (20.0 + math.log1p(math.exp(-40.0)) - math.log(2.0)))

@@ -91,9 +91,12 @@ class Estimator(ABC):
         self.require_log_prob(model)
         lw = self.log_weights(model, x)
         bound, objective = self.objective(model, x, lw)
+        grad_term = -objective.mean()
         return Estimate(
             bound=bound.detach(),
-            surrogate=surrogate_with_value(-objective.mean(), bound),
+            # A reparameterized bound is its own objective: -mean(bound) already has the value
+            # surrogate_with_value would give it (bit for bit), without its two extra graph nodes.
+            surrogate=grad_term if objective is bound else surrogate_with_value(grad_term, bound),
             log_w=lw.log_w.detach(),
             components=lw.components(),
         )

@@ -52,12 +52,15 @@ class ELBO(Estimator):
                 f"estimator 'elbo' needs an analytic KL(q || p), which {type(model).__name__} with the "
                 f"{type(model.posterior).__name__} family does not have: use 'elbo_mc' (Monte Carlo KL)"
             )
-        return LogWeightsAndKL(**{f.name: getattr(lw, f.name) for f in fields(lw)}, kl=kl)
+        return LogWeightsAndKL(**{name: getattr(lw, name) for name in _LOG_WEIGHTS_FIELDS}, kl=kl)
 
     def objective(self, model: VAE, x: Tensor, lw: LogWeights) -> tuple[Tensor, Tensor]:
         assert isinstance(lw, LogWeightsAndKL) and lw.kl is not None  # from log_weights above
         reconstruction = lw.log_px_z.mean(0)
-        return reconstruction - lw.kl, reconstruction - self.kl_weight * lw.kl
+        bound = reconstruction - lw.kl
+        if self.kl_weight == 1.0:  # the bound itself: no second copy of it in the graph
+            return bound, bound
+        return bound, reconstruction - self.kl_weight * lw.kl
 
 
 @dataclass
@@ -69,3 +72,7 @@ class LogWeightsAndKL(LogWeights):
     def components(self) -> dict[str, Tensor]:
         assert self.kl is not None
         return {**super().components(), "kl": self.kl}
+
+
+# Read once: dataclasses.fields walks the class on every call, once per training step here.
+_LOG_WEIGHTS_FIELDS = tuple(f.name for f in fields(LogWeights))

@@ -16,6 +16,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..finite import all_finite
+
 __all__ = ["Data", "check_batch", "iter_batches", "num_examples", "pass_sizes", "take_examples"]
 
 Data = Tensor | Dataset | Iterable
@@ -54,7 +56,7 @@ def check_batch(x: Tensor, name: str = "x", offset: int | None = None) -> Tensor
         raise ValueError(f"{name} must be (B, *event) with a batch dim, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating tensor, got {x.dtype}: convert with x.float()")
-    if not torch.isfinite(x).all():
+    if not all_finite(x):
         bad = (~torch.isfinite(x)).flatten(1).any(1).nonzero().flatten()[:5].tolist()
         where = f"batch rows {bad}" if offset is None else f"data set examples {[offset + i for i in bad]}"
         raise ValueError(f"{name} holds non-finite values (first examples at {where}); clean the data")

@@ -96,7 +96,9 @@ class BernoulliLikelihood(Likelihood):
 
     def log_prob(self, x: Tensor, params: Tensor) -> Tensor:
         self._check(x, params)
-        logits = params[:, :, 0]
+        # squeeze, not params[:, :, 0]: the same view (P = 1), but a select's backward writes a
+        # zero-filled copy of params where a squeeze's is a view.
+        logits = params.squeeze(2)
         return self._sum_event(x * logits - F.softplus(logits))
 
     def mean(self, params: Tensor) -> Tensor:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
+from ..finite import all_finite
 from ..log_weights import LogWeights
 from ..posteriors.base import Posterior
-from .likelihood_head import fused_output_layer, head_log_prob
+from .likelihood_head import fused_head_pays, fused_output_layer, head_log_prob
 from .likelihoods import Likelihood
 from .priors import StandardNormalPrior
 
@@ -99,8 +100,8 @@ class VAE(nn.Module):
     #: Check every batch's shape, dtype and finiteness (one device sync per call on CUDA).
     validate_inputs: bool = True
     #: Compute log p(x | z) with the fused likelihood head (vaebench.ops.bernoulli_head) where
-    #: the decoder and likelihood allow it (models/likelihood_head.py); False forces the
-    #: unfused reference path, likelihood.log_prob(x, decode(z)).
+    #: the decoder and likelihood allow it and it is faster (models/likelihood_head.py); False
+    #: forces the unfused reference path, likelihood.log_prob(x, decode(z)).
     fused_head: bool = True
 
     def __init__(
@@ -175,7 +176,7 @@ class VAE(nn.Module):
                 f"x is {x.dtype} on {x.device} but the model's parameters are {p.dtype} on {p.device}; "
                 "move one to the other with x.to(...) or model.to(...)"
             )
-        if self.validate_inputs and not bool(torch.isfinite(x).all()):
+        if self.validate_inputs and not all_finite(x):
             raise ValueError("x contains NaN or inf values; clean the data before passing it to the model")
 
     def encode(self, x: Tensor) -> Tensor:
@@ -213,10 +214,15 @@ class VAE(nn.Module):
     def log_likelihood(self, x: Tensor, z: Tensor) -> Tensor:
         """log p(x | z): (K, B) for x: (B, *event), z: (K, B, D) the latent the decoder reads.
 
-        Through the fused likelihood head where `fused_head` is set and the decoder's last
-        layer and the likelihood allow it (x that requires grad takes the unfused path)."""
+        Through the fused likelihood head where `fused_head` is set, the decoder's last layer
+        and the likelihood allow it and it is the faster path for this size (`fused_head_pays`:
+        always without gradients, for large enough logits with them); x that requires grad
+        takes the unfused path."""
         layer = fused_output_layer(self.decoder, self.likelihood, self.event_shape) if self.fused_head else None
         if layer is None or x.requires_grad:
+            return self.likelihood.log_prob(x, self.decode(z))
+        needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (z, *layer.parameters()))
+        if not fused_head_pays(z.shape[0] * z.shape[1], layer.out_features, layer.weight, needs_grad):
             return self.likelihood.log_prob(x, self.decode(z))
         return head_log_prob(self.decoder, layer, x, z)
 
@@ -257,8 +263,10 @@ class VAE(nn.Module):
         self.check_input(x)
         _check_num_samples(num_samples)
         h = self.encode(x)
-        z, log_q = self.posterior.rsample_and_log_prob(h, num_samples)
-        kl = self.posterior.kl_to_prior(h) if getattr(self.prior, "is_standard_normal", False) else None
+        if getattr(self.prior, "is_standard_normal", False):
+            z, log_q, kl = self.posterior.rsample_log_prob_and_kl(h, num_samples)
+        else:
+            (z, log_q), kl = self.posterior.rsample_and_log_prob(h, num_samples), None
         log_px_z, log_pz = self.log_joint(x, (z,))
         weights = LogWeights(log_px_z + log_pz - log_q, log_px_z, log_pz, log_q, z, (z,))
         return weights, kl

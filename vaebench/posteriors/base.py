@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 from ..estimators.base import supported_estimators
+from ..finite import all_finite
 from ..initialization import glorot_init
 from ..registry import Registry
 
@@ -128,6 +129,17 @@ class Posterior(nn.Module, ABC):
         """Analytic KL(q(z | h) || N(0, I)) with shape (B,), or None where there is none."""
         return None
 
+    def rsample_log_prob_and_kl(self, h: Tensor, num_samples: int = 1) -> tuple[Tensor, Tensor, Tensor | None]:
+        """`rsample_and_log_prob(h, K)` and `kl_to_prior(h)` in one call (the analytic-KL ELBO's needs).
+
+        The same values as the two calls; a family whose samples and KL share its parameters
+        (the diagonal Gaussian's mu and logvar) overrides it to compute them, and check h, once.
+
+        Shapes: h: (B, H) -> z: (K, B, D), log_q: (K, B), kl: (B,) or None.
+        """
+        z, log_q = self.rsample_and_log_prob(h, num_samples)
+        return z, log_q, self.kl_to_prior(h)
+
     def path_gradient_through_z(self, like: Tensor) -> bool:
         """Whether, with `path_gradient=True`, log q's gradient reaches the parameters through
         the returned z in the autograd graph (so a hook on z scales it, as DReG's one-pass form
@@ -198,7 +210,7 @@ class Posterior(nn.Module, ABC):
         if h.shape[0] < 1:
             raise ValueError(f"{name}: h must hold at least one example, got {tuple(h.shape)}")
         self._check_like_parameters("h", h)
-        if not bool(torch.isfinite(h).all()):
+        if not all_finite(h):
             raise ValueError(
                 f"{name}: h (the encoder features) holds NaN or inf; the encoder diverged upstream of the posterior"
             )

@@ -63,6 +63,21 @@ class DiagonalGaussian(Posterior):
         mu, logvar = self.params(h)
         return reparameterize(mu, logvar, num_samples, path_gradient=path_gradient)
 
+    def rsample_log_prob_and_kl(self, h: Tensor, num_samples: int = 1) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Samples, log q and the KL from one evaluation of mu and logvar (and one check of h): the
+        separate calls would run the two parameter layers, forward and backward, twice. A subclass
+        that overrides either method gets the two calls (its own methods)."""
+        cls = type(self)
+        if cls.rsample_and_log_prob is not DiagonalGaussian.rsample_and_log_prob or (
+            cls.kl_to_prior is not DiagonalGaussian.kl_to_prior
+        ):
+            return super().rsample_log_prob_and_kl(h, num_samples)
+        self.check_num_samples(num_samples)
+        self.check_features(h)
+        mu, logvar = self.params(h)
+        z, log_q = reparameterize(mu, logvar, num_samples)
+        return z, log_q, gaussian_kl(mu, logvar)
+
     def path_gradient_through_z(self, like: Tensor) -> bool:
         return not runs_fused(like)
 

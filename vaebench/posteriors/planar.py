@@ -62,13 +62,16 @@ class PlanarFlow(AmortizedFlow):
             self.w.bias.copy_(w0.reshape(-1))
             self.u.bias.copy_(u0.reshape(-1))
 
-    def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def flow_params(self, h: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(u, w, b) of every layer: (B, D), (B, D), (B,). Split once with `unbind`, whose backward
+        is one stack: a per-layer select's backward writes a zero-filled (B, num_flows, D) copy."""
         shape = (h.shape[0], self.num_flows, self.latent_dim)
-        return self.u(h).view(shape), self.w(h).view(shape), self.b(h)
+        return list(
+            zip(self.u(h).view(shape).unbind(1), self.w(h).view(shape).unbind(1), self.b(h).unbind(1), strict=True)
+        )
 
-    def layer(self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        u, w, b = (p[:, index] for p in params)
-        return planar_step(z, u, w, b)
+    def layer(self, index: int, z: Tensor, params: list[tuple[Tensor, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        return planar_step(z, *params[index])
 
 
 def constrain_u(u: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:

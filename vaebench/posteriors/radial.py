@@ -48,13 +48,14 @@ class RadialFlow(AmortizedFlow):
             zero_init(self.alpha)
             zero_init(self.beta)
 
-    def flow_params(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def flow_params(self, h: Tensor) -> list[tuple[Tensor, Tensor, Tensor]]:
+        """(centre, alpha, beta) of every layer: (B, D), (B,), (B,), split once with `unbind`
+        (one stack in the backward, where per-layer selects would each write a zero-filled copy)."""
         centre = self.centre(h).view(h.shape[0], self.num_flows, self.latent_dim)
-        return centre, self.alpha(h), self.beta(h)
+        return list(zip(centre.unbind(1), self.alpha(h).unbind(1), self.beta(h).unbind(1), strict=True))
 
-    def layer(self, index: int, z: Tensor, params: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        centre, alpha_raw, beta_raw = (p[:, index] for p in params)
-        return radial_step(z, centre, alpha_raw, beta_raw)
+    def layer(self, index: int, z: Tensor, params: list[tuple[Tensor, Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        return radial_step(z, *params[index])
 
 
 def radial_step(z: Tensor, centre: Tensor, alpha_raw: Tensor, beta_raw: Tensor) -> tuple[Tensor, Tensor]:
