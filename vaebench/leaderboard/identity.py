@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..config import NON_SEMANTIC_KEYS
+from ..config import NON_SEMANTIC_KEYS, without_added_defaults
 from ..results import RunRecord
 
 __all__ = ["Protocol", "flatten", "overrides", "protocol_hash", "protocol_of", "suite_resolution"]
@@ -56,7 +56,9 @@ def _protocol_items(config: Mapping[str, Any], task: str | None = None) -> dict[
     """Flattened keys that decide the numbers of `task` (None: every section); an empty mapping
     (no kwargs) is the same as none."""
     skip = {*_NOT_PROTOCOL, *UNREAD_SECTIONS.get(task or "", ())}
-    return {k: v for k, v in flatten(config).items() if k not in skip and k.split(".")[0] not in skip and v != {}}
+    # a key added to the schema since older records were written counts only off its default
+    flat = flatten(without_added_defaults(config))
+    return {k: v for k, v in flat.items() if k not in skip and k.split(".")[0] not in skip and v != {}}
 
 
 def protocol_hash(config: Mapping[str, Any], task: str | None = None) -> str:
