@@ -11,8 +11,8 @@ from vaebench.trainer import (
     Callback,
     CheckpointError,
     NonFiniteTrainingError,
-    TrainSection,
     Trainer,
+    TrainSection,
     load_checkpoint,
     train,
 )

@@ -357,7 +357,9 @@ class Trainer:
     def _keep_best(self, valid: float) -> None:
         """Keep the model of a new best validation bound: best.pt, or a copy in memory."""
         if self.best_path is not None:
-            save_checkpoint({"model": self.model.state_dict(), "epoch": self.epoch, "valid_bound": valid}, self.best_path)
+            save_checkpoint(
+                {"model": self.model.state_dict(), "epoch": self.epoch, "valid_bound": valid}, self.best_path
+            )
         else:
             self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
