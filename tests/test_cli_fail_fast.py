@@ -17,7 +17,7 @@ from vaebench.cli import _suites_from_args
 
 REPO = Path(__file__).resolve().parent.parent
 # What a finished run, a leaderboard or a sweep needs, and a config error does not.
-HEAVY = ("matplotlib", "pandas", "jinja2", "ray", "submitit", "sklearn")
+HEAVY = ("matplotlib", "pandas", "jinja2", "scipy", "ray", "submitit", "sklearn")
 
 # argv: the heavy modules (JSON), the results folder, then the command line
 PROBE = """
