@@ -1,5 +1,6 @@
 """A config error on the paper budget surfaces fast (issue 13: in under 5 s): the command line's
-suite is the only suite file read, and nothing that only a finished run needs is imported.
+suite is the only suite file read, Hydra composes once, and nothing that only a finished run
+needs is imported.
 
 Guarded by what the validation path loads, not by a timing that a loaded machine would flake."""
 
@@ -25,10 +26,16 @@ import json, sys
 from hydra.core.config_store import ConfigStore
 from vaebench.cli import main
 
+from hydra._internal.hydra import Hydra
+
+composed = []
+compose = Hydra.compose_config
+Hydra.compose_config = lambda self, *a, **k: composed.append(1) or compose(self, *a, **k)
 heavy_names, results = json.loads(sys.argv[1]), sys.argv[2]
 code = main(sys.argv[3:] + ["results_dir=" + results])
 suites = sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list("suite"))
-print(json.dumps({"code": code, "suites": suites, "heavy": sorted(m for m in heavy_names if m in sys.modules)}))
+heavy = sorted(m for m in heavy_names if m in sys.modules)
+print(json.dumps({"code": code, "suites": suites, "heavy": heavy, "composed": len(composed)}))
 """
 
 
@@ -54,6 +61,7 @@ def test_a_paper_config_error_reads_one_suite_and_no_heavy_module(tmp_path: Path
     assert "train.epochs=-1: must be an integer >= 0 or null" in str(out["stderr"])
     assert out["suites"] == ["iaf"]
     assert out["heavy"] == []
+    assert out["composed"] == 1  # Hydra's mode-only composition is skipped (vaebench.cli._compose_once)
 
 
 def test_without_a_suite_every_suite_is_a_choice(tmp_path: Path) -> None:

@@ -258,7 +258,7 @@ def _run(args: list[str]) -> int:
     saved = sys.argv
     sys.argv = ["vaebench run", *args]
     try:
-        with _friendly_errors():  # what Hydra does not report itself (e.g. during --help)
+        with _friendly_errors(), _compose_once(args):  # _friendly_errors: what Hydra does not report itself
             entry()
     except SystemExit as exc:
         code = exc.code
@@ -266,6 +266,29 @@ def _run(args: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
+
+
+@contextmanager
+def _compose_once(args: Sequence[str]) -> Iterator[None]:
+    """Let Hydra compose the run config once, not twice.
+
+    Hydra 1.3 composes the whole config a first time only to read `hydra.mode` (`Hydra.get_mode`,
+    which returns None when it is unset or the composition fails), then again to run: about a
+    third of the time before a config error prints. vaebench's config never sets `hydra.mode`,
+    so unless the command line does, that answer is None (Hydra then runs, or sweeps with -m),
+    and the first composition is skipped. A Hydra without `get_mode` is left as it is.
+    """
+    from hydra._internal.hydra import Hydra
+
+    if any(a.lstrip("+~").startswith("hydra.mode") for a in args) or not hasattr(Hydra, "get_mode"):
+        yield
+        return
+    original = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Hydra.get_mode = original  # type: ignore[method-assign]
 
 
 # ---- the other commands -------------------------------------------------------------------------
