@@ -4,16 +4,17 @@ Precedence, lowest first: the package defaults (vaebench/conf), the suite's `com
 the chosen budget's layer, the cell's layer, then what the user set on the command line
 (`dataset=...`, `train.epochs=3`): a command-line override always wins over the suite.
 
-Hydra composes the run config once; the suite's layers are then merged as plain data and each
-cell's config is typed against RunConfig once (`merge_layers`, then one structured merge), so a
-suite of many cells costs one typed merge per cell, not one per layer and seed.
+Hydra composes the run config once; the package defaults, the command line and the suite's
+common and budget layers are typed against RunConfig once, and each cell adds only its own layer
+to a copy of that base (the command line's keys set again on top), so a suite of many cells
+costs one small merge per cell and a cheap copy per seed.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -101,40 +102,6 @@ def _merge(base: DictConfig, layer: Any, where: str) -> DictConfig:
     return merged
 
 
-def _typed(schema: DictConfig, plain: dict[str, Any], layers: Sequence[tuple[str, Any]]) -> DictConfig:
-    """`plain` (the merged layers) typed against the schema; on a mismatch, the layer to blame.
-
-    The layers are merged one by one only when the merged config does not fit, so that the
-    error names the layer that holds the bad key or value.
-    """
-    try:
-        merged = OmegaConf.merge(schema, plain)
-    except OmegaConfBaseException:
-        base = schema
-        for where, layer in layers:
-            base = _merge(base, layer, where)
-        raise  # every layer fits on its own: the merged config's own error (never seen so far)
-    assert isinstance(merged, DictConfig)
-    return merged
-
-
-def _get(config: dict[str, Any], key: str) -> Any:
-    node: Any = config
-    for part in key.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def _set(config: dict[str, Any], key: str, value: Any) -> None:
-    *sections, leaf = key.split(".")
-    node = config
-    for part in sections:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[leaf] = value
-
-
 def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[ResolvedCell]:
     """Expand a composed config into its runs (cells of the budget x seeds).
 
@@ -167,31 +134,28 @@ def resolve_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[Resolv
         raise ConfigError(f"suite '{suite['name']}' budget '{budget}' has no seeds; set seed=N")
 
     schema = OmegaConf.structured(RunConfig)
-    common = suite.get("common") or {}
-    budget_config = layer.get("config") or {}
-    base = merge_layers(composed, common, budget_config)
+    where = f"suite '{suite['name']}'"
+    base = _merge(schema, merge_layers(composed, suite.get("common") or {}), f"{where} common layer")
+    base = _merge(base, layer.get("config") or {}, f"{where} budget '{budget}'")
+    # A pickled copy of a typed config is ~3x cheaper than DictConfig.copy() or a merge (both
+    # deep-copy node by node): each cell starts from the typed base this way, each seed from its cell.
+    base_blob = pickle.dumps(base)
     # the command line's values, set after every suite layer (a whole section when a group was chosen)
-    user = [(key, _get(composed, key)) for key in user_keys(overrides)]
+    user = [(key, OmegaConf.select(cfg, key)) for key in user_keys(overrides)]
     out = []
     for name in chosen:
-        cell_config = cells[name].get("config") or {}
-        plain = merge_layers(base, cell_config)
+        conf = pickle.loads(base_blob)
+        try:
+            conf.merge_with(cells[name].get("config") or {})
+        except OmegaConfBaseException:
+            _merge(base, cells[name].get("config") or {}, f"{where} cell '{name}'")  # names the key
+            raise
         for key, value in user:
-            _set(plain, key, copy.deepcopy(value))
-        where = f"suite '{suite['name']}'"
-        conf = _typed(
-            schema,
-            plain,
-            [
-                ("composed config", composed),
-                (f"{where} common layer", common),
-                (f"{where} budget '{budget}'", budget_config),
-                (f"{where} cell '{name}'", cell_config),
-            ],
-        )
+            OmegaConf.update(conf, key, value, merge=False)
         typed_plain = cast("dict[str, Any]", OmegaConf.to_container(conf, resolve=True))  # keys: field names
+        cell_blob = pickle.dumps(conf)
         for seed in seeds:
-            run_cfg = conf.copy()
+            run_cfg = pickle.loads(cell_blob)
             run_cfg.seed = int(seed)
             out.append(
                 ResolvedCell(
