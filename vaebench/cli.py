@@ -149,8 +149,35 @@ def _suite_dirs_from_args(args: Sequence[str]) -> list[str]:
     return dirs
 
 
-def register_groups(extra_suite_dirs: Sequence[str] = ()) -> None:
-    """Fill Hydra's ConfigStore: the schema, the suites, and one choice per registry entry."""
+def _suites_from_args(args: Sequence[str]) -> list[str] | None:
+    """The suites a command line chooses: `suite=a`, or a sweep `suite=a,b` (None: it names none,
+    or a glob, which needs every suite to match against)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    names: list[str] | None = None
+    for arg in args:
+        if not arg.startswith("suite="):
+            continue
+        try:
+            ov = OverridesParser.create().parse_overrides([arg])[0]
+        except Exception:  # noqa: BLE001 - a malformed override: Hydra reports it itself
+            return None
+        if ov.value_type == ValueType.GLOB_CHOICE_SWEEP or (ov.is_sweep_override() and not ov.is_discrete_sweep()):
+            return None
+        if ov.is_sweep_override():
+            names = list(ov.sweep_string_iterator())
+        else:
+            value = ov.value()
+            if not isinstance(value, str):
+                return None
+            names = [value]
+    return names
+
+
+def register_groups(extra_suite_dirs: Sequence[str] = (), suites: Sequence[str] | None = None) -> None:
+    """Fill Hydra's ConfigStore: the schema, the suites (`suites`, or every one), and one choice
+    per registry entry."""
     from hydra.core.config_store import ConfigStore
 
     from .config import register_configs
@@ -159,7 +186,7 @@ def register_groups(extra_suite_dirs: Sequence[str] = ()) -> None:
 
     store = ConfigStore.instance()
     register_configs(store)
-    register_suites(extra_suite_dirs, store)
+    register_suites(extra_suite_dirs, store, names=suites)
     for group, registry in registries().items():
         for name in registry.names():
             store.store(group=group, name=name, node={"name": name})
@@ -227,17 +254,19 @@ def _run(args: list[str]) -> int:
         os.environ[SUITE_DIRS_ENV] = os.pathsep.join([os.path.abspath(d) for d in extra] + ([old] if old else []))
     if _debug():
         os.environ["HYDRA_FULL_ERROR"] = "1"
-    with _friendly_errors():
-        register_groups()
-        if not any(a in ("--help", "-h", "--cfg", "-c", "--info", "-i") for a in args):
-            _precheck(args)
     if any(a in ("--help", "-h") for a in args) and not any(a.startswith("suite=") for a in args):
         args = [*args, "suite=iaf"]  # help composes a config; show it for a real suite
+    with _friendly_errors():
+        # only the chosen suites: the others are never composed (--help and --info list them all)
+        listing = any(a in ("--help", "-h", "--info", "-i") for a in args)
+        register_groups(suites=None if listing else _suites_from_args(args))
+        if not any(a in ("--help", "-h", "--cfg", "-c", "--info", "-i") for a in args):
+            _precheck(args)
     entry = hydra.main(config_path="conf", config_name="config", version_base="1.3")(_hydra_task)
     saved = sys.argv
     sys.argv = ["vaebench run", *args]
     try:
-        with _friendly_errors():  # what Hydra does not report itself (e.g. during --help)
+        with _friendly_errors(), _compose_once(args):  # _friendly_errors: what Hydra does not report itself
             entry()
     except SystemExit as exc:
         code = exc.code
@@ -245,6 +274,29 @@ def _run(args: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
+
+
+@contextmanager
+def _compose_once(args: Sequence[str]) -> Iterator[None]:
+    """Let Hydra compose the run config once, not twice.
+
+    Hydra 1.3 composes the whole config a first time only to read `hydra.mode` (`Hydra.get_mode`,
+    which returns None when it is unset or the composition fails), then again to run: about a
+    third of the time before a config error prints. vaebench's config never sets `hydra.mode`,
+    so unless the command line does, that answer is None (Hydra then runs, or sweeps with -m),
+    and the first composition is skipped. A Hydra without `get_mode` is left as it is.
+    """
+    from hydra._internal.hydra import Hydra
+
+    if any(a.lstrip("+~").startswith("hydra.mode") for a in args) or not hasattr(Hydra, "get_mode"):
+        yield
+        return
+    original = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Hydra.get_mode = original  # type: ignore[method-assign]
 
 
 # ---- the other commands -------------------------------------------------------------------------

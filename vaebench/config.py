@@ -9,7 +9,9 @@ configs, checked against `RunConfig` when the runner merges them (`vaebench.runn
 
 from __future__ import annotations
 
+import copy
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -18,6 +20,8 @@ from hydra.core.config_store import ConfigStore
 from .ops.catalog import op_names
 
 __all__ = [
+    "ADDED_KEYS",
+    "NON_SEMANTIC_KEYS",
     "BudgetConfig",
     "BudgetLayer",
     "CellConfig",
@@ -34,7 +38,10 @@ __all__ = [
     "RunConfig",
     "SuiteConfig",
     "TrainSection",
+    "added_key_default",
+    "merge_layers",
     "register_configs",
+    "without_added_defaults",
 ]
 
 # ruff: noqa: UP006, UP035, UP045
@@ -91,25 +98,43 @@ class BudgetConfig:
 
 @dataclass
 class TrainSection:
-    """The `train:` section: training protocol (REFERENCES.md: Adam lr 1e-3, eps 1e-4, batch 20 for IWAE).
+    """The `train:` section, and the trainer's options: `vaebench.trainer.Trainer` takes it whole.
 
-    Named for the section, so that `TrainConfig` means one thing: the trainer's own options
-    (`vaebench.trainer.TrainConfig`)."""
+    The one set of training defaults (REFERENCES.md: Adam lr 1e-3, eps 1e-4; the IWAE protocol's
+    batch of 20 is set by the suites that run it). A Python caller builds it directly,
+    `TrainSection(epochs=3, batch_size=20)`; a run gets it from its composed config.
 
-    # None: the schedule's own length (iwae: 3,280 epochs), else 10; see trainer.resolve_epochs
+    epochs: epochs in total (a resumed run continues up to it); None: the schedule's own length
+        (iwae: 3,280), else 10 (`vaebench.trainer.resolve_epochs`).
+    lr, eps, betas: Adam's (or Adamax's); the paper's beta1 0.9, the released code's 0.99.
+    schedule: a name in `vaebench.trainer.SCHEDULES`; None: constant. lr(epoch) = lr * factor(epoch).
+    max_steps: stop after this many optimizer steps in total (None: no cap), for budgets.
+    kl_warmup_epochs: the KL weight rises linearly from 0 to 1 over this many epochs (0: off);
+        needs an estimator with a settable `kl_weight` attribute.
+    early_stopping_patience: stop after this many epochs without a better validation bound and
+        restore the best model (None: off; needs validation data).
+    optimizer: "adam" (the IWAE protocol) or "adamax" (the Sylvester-flow protocol: lr 5e-4, eps 1e-7).
+    convergence_window, convergence_tol: the ConvergenceRule (the best validation bound gained
+        < tol nats over the last window epochs, or early stopping ended the run); reported, never a stop.
+    grad_clip_norm: clip the total gradient norm to this (None: off).
+    valid_batch_size: batch size of the per-epoch validation bound.
+    """
+
     epochs: Optional[int] = None
     batch_size: int = 100
     lr: float = 1e-3
     eps: float = 1e-4
-    schedule: Optional[str] = None  # a named schedule of vaebench.trainer, e.g. "iwae"
+    schedule: Optional[str] = None
     max_steps: Optional[int] = None
     kl_warmup_epochs: int = 0
     early_stopping_patience: Optional[int] = None
-    optimizer: str = "adam"  # "adam" (IWAE protocol) or "adamax" (Sylvester-flow protocol)
-    # converged: the best validation bound gained < tol nats over the last window epochs, or
-    # early stopping ended the run (vaebench.trainer.ConvergenceRule); reported, never a stop
+    optimizer: str = "adam"
     convergence_window: int = 20
     convergence_tol: float = 0.1
+    # Added after records were committed (ADDED_KEYS): at these defaults they are what those runs did.
+    betas: List[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip_norm: Optional[float] = None
+    valid_batch_size: int = 100
 
 
 @dataclass
@@ -271,6 +296,53 @@ class RunConfig:
 # Keys of RunConfig that do not change what is computed: left out of the config hash.
 NON_SEMANTIC_KEYS = ("results_dir", "suite_dirs", "force", "progress", "cells", "suite", "dry_run", "jobs")
 
+# Keys added to a section after records were committed (dotted paths). The records' stored configs
+# lack them, and their schema default is what those runs did, so at that default a key is left
+# out of the config hash (vaebench.runner.resolve) and of a row's protocol
+# (vaebench.runner.identity): every earlier record keeps its identity. Any other value counts.
+ADDED_KEYS = ("train.betas", "train.grad_clip_norm", "train.valid_batch_size")
+
+
+def added_key_default(key: str) -> Any:
+    """The schema default of one of ADDED_KEYS (read from the dataclasses, never restated)."""
+    node: Any = RunConfig()
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def without_added_defaults(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """A copy of a plain run config without the ADDED_KEYS that hold their default.
+
+    `config` is nested plain data (a record's stored config, `ResolvedCell.plain_config()`); it
+    is not changed.
+    """
+    out = copy.deepcopy(dict(config))
+    for key in ADDED_KEYS:
+        *sections, leaf = key.split(".")
+        holder: Any = out
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and leaf in holder and holder[leaf] == added_key_default(key):
+            del holder[leaf]
+    return out
+
+
+def merge_layers(*layers: Mapping[str, Any]) -> Dict[str, Any]:
+    """Partial run configs merged as plain data, later layers winning: mappings merge key by key,
+    any other value (lists too) is replaced, as OmegaConf merges them. The layers are not changed.
+
+    The runner types the result against RunConfig once (vaebench.runner.resolve).
+    """
+    out: Dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+                out[key] = merge_layers(out[key], value)
+            else:
+                out[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+    return out
+
 
 def register_configs(store: ConfigStore | None = None) -> None:
     """Register the schemas: `base_config` (RunConfig) is the first entry of config.yaml."""
@@ -279,12 +351,12 @@ def register_configs(store: ConfigStore | None = None) -> None:
 
 
 def __getattr__(name: str) -> object:
-    # The train section was called `TrainConfig`, the name of the trainer's own options
-    # (vaebench.trainer.TrainConfig); the old import keeps working, with a warning naming the new one.
+    # The train section was once called `TrainConfig`, like the trainer's options then; both are
+    # now the one TrainSection. The old import keeps working, with a warning naming the new one.
     if name == "TrainConfig":
         warnings.warn(
-            "vaebench.config.TrainConfig is now vaebench.config.TrainSection (vaebench.trainer.TrainConfig is "
-            "the trainer's options)",
+            "vaebench.config.TrainConfig is now vaebench.config.TrainSection (the train section, which "
+            "vaebench.trainer.Trainer takes whole)",
             DeprecationWarning,
             stacklevel=2,
         )

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vaebench.trainer import ConvergenceRule, TrainConfig, Trainer
+from vaebench.trainer import ConvergenceRule, Trainer, TrainSection
 
 
 def test_a_plateau_converges_and_a_rising_curve_does_not() -> None:
@@ -51,7 +51,7 @@ def _toy(seed: int = 0):
 
 def test_the_trainer_reports_its_verdict_and_uses_adamax() -> None:
     model, est, x = _toy()
-    cfg = TrainConfig(epochs=4, batch_size=16, optimizer="adamax", convergence_window=2, convergence_tol=1e9)
+    cfg = TrainSection(epochs=4, batch_size=16, optimizer="adamax", convergence_window=2, convergence_tol=1e9)
     trainer = Trainer(model, est, x[:48], x[48:], cfg, progress=False)
     assert isinstance(trainer.optimizer, torch.optim.Adamax)
     result = trainer.fit()
@@ -60,18 +60,18 @@ def test_the_trainer_reports_its_verdict_and_uses_adamax() -> None:
         *_toy()[:2],
         x[:48],
         x[48:],
-        TrainConfig(epochs=4, batch_size=16, convergence_window=2, convergence_tol=1e-9),
+        TrainSection(epochs=4, batch_size=16, convergence_window=2, convergence_tol=1e-9),
         progress=False,
     ).fit()
     assert not strict.converged  # a fresh model still gains more than 1e-9 nats in 2 epochs
     with pytest.raises(ValueError, match="optimizer"):
-        Trainer(model, est, x, None, TrainConfig(optimizer="sgd"), progress=False)
+        Trainer(model, est, x, None, TrainSection(optimizer="sgd"), progress=False)
 
 
 def test_validation_uses_the_same_draws_every_epoch() -> None:
     """With the learning rate ~0 the model does not move, so the validation bound must repeat
     exactly: epoch-to-epoch changes are then the model's, not Monte Carlo noise."""
     model, est, x = _toy()
-    result = Trainer(model, est, x[:48], x[48:], TrainConfig(epochs=3, batch_size=16, lr=1e-300), progress=False).fit()
+    result = Trainer(model, est, x[:48], x[48:], TrainSection(epochs=3, batch_size=16, lr=1e-300), progress=False).fit()
     v = result.curves["valid_bound"]
     assert v[0] == v[1] == v[2]

@@ -11,8 +11,8 @@ from vaebench.trainer import (
     Callback,
     CheckpointError,
     NonFiniteTrainingError,
-    TrainConfig,
     Trainer,
+    TrainSection,
     load_checkpoint,
     train,
 )
@@ -318,10 +318,14 @@ def test_iwae_schedule_max_steps_and_curves():
 
 
 def test_bad_configuration_raises_named_errors():
-    with pytest.raises(ValueError, match="TrainConfig.batch_size must be >= 1, got 0"):
-        TrainConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="train.batch_size must be >= 1, got 0"):
+        Trainer(_model(), build_estimator("iwae"), _data(), None, TrainSection(batch_size=0))
+    with pytest.raises(ValueError, match=r"train.betas must be two numbers in \[0, 1\), got \[0.9, 1.5\]"):
+        Trainer(_model(), build_estimator("iwae"), _data(), None, TrainSection(betas=[0.9, 1.5]))
+    with pytest.raises(TypeError, match=r"\['batch_sise'\] that are not train-section keys.*did you mean 'batch_size'"):
+        train(_model(), build_estimator("iwae"), _data(), batch_sise=8)
     with pytest.raises(ValueError, match="early_stopping_patience needs valid_data"):
-        Trainer(_model(), build_estimator("iwae"), _data(), None, TrainConfig(early_stopping_patience=3))
+        Trainer(_model(), build_estimator("iwae"), _data(), None, TrainSection(early_stopping_patience=3))
     with pytest.raises(TypeError, match="train_data"):
         Trainer(_model(), build_estimator("iwae"), iter([_data()]))
     with pytest.raises(ValueError, match="train_data is empty"):

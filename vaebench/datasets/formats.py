@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 
 __all__ = [
     "extract_tar",
@@ -95,6 +94,10 @@ def read_amat(path: Path, num_columns: int = 784) -> np.ndarray:
 
 def read_mat(path: Path, keys: Iterable[str]) -> dict[str, np.ndarray]:
     """The named variables of a MATLAB `.mat` file (v5 format, via scipy.io.loadmat)."""
+    # Imported here, not at the top: scipy.io costs 0.2-0.5 s, and this module is on the path of
+    # every `vaebench run` (the dataset registry), including a config error that must print fast.
+    import scipy.io
+
     try:
         mat = scipy.io.loadmat(path)
     except Exception as e:  # scipy raises several types for non-.mat input

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from .. import datasets, evaluation, models, trainer
+from ..config import TrainSection
 from ..estimators import ESTIMATORS
 from ..evaluation.likelihood import PAPER_NLL_SAMPLES
 from ..results import Metric
@@ -140,24 +141,15 @@ def train_from_config(
     device: torch.device,
     progress: bool,
 ) -> TrainOutcome:
-    """Train with vaebench.trainer under `cfg.train`; resumes from `checkpoint_dir`."""
-    tc = cfg.train
+    """Train with vaebench.trainer under `cfg.train`, passed whole; resumes from `checkpoint_dir`."""
+    section = OmegaConf.to_object(cfg.train)  # the typed TrainSection the schema composed
+    assert isinstance(section, TrainSection)  # cfg is a structured RunConfig
     result = trainer.train(
         model,
         estimator,
         data.train,
         data.valid,
-        epochs=train_epochs(cfg),
-        batch_size=tc.batch_size,
-        lr=tc.lr,
-        eps=tc.eps,
-        schedule=tc.schedule or "constant",
-        max_steps=tc.max_steps,
-        kl_warmup_epochs=tc.kl_warmup_epochs,
-        early_stopping_patience=tc.early_stopping_patience,
-        optimizer=tc.optimizer,
-        convergence_window=tc.convergence_window,
-        convergence_tol=tc.convergence_tol,
+        section,
         checkpoint_dir=checkpoint_dir,
         seed=seed,
         device=device,
@@ -167,7 +159,7 @@ def train_from_config(
         curves={k: [float(v) for v in vs] for k, vs in dict(result.curves).items()},
         epochs=int(result.epochs),
         seconds=float(result.seconds),
-        resumed_from=getattr(result, "resumed_from", None),
+        resumed_from=result.resumed_from,
         convergence=result.convergence,
         best_epoch=result.best_epoch,
         stopped_early=bool(result.stopped_early),

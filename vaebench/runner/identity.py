@@ -27,7 +27,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import NON_SEMANTIC_KEYS, RunConfig
+from ..config import NON_SEMANTIC_KEYS, RunConfig, without_added_defaults
 from ..results import RunRecord
 from .resolve import ConfigError, resolve_cells
 from .suite import SuiteError, find_suite, load_suite
@@ -63,7 +63,9 @@ def _protocol_items(config: Mapping[str, Any], task: str | None = None) -> dict[
     """Flattened keys that decide the numbers of `task` (None: every section); an empty mapping
     (no kwargs) is the same as none."""
     skip = {*_NOT_PROTOCOL, *UNREAD_SECTIONS.get(task or "", ())}
-    return {k: v for k, v in flatten(config).items() if k not in skip and k.split(".")[0] not in skip and v != {}}
+    # a key added to the schema since older records were written counts only off its default
+    flat = flatten(without_added_defaults(config))
+    return {k: v for k, v in flat.items() if k not in skip and k.split(".")[0] not in skip and v != {}}
 
 
 def protocol_hash(config: Mapping[str, Any], task: str | None = None) -> str:

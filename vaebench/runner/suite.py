@@ -23,7 +23,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from ..config import GridConfig, SuiteConfig
+from ..config import GridConfig, SuiteConfig, merge_layers
 from ..datasets.registry import DATASETS
 from ..errors import SuiteError, UnknownNameError
 from ..estimators.base import ESTIMATORS
@@ -136,21 +136,24 @@ def expand_grid(node: DictConfig, where: str = "suite") -> DictConfig:
     return expanded
 
 
-def check_cells(suite: DictConfig, where: str | None = None) -> None:
+def check_cells(suite: DictConfig | dict[str, Any], where: str | None = None) -> None:
     """Check every cell's config, as each budget composes it (common, budget, cell), against the
     registries: dataset, model, posterior and estimator names, `kernels.ops`, and that the
-    estimator is one the family supports. Raises SuiteError naming the suite, cell and key."""
-    where = where or f"suite '{suite.name}'"
-    cells = {c.name: c for c in suite.cells}
-    layers: list[tuple[str, list[str], DictConfig | dict]] = [("", list(cells), {})]
-    for budget, layer in suite.budgets.items():
-        layers.append((f" (budget '{budget}')", list(layer.cells or cells), layer.config))
+    estimator is one the family supports. Raises SuiteError naming the suite, cell and key.
+
+    `suite` is a loaded suite or its plain data; the layers are merged as plain data (a suite of
+    63 cells and 3 budgets is 252 merges, each of which as OmegaConf nodes cost milliseconds).
+    """
+    spec = _plain(suite)
+    where = where or f"suite '{spec['name']}'"
+    cells = {c["name"]: c for c in spec.get("cells") or []}
+    layers: list[tuple[str, list[str], dict[str, Any]]] = [("", list(cells), {})]
+    for budget, layer in (spec.get("budgets") or {}).items():
+        layers.append((f" (budget '{budget}')", list(layer.get("cells") or cells), layer.get("config") or {}))
+    common = spec.get("common") or {}
     for budget, names, layer_config in layers:
         for name in names:
-            # Plain copies: a Hydra-composed suite is in struct mode, which would refuse new keys.
-            parts = (suite.common, layer_config, cells[name].config)
-            config = OmegaConf.merge(*(OmegaConf.create(_plain(part)) for part in parts))
-            assert isinstance(config, DictConfig)  # merged from mappings
+            config = merge_layers(common, layer_config, cells[name].get("config") or {})
             _check_cell_config(config, f"{where} cell '{name}'{budget}")
 
 
@@ -160,20 +163,27 @@ def _plain(node: DictConfig | dict) -> dict:
     return dict(node)
 
 
-def _check_cell_config(config: DictConfig, where: str) -> None:
+def _select(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _check_cell_config(config: dict[str, Any], where: str) -> None:
     for section, registry in _NAMED_SECTIONS.items():
-        name = OmegaConf.select(config, f"{section}.name")
+        name = _select(config, f"{section}.name")
         if name is None:
             continue
         try:
             registry.entry(str(name))
         except UnknownNameError as exc:
             raise SuiteError(f"{where}: {section}.name: {exc}") from None
-    ops = OmegaConf.select(config, "kernels.ops")
+    ops = _select(config, "kernels.ops")
     for op in ops or []:
         if op not in op_names():
             raise SuiteError(f"{where}: kernels.ops='{op}': not a benchmarked op; ops: {', '.join(op_names())}")
-    family, estimator = OmegaConf.select(config, "posterior.name"), OmegaConf.select(config, "estimator.name")
+    family, estimator = _select(config, "posterior.name"), _select(config, "estimator.name")
     if family is not None and estimator is not None:
         supported = POSTERIORS.get(str(family)).supported_estimators()
         if str(estimator) not in supported:
@@ -215,15 +225,28 @@ def load_suite(name_or_path: str | os.PathLike[str], extra: Sequence[str] = ()) 
     return suite
 
 
-def register_suites(extra: Iterable[str | os.PathLike[str]] = (), store: ConfigStore | None = None) -> None:
-    """Make every suite a choice of the Hydra config group `suite` (`suite=NAME`).
+def register_suites(
+    extra: Iterable[str | os.PathLike[str]] = (),
+    store: ConfigStore | None = None,
+    names: Iterable[str] | None = None,
+) -> list[str]:
+    """Make suites choices of the Hydra config group `suite` (`suite=NAME`); returns their names.
+
+    `names`: only these suites (what a command line chose: reading and expanding every suite
+    file costs about a second, most of the latency of a config error); None, or a name that no
+    suite folder holds, registers every suite, so that Hydra's error lists the known ones.
 
     Files are stored as loaded with their grid expanded (otherwise unchecked): Hydra checks them
     against RunConfig.suite when it composes, naming any unknown key, and the runner checks the
     cells (`check_cells`); a broken file stops only the runs that choose it.
     """
     store = store or ConfigStore.instance()
-    for name, path in available_suites(extra).items():
+    found = available_suites(extra)
+    chosen = list(names) if names is not None else list(found)
+    if any(name not in found for name in chosen):
+        chosen = list(found)
+    for name in chosen:
+        path = found[name]
         try:
             loaded = OmegaConf.load(path)
             if not isinstance(loaded, DictConfig):
@@ -232,3 +255,4 @@ def register_suites(extra: Iterable[str | os.PathLike[str]] = (), store: ConfigS
         except Exception as exc:  # noqa: BLE001 - a broken user file must not break the CLI
             node = OmegaConf.create({"name": name, "description": f"unreadable: {exc}"})
         store.store(group="suite", name=name, node=node)
+    return chosen

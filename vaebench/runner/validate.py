@@ -32,8 +32,7 @@ from ..estimators import ESTIMATORS
 from ..models import LIKELIHOODS, MODELS
 from ..posteriors import POSTERIORS
 from ..results import records_dir, run_dir
-from ..trainer import SCHEDULES
-from ..trainer.trainer import OPTIMIZERS
+from ..trainer import OPTIMIZERS, SCHEDULES
 from .resolve import ConfigError, ResolvedCell
 from .tasks import TASKS
 
@@ -364,6 +363,14 @@ def _check_train(problems: list[Problem], tc: DictConfig) -> None:
         "null: never stop early",
         optional=True,
     )
+    betas = list(tc.betas)
+    if len(betas) != 2 or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1 for b in betas):
+        problems.append(
+            Problem("train.betas", betas, "must be two numbers in [0, 1)", "Adam's (beta1, beta2), e.g. [0.9,0.999]")
+        )
+    if tc.grad_clip_norm is not None:
+        _positive(problems, "train.grad_clip_norm", tc.grad_clip_norm, "null: no clipping")
+    _int_at_least(problems, "train.valid_batch_size", tc.valid_batch_size, 1, "validation examples per batch")
 
 
 def _check_eval(problems: list[Problem], ec: DictConfig) -> None:

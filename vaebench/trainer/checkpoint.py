@@ -1,7 +1,10 @@
-"""Checkpoints written atomically (temporary file + os.replace) and read back safely."""
+"""Checkpoints and resume: written atomically (temporary file + os.replace), read back safely,
+checked against the run that reads them (its fingerprint), with every RNG state a step draws from.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from pathlib import Path
@@ -9,11 +12,30 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..atomic import atomic_write
+from ..config import TrainSection
 from ..errors import CheckpointError
+from .schedules import lr_schedule
 
-__all__ = ["CheckpointError", "capture_rng", "load_checkpoint", "restore_rng", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "capture_rng",
+    "check_resumable",
+    "data_state",
+    "fingerprint",
+    "load_checkpoint",
+    "load_data_state",
+    "restore_rng",
+    "save_checkpoint",
+]
+
+CHECKPOINT_VERSION = 1
+# Options a run may change and still resume: `epochs` and `max_steps` extend a finished run, and
+# the convergence rule only judges the curve, so changing it never invalidates one.
+_RESUMABLE_CHANGES = ("epochs", "max_steps", "convergence_window", "convergence_tol")
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -71,3 +93,71 @@ def restore_rng(state: dict[str, Any]) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     for name, s in state.get("cuda", {}).items():
         torch.cuda.set_rng_state(s.cpu(), torch.device(name))
+
+
+def fingerprint(config: TrainSection, seed: int, estimator: Any, model: nn.Module, num_train: int) -> dict[str, Any]:
+    """What a resumed run must share with the run that wrote the checkpoint: the train options
+    (but `_RESUMABLE_CHANGES`), the seed, the estimator and K, the model's class and size, and
+    the number of training examples."""
+    d = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in _RESUMABLE_CHANGES}
+    d["seed"] = seed
+    d["betas"] = list(config.betas)
+    sched = lr_schedule(config.schedule)  # None and "constant" are the same schedule
+    d["schedule"] = f"{sched.name}:{sorted(vars(sched).items())}"
+    return {
+        **d,
+        "estimator": getattr(estimator, "name", type(estimator).__name__),
+        "num_samples": int(getattr(estimator, "num_samples", 1)),
+        "model": type(model).__name__,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "num_train": num_train,
+    }
+
+
+def check_resumable(state: Any, path: Path, expected: dict[str, Any]) -> dict[str, Any]:
+    """`state` (loaded from `path`) if this run can resume it; CheckpointError naming why not.
+
+    A file of another version, a damaged one, or one whose fingerprint differs from `expected`
+    (the diff is listed key by key) is the user's data, not a bug: the message says to delete it.
+    """
+    if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+        found = state.get("version") if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise CheckpointError(
+            f"{path} is not a vaebench checkpoint of version {CHECKPOINT_VERSION} (found {found!r}); "
+            "delete it to start over"
+        )
+    missing = sorted({"fingerprint", "model", "optimizer", "rng"} - set(state))
+    if missing:  # a foreign or hand-edited file: user data, not a bug
+        raise CheckpointError(f"{path} is damaged (no {', '.join(missing)}); delete it to start over")
+    old = state["fingerprint"]
+    diff = [
+        f"{k}: {old.get(k)!r} -> {expected.get(k)!r}"
+        for k in sorted(set(old) | set(expected))
+        if old.get(k) != expected.get(k)
+    ]
+    if diff:
+        raise CheckpointError(
+            f"{path} belongs to a different run ({'; '.join(diff)}); use another "
+            "checkpoint_dir or delete this one to start over"
+        )
+    return state
+
+
+def data_state(data: Any) -> Any:
+    """The RNG state of the data (e.g. dynamic binarization), found through Subset wrappers."""
+    while data is not None:
+        if callable(getattr(data, "state_dict", None)) and callable(getattr(data, "load_state_dict", None)):
+            return data.state_dict()
+        data = getattr(data, "dataset", None)
+    return None
+
+
+def load_data_state(data: Any, state: Any) -> None:
+    """Put back the data's RNG state that `data_state` took (nothing when it took none)."""
+    if state is None:
+        return
+    while data is not None:
+        if callable(getattr(data, "load_state_dict", None)):
+            data.load_state_dict(state)
+            return
+        data = getattr(data, "dataset", None)

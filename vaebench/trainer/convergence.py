@@ -1,4 +1,8 @@
-"""Whether a run converged: a rule over its per-epoch validation bound.
+"""When a run stops and whether it converged: early stopping and the convergence rule, both
+over its per-epoch validation bound.
+
+Early stopping (`EarlyStopping`) ends a run after `patience` epochs without a better
+validation bound; the loop then restores the best model.
 
 A run has converged when the best validation bound stopped moving: either early stopping
 ended it (`patience` epochs without a better bound), or the best bound gained less than
@@ -18,7 +22,33 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Convergence", "ConvergenceRule"]
+__all__ = ["Convergence", "ConvergenceRule", "EarlyStopping"]
+
+
+@dataclass
+class EarlyStopping:
+    """The early-stopping state of a run: the best validation bound so far (higher is better),
+    its epoch, the epochs since, and whether `patience` such epochs ended the run (None: never).
+
+    Its fields are stored in checkpoints under these names, so a resumed run continues the count.
+    """
+
+    patience: int | None = None
+    best_valid: float = -math.inf
+    best_epoch: int | None = None
+    bad_epochs: int = 0
+    stopped_early: bool = False
+
+    def update(self, valid: float, epoch: int) -> bool:
+        """Take the bound after `epoch` (1-based); True when it is the best so far (NaN: no bound, False)."""
+        if math.isnan(valid):
+            return False
+        if valid > self.best_valid:
+            self.best_valid, self.best_epoch, self.bad_epochs = valid, epoch, 0
+            return True
+        self.bad_epochs += 1
+        self.stopped_early = self.patience is not None and self.bad_epochs >= self.patience
+        return False
 
 
 @dataclass(frozen=True)
