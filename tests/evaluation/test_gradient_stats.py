@@ -250,7 +250,11 @@ def test_local_slopes_reach_the_asymptotic_rates_where_k_is_large_against_the_re
     """Rainforth et al. 2018 / Tucker et al. 2018: with relative variance 0.28 (shift 0.5) the
     local slopes over K = 64..256 are IWAE decoder +1/2 and DReG encoder +1/2; with 8.5 (shift
     1.5) IWAE's encoder's is -1/2 over the same K (its SNR at shift 0.5 is at the draws' noise)."""
-    for delta, name, group, expected in ((0.5, "iwae", "decoder", 0.5), (0.5, "dreg", "encoder", 0.5), (1.5, "iwae", "encoder", -0.5)):
+    for delta, name, group, expected in (
+        (0.5, "iwae", "decoder", 0.5),
+        (0.5, "dreg", "encoder", 0.5),
+        (1.5, "iwae", "encoder", -0.5),
+    ):
         (fit,) = _local_slope(delta, name, group, [64, 256])
         assert 0 < fit.se < 0.2, (name, group, fit)
         assert abs(fit.slope - expected) < max(4 * fit.se, 0.1), (name, group, fit)

@@ -299,7 +299,9 @@ def gradient_stats(
         batch_size=x.shape[0],
         groups={k: s.summary() for k, s in stats.items()},
         ess_mean=ess_sum / ess_count if ess_count else None,
-        weight_relvar=_relative_variance(log_s1, log_s2, num_weights) if log_s1 is not None and log_s2 is not None else None,
+        weight_relvar=_relative_variance(log_s1, log_s2, num_weights)
+        if log_s1 is not None and log_s2 is not None
+        else None,
     )
 
 

@@ -426,7 +426,8 @@ def _check_gradients(problems: list[Problem], gc: DictConfig, model: DictConfig)
                     "gradients.exact_posterior_shift",
                     shift,
                     "needs model.name=linear_gaussian with model.kwargs.exact_family=true (its q contains the "
-                    f"exact posterior), got model '{model_name}'" + ("" if exact_family else " with exact_family=false"),
+                    f"exact posterior), got model '{model_name}'"
+                    + ("" if exact_family else " with exact_family=false"),
                     "set those, or gradients.exact_posterior_shift=null to measure at a trained point",
                 )
             )
