@@ -166,6 +166,10 @@ class GradientConfig:
     # Every cell is measured at the same parameters: trained train.epochs with this estimator.
     train_estimator: str = "elbo_mc"
     train_num_samples: int = 1
+    # Instead of training: q := the exact posterior with its mean shifted by this many posterior
+    # standard deviations (model linear_gaussian with exact_family), so that the weights'
+    # relative variance Var w / (E w)^2 is exp(shift^2) - 1 exactly. None: train.
+    exact_posterior_shift: Optional[float] = None
 
 
 @dataclass

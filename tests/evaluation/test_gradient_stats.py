@@ -86,11 +86,15 @@ def test_rainforth_toy_snr_scaling_with_k():
     ess = [r.ess_mean for r in results]
     assert ess[0] == pytest.approx(1.0) and 1 < ess[1] <= 10 and ess[1] < ess[2] <= 100
     fig = plot_gradient_stats(results)
-    assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 2
-    assert list(fig.axes[1].lines[0].get_xdata()) == ks
+    # one error-bar line per (estimator, group), its bars the jackknife standard errors
+    assert len(fig.axes) == 2 and len(fig.axes[1].containers) == 2
+    line, _caps, (bars,) = fig.axes[1].containers[0]
+    assert list(line.get_xdata()) == ks
+    se = [r.groups["decoder"].snr_norm_se for r in results]
+    assert [seg[1][1] - seg[0][1] for seg in bars.get_segments()] == pytest.approx([2 * e for e in se])
     # plotting the stored tidy rows gives the same figure data
     fig2 = plot_gradient_stats([row for r in results for row in r.to_records()])
-    assert list(fig2.axes[1].lines[1].get_ydata()) == list(fig.axes[1].lines[1].get_ydata())
+    assert list(fig2.axes[1].containers[1][0].get_ydata()) == list(fig.axes[1].containers[1][0].get_ydata())
 
 
 def test_default_groups_use_the_model_contract_and_errors():
@@ -188,3 +192,105 @@ def test_floor_corrected_snr_of_a_gradient_without_signal_is_near_zero():
     assert g.snr_norm < 3 * (2 / 5000) ** 0.25 / 400**0.5
     assert g.snr_norm < 0.5 * g.snr_mean
     assert g.snr_floor == pytest.approx(0.05) and len(g.snr_norm_jackknife) == 10
+
+
+def test_weight_relative_variance_pools_every_draw_of_an_example():
+    """weight_relvar = N sum w^2 / (sum w)^2 - 1 per example over all R K weights, averaged."""
+    model = nn.Module()
+    model.a = nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    model.b = nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    est = _NoiseGradient()
+    r = gradient_stats(
+        model, est, torch.zeros(3, 2, dtype=torch.float64), num_draws=30, groups={"enc": [model.a], "dec": [model.b]}
+    )
+    w = torch.cat(est.log_w).exp()  # (R K, B): the weights of each example, every draw
+    by_hand = (w.shape[0] * w.square().sum(0) / w.sum(0).square() - 1).mean().item()
+    assert r.weight_relvar == pytest.approx(by_hand, rel=1e-9)
+    # log w ~ N(0, 1): Var w / (E w)^2 = e - 1
+    assert r.weight_relvar == pytest.approx(math.e - 1, rel=0.5)
+    assert r.to_records()[0]["weight_relvar"] == r.weight_relvar
+
+
+def _shifted_linear_gaussian(delta: float, batch: int = 8):
+    """Probabilistic PCA with q = the exact posterior shifted by delta posterior standard
+    deviations (Mahalanobis): the weights' relative variance is exp(delta^2) - 1 exactly."""
+    from vaebench.models import LinearGaussianVAE
+
+    g = torch.Generator().manual_seed(0)
+    D, d, s = 20, 5, 0.5
+    W = torch.randn(D, d, generator=g, dtype=torch.float64) / math.sqrt(d)
+    b = torch.randn(D, generator=g, dtype=torch.float64)
+    model = LinearGaussianVAE.from_params(W, b, s, exact_posterior=False)
+    model.set_exact_posterior(mean_shift=delta)
+    x = torch.randn(batch, d, generator=g, dtype=torch.float64) @ W.T + b
+    return model, x + s * torch.randn(batch, D, generator=g, dtype=torch.float64)
+
+
+def test_relative_variance_and_ess_of_a_shifted_exact_posterior():
+    from vaebench.estimators import build_estimator
+
+    model, x = _shifted_linear_gaussian(0.5)
+    (st,) = gradient_stats_sweep(model, lambda k: build_estimator("iwae", num_samples=k), x, [64], num_draws=50)
+    relvar = math.expm1(0.25)
+    assert st.weight_relvar == pytest.approx(relvar, rel=0.1)
+    # ESS / K -> (E w)^2 / E w^2 = 1 / (1 + relvar) for large K
+    assert st.ess_fraction == pytest.approx(1 / (1 + relvar), rel=0.05)
+
+
+def _local_slope(delta: float, name: str, group: str, ks: list[int]):
+    from vaebench.estimators import build_estimator
+    from vaebench.evaluation import snr_local_slopes
+
+    model, x = _shifted_linear_gaussian(delta)
+    stats = gradient_stats_sweep(model, lambda k: build_estimator(name, num_samples=k), x, ks, num_draws=200)
+    return snr_local_slopes(stats, group)
+
+
+def test_local_slopes_reach_the_asymptotic_rates_where_k_is_large_against_the_relative_variance():
+    """Rainforth et al. 2018 / Tucker et al. 2018: with relative variance 0.28 (shift 0.5) the
+    local slopes over K = 64..256 are IWAE decoder +1/2 and DReG encoder +1/2; with 8.5 (shift
+    1.5) IWAE's encoder's is -1/2 over the same K (its SNR at shift 0.5 is at the draws' noise)."""
+    for delta, name, group, expected in (
+        (0.5, "iwae", "decoder", 0.5),
+        (0.5, "dreg", "encoder", 0.5),
+        (1.5, "iwae", "encoder", -0.5),
+    ):
+        (fit,) = _local_slope(delta, name, group, [64, 256])
+        assert 0 < fit.se < 0.2, (name, group, fit)
+        assert abs(fit.slope - expected) < max(4 * fit.se, 0.1), (name, group, fit)
+
+
+def test_dreg_is_short_of_its_rate_where_k_is_not_large_against_the_relative_variance():
+    """At relative variance 8.5 DReG's encoder SNR still falls over K = 4..64 (local slope
+    about -0.2 to -0.3, docs/snr.md), where the asymptotic rate is +1/2."""
+    for fit in _local_slope(1.5, "dreg", "encoder", [4, 16, 64]):
+        assert fit.slope + 4 * fit.se < 0.2, fit
+
+
+def test_local_slopes_show_where_the_scaling_changes():
+    """SNR ~ sqrt(min(K, 5)): the local slope is +1/2 over [1, 5] and 0 over [5, 50]; the
+    least-squares slope over the whole sweep is neither."""
+    from types import SimpleNamespace
+
+    from vaebench.evaluation import snr_local_slopes, snr_slope
+
+    def make(k):
+        def estimator(model, x):
+            noise = torch.randn_like(model.p) / min(k, 5) ** 0.5
+            return SimpleNamespace(surrogate=(model.p * (model.mu + noise)).sum())
+
+        estimator.num_samples = k
+        return estimator
+
+    torch.manual_seed(0)
+    model = _SyntheticGradient()
+    stats = gradient_stats_sweep(model, make, torch.zeros(1, 1), [1, 5, 50], num_draws=400, groups={"all": [model.p]})
+    first, second = snr_local_slopes(stats, "all")
+    assert first.num_samples == [1, 5] and second.num_samples == [5, 50]
+    assert abs(first.slope - 0.5) < 4 * first.se
+    # K = 5 and 50 draw the same noise (the same seed, the same law): SNR and slope identical
+    assert abs(second.slope) <= 4 * second.se + 1e-12
+    overall = snr_slope(stats, "all")
+    assert 0.1 < overall.slope < 0.4
+    with pytest.raises(ValueError, match="snr_local_slopes needs >= 2 values of K"):
+        snr_local_slopes(stats[:1], "all")

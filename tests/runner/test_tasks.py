@@ -89,8 +89,45 @@ def test_gradients_measure_both_groups_and_plot(tmp_path: Path) -> None:
     for k in (1, 3):
         for group in ("encoder", "decoder"):
             assert f"{group}_snr@K={k}" in rec.metrics and f"{group}_variance@K={k}" in rec.metrics
+        assert rec.metrics[f"ess_fraction@K={k}"].mean == pytest.approx(rec.metrics[f"ess@K={k}"].mean / k)
+        assert rec.metrics[f"weight_relvar@K={k}"].mean >= 0
+    for group in ("encoder", "decoder"):
         assert f"{group}_snr_slope" in rec.metrics and rec.metrics[f"{group}_snr_slope"].se is not None
+        # one local slope, over [1, 3]: with two K it is the least-squares slope itself
+        local = rec.metrics[f"{group}_local_slope@K=3"]
+        assert local.mean == pytest.approx(rec.metrics[f"{group}_snr_slope"].mean) and local.se is not None
+    assert any("asymptotic" in n and "local_slope" in n for n in rec.notes)
     assert (tmp_path / rec.artifacts["plot"]).is_file()
+
+
+LINEAR_GAUSSIAN = {
+    "dataset": {"name": "linear_gaussian", "train_size": 50, "test_size": 16},
+    "model": {"name": "linear_gaussian", "likelihood": "gaussian", "kwargs": {"exact_family": True}},
+}
+
+
+def test_gradients_at_a_shifted_exact_posterior_know_the_weights_relative_variance(tmp_path: Path) -> None:
+    common = {
+        **LINEAR_GAUSSIAN,
+        "train": {"epochs": 0},
+        "gradients": {"num_draws": 20, "batch_size": 8, "num_samples": [4, 32], "exact_posterior_shift": 0.5},
+    }
+    (rec,) = run(tmp_path, "gradients", common, [{"name": "iwae", "config": {"estimator": {"name": "iwae"}}}])
+    # q = N(m + L u delta, S) against p(z|x) = N(m, S): Var w / (E w)^2 = exp(delta^2) - 1 = 0.284
+    assert rec.metrics["weight_relvar@K=32"].mean == pytest.approx(math.expm1(0.25), rel=0.15)
+    assert rec.metrics["ess_fraction@K=32"].mean == pytest.approx(1 / (1 + math.expm1(0.25)), rel=0.1)
+    assert any("shifted by 0.5 posterior standard deviations" in n for n in rec.notes)
+
+
+def test_exact_posterior_shift_needs_the_linear_gaussian_exact_family(tmp_path: Path) -> None:
+    from vaebench.runner.validate import ValidationError
+
+    common = {"dataset": TINY_DATA, "model": TINY_MODEL, "gradients": {"exact_posterior_shift": 1.0}}
+    with pytest.raises(ValidationError, match="gradients.exact_posterior_shift=1.0: needs model.name=linear_gaussian"):
+        run(tmp_path, "gradients", common, [{"name": "iwae", "config": {"estimator": {"name": "iwae"}}}])
+    common = {**LINEAR_GAUSSIAN, "gradients": {"exact_posterior_shift": -1.0}}
+    with pytest.raises(ValidationError, match="must be a number >= 0 or null"):
+        run(tmp_path, "gradients", common, [{"name": "iwae", "config": {"estimator": {"name": "iwae"}}}])
 
 
 def test_kernels_time_every_provider(tmp_path: Path) -> None:

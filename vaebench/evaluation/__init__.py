@@ -11,6 +11,8 @@ from .gradient_stats import (
     SNRSlope,
     gradient_stats,
     gradient_stats_sweep,
+    jackknife_se,
+    snr_local_slopes,
     snr_slope,
 )
 from .likelihood import LikelihoodResult, estimate_log_likelihood
@@ -36,8 +38,10 @@ __all__ = [
     "gradient_stats_sweep",
     "inference_gaps",
     "iter_batches",
+    "jackknife_se",
     "num_examples",
     "plot_gradient_stats",
+    "snr_local_slopes",
     "snr_slope",
     "take_examples",
 ]

@@ -1,8 +1,15 @@
-"""Gradient variance and signal-to-noise ratio of an estimator, per parameter group, and the ESS.
+"""Gradient variance and signal-to-noise ratio of an estimator, per parameter group, the ESS
+and the importance weights' relative variance, and the SNR's log-log slopes against K.
 
 At a fixed parameter point the estimator's gradient g (of its surrogate on a fixed batch x) is
 drawn R times with independent samples; per parameter j, mean and variance are accumulated in
 float64 with Welford's update (R x P gradients are never stored).
+
+Rainforth et al.'s rates (IWAE decoder SNR ~ sqrt(K), encoder ~ 1/sqrt(K); DReG encoder
+~ sqrt(K), Tucker et al.) are the leading terms of an expansion in 1/K whose next terms are
+scaled by the weights' relative variance Var_q[w] / (E_q w)^2: they hold once K is large
+against it (equivalently once the ESS is large, ESS ~ K / (1 + relvar)). `weight_relvar`,
+`ess_fraction` and `snr_local_slopes` say which regime a sweep is in (docs/snr.md).
 """
 
 from __future__ import annotations
@@ -19,7 +26,30 @@ from ..ops import importance_weights
 from .batching import check_batch
 from .model_contract import model_dtype, require
 
-__all__ = ["GradientStats", "GroupGradientStats", "SNRSlope", "gradient_stats", "gradient_stats_sweep", "snr_slope"]
+__all__ = [
+    "GradientStats",
+    "GroupGradientStats",
+    "SNRSlope",
+    "gradient_stats",
+    "gradient_stats_sweep",
+    "jackknife_se",
+    "snr_local_slopes",
+    "snr_slope",
+]
+
+
+def jackknife_se(values: Sequence[float]) -> float | None:
+    """The jackknife standard error from G leave-one-block-out values v_i:
+
+        se^2 = (G - 1)/G sum_i (v_i - mean v)^2,
+
+    over the finite values; None with fewer than 2 of them.
+    """
+    vals = [float(v) for v in values if math.isfinite(float(v))]
+    if len(vals) < 2:
+        return None
+    mean = sum(vals) / len(vals)
+    return math.sqrt((len(vals) - 1) / len(vals) * sum((v - mean) ** 2 for v in vals))
 
 
 @dataclass
@@ -55,10 +85,23 @@ class GroupGradientStats:
     snr_norm_jackknife: list[float] = field(default_factory=list)
     snr_floor: float = math.nan
 
+    @property
+    def snr_norm_se(self) -> float | None:
+        """The jackknife standard error of `snr_norm` (None without blocks)."""
+        return jackknife_se(self.snr_norm_jackknife)
+
 
 @dataclass
 class GradientStats:
-    """Gradient statistics of one estimator at one parameter point; `to_records()` is tidy."""
+    """Gradient statistics of one estimator at one parameter point; `to_records()` is tidy.
+
+    `ess_mean`: the ESS (sum_k w_k)^2 / sum_k w_k^2 of the K weights of one draw, averaged over
+    examples and draws; `ess_fraction` = ess_mean / K. `weight_relvar`: the importance weights'
+    relative variance Var_q[w] / (E_q w)^2 per example, estimated from all R K weights of that
+    example, N sum_i w_i^2 / (sum_i w_i)^2 - 1 (N = R K), averaged over the batch's examples;
+    for heavy-tailed weights it is a lower bound that grows with N. Both are None when the
+    estimator returns no log_w.
+    """
 
     estimator: str
     num_samples: int
@@ -67,6 +110,7 @@ class GradientStats:
     groups: dict[str, GroupGradientStats]
     ess_mean: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    weight_relvar: float | None = None
 
     @property
     def ess_fraction(self) -> float | None:
@@ -81,6 +125,7 @@ class GradientStats:
             "batch_size": self.batch_size,
             "ess_mean": self.ess_mean,
             "ess_fraction": self.ess_fraction,
+            "weight_relvar": self.weight_relvar,
             **self.extra,
         }
         return [{**head, "group": name, **asdict(g)} for name, g in self.groups.items()]
@@ -183,7 +228,8 @@ def gradient_stats(
         SNR_j = |mean_r g_j^(r)| / std_r g_j^(r);   ESS = (sum_k w_k)^2 / sum_k w_k^2 per example.
 
     The gradient is that of `estimator(model, x).surrogate` on the fixed batch x (the
-    estimator's gradient of -mean(bound)); ESS is averaged over examples and draws from the
+    estimator's gradient of -mean(bound)); ESS is averaged over examples and draws, and the
+    weights' relative variance pooled over draws (`GradientStats.weight_relvar`), from the
     estimate's log_w when the estimator returns it. Groups default to the model's
     `encoder_parameters()` (phi) and `decoder_parameters()` (theta). Parameters' `.grad` are
     cleared (set to None) on return; the caller's RNG state is untouched.
@@ -213,6 +259,11 @@ def gradient_stats(
     stats = {k: _Welford(sum(p.numel() for p in v), device, num_blocks) for k, v in named.items()}
     all_params = [p for v in named.values() for p in v]
     ess_sum, ess_count = 0.0, 0
+    # Per example, log sum_i w_i and log sum_i w_i^2 over every weight of every draw, in float64
+    # and in log space (the weights span hundreds of nats).
+    log_s1: Tensor | None = None
+    log_s2: Tensor | None = None
+    num_weights = 0
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for _ in range(num_draws):
@@ -232,8 +283,13 @@ def gradient_stats(
                 stats[name].update(flat.double())
             log_w = getattr(est, "log_w", None)
             if log_w is not None:
-                ess_sum += importance_weights(log_w.detach(), 0)[1].double().sum().item()
-                ess_count += log_w.shape[1]
+                lw = log_w.detach().double()
+                ess_sum += importance_weights(lw, 0)[1].sum().item()
+                ess_count += lw.shape[1]
+                s1, s2 = torch.logsumexp(lw, 0), torch.logsumexp(2 * lw, 0)
+                log_s1 = s1 if log_s1 is None else torch.logaddexp(log_s1, s1)
+                log_s2 = s2 if log_s2 is None else torch.logaddexp(log_s2, s2)
+                num_weights += lw.shape[0]
     for p in all_params:
         p.grad = None
     return GradientStats(
@@ -243,7 +299,19 @@ def gradient_stats(
         batch_size=x.shape[0],
         groups={k: s.summary() for k, s in stats.items()},
         ess_mean=ess_sum / ess_count if ess_count else None,
+        weight_relvar=_relative_variance(log_s1, log_s2, num_weights)
+        if log_s1 is not None and log_s2 is not None
+        else None,
     )
+
+
+def _relative_variance(log_s1: Tensor, log_s2: Tensor, num_weights: int) -> float:
+    """N sum_i w_i^2 / (sum_i w_i)^2 - 1 per example, averaged over examples.
+
+    Shapes: log_s1 = log sum_i w_i: (B,), log_s2 = log sum_i w_i^2: (B,); N = num_weights.
+    """
+    per_example = math.log(num_weights) + log_s2 - 2 * log_s1
+    return (torch.exp(per_example) - 1).clamp_min(0).mean().item()
 
 
 def gradient_stats_sweep(
@@ -312,11 +380,18 @@ def snr_slope(stats: Sequence[GradientStats], group: str) -> SNRSlope:
     slope = fit([s.groups[group].snr_norm for s in stats])
     jack = [s.groups[group].snr_norm_jackknife for s in stats]
     g = min(len(j) for j in jack)
-    se = math.nan
-    if g > 1:
-        slopes = [fit([j[i] for j in jack]) for i in range(g)]
-        slopes = [s for s in slopes if math.isfinite(s)]
-        if len(slopes) > 1:
-            mean = sum(slopes) / len(slopes)
-            se = math.sqrt((len(slopes) - 1) / len(slopes) * sum((s - mean) ** 2 for s in slopes))
-    return SNRSlope(group, slope, se, ks)
+    se = jackknife_se([fit([j[i] for j in jack]) for i in range(g)]) if g > 1 else None
+    return SNRSlope(group, slope, math.nan if se is None else se, ks)
+
+
+def snr_local_slopes(stats: Sequence[GradientStats], group: str) -> list[SNRSlope]:
+    """The slope of log snr_norm against log K over each interval of consecutive K in `stats`.
+
+    One `SNRSlope` per pair (K_i, K_{i+1}), with its jackknife standard error (`snr_slope` on
+    the pair). The rates of Rainforth et al. are asymptotic in K: a sweep is in their regime
+    where the local slopes have settled (and the ESS is large); over a whole sweep that
+    starts below it the least-squares slope mixes the regimes.
+    """
+    if len(stats) < 2:
+        raise ValueError(f"snr_local_slopes needs >= 2 values of K, got {[s.num_samples for s in stats]}")
+    return [snr_slope(stats[i : i + 2], group) for i in range(len(stats) - 1)]

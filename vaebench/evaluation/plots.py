@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .gradient_stats import GradientStats
+from .gradient_stats import GradientStats, jackknife_se
 
 __all__ = ["plot_gradient_stats"]
 
@@ -20,7 +20,8 @@ def plot_gradient_stats(
     """Two log-log panels: gradient variance (mean over parameters) and SNR against K.
 
     The SNR panel shows the floor-corrected group SNR `snr_norm` where the rows have it (else
-    the mean per-parameter SNR); `slopes` maps (estimator, group) to (log-log slope, its
+    the mean per-parameter SNR), with jackknife standard errors as error bars where the rows
+    carry `snr_norm_jackknife`; `slopes` maps (estimator, group) to (log-log slope, its
     standard error), shown in the legend.
 
     `results` are `GradientStats` or their tidy rows (`to_records()`, e.g. read back from a
@@ -54,7 +55,11 @@ def plot_gradient_stats(
         if slopes and (est, group) in slopes:
             s, se = slopes[(est, group)]
             label += f" (slope {s:+.2f} ± {se:.2f})"
-        axes[1].plot(ks, [r[key] for r in pts], marker="o", label=label)
+        errors = [jackknife_se(r.get("snr_norm_jackknife") or []) for r in pts] if has_norm else []
+        if errors and all(e is not None for e in errors):
+            axes[1].errorbar(ks, [r[key] for r in pts], yerr=errors, marker="o", capsize=2, label=label)
+        else:
+            axes[1].plot(ks, [r[key] for r in pts], marker="o", label=label)
     snr_label = (
         "SNR |E g| / std g (floor-corrected, per group)"
         if any("snr_norm" in r for r in rows)

@@ -190,10 +190,17 @@ class LinearGaussianVAE(VAE):
         return closed_form.posterior(x, self.W, self.b, self.s)
 
     @torch.no_grad()
-    def set_exact_posterior(self) -> None:
-        """Set q(z | x) to p(z | x): A = M^-1 W^T, c = -A b, cov = s^2 M^-1."""
+    def set_exact_posterior(self, mean_shift: float = 0.0) -> None:
+        """Set q(z | x) to p(z | x): A = M^-1 W^T, c = -A b, cov = s^2 M^-1; with `mean_shift`
+        = delta, q's mean moves by delta posterior standard deviations (c += delta L u, L L^T =
+        cov, u = (1, ..., 1) / sqrt(d)), so the importance weights' relative variance
+        Var_q[p/q] / (E_q p/q)^2 = exp(delta^2) - 1 (the ground truth for weight diagnostics)."""
         A, cov = closed_form.posterior_map(self.W, self.s)
-        self._affine("set_exact_posterior").set_(A, -A @ self.b, cov)
+        c = -A @ self.b
+        if mean_shift:
+            u = torch.ones(cov.shape[0], dtype=cov.dtype, device=cov.device) / cov.shape[0] ** 0.5
+            c = c + mean_shift * (torch.linalg.cholesky(cov) @ u)
+        self._affine("set_exact_posterior").set_(A, c, cov)
 
     def analytic_elbo(self, x: Tensor) -> Tensor:
         """The exact ELBO E_q[log p(x, z) - log q(z | x)]: (B,), differentiable in every parameter

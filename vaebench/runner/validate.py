@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -412,12 +413,30 @@ def _check_ks(problems: list[Problem], key: str, ks: Any) -> None:
         _int_at_least(problems, key, k, 1, "every K is a number of samples >= 1")
 
 
-def _check_gradients(problems: list[Problem], gc: DictConfig) -> None:
+def _check_gradients(problems: list[Problem], gc: DictConfig, model: DictConfig) -> None:
+    model_name, exact_family = model.name, bool((model.kwargs or {}).get("exact_family", True))
     _int_at_least(problems, "gradients.num_draws", gc.num_draws, 2, "a variance needs at least 2 draws")
     _int_at_least(problems, "gradients.batch_size", gc.batch_size, 1, "examples per draw")
     _check_ks(problems, "gradients.num_samples", gc.num_samples)
     _registered(problems, "gradients.train_estimator", gc.train_estimator, ESTIMATORS)
     _int_at_least(problems, "gradients.train_num_samples", gc.train_num_samples, 1, "K while training")
+    shift = gc.exact_posterior_shift
+    if shift is not None:
+        if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not (math.isfinite(shift) and shift >= 0):
+            problems.append(
+                Problem("gradients.exact_posterior_shift", shift, "must be a number >= 0 or null", "e.g. 1.5")
+            )
+        if model_name != "linear_gaussian" or not exact_family:
+            problems.append(
+                Problem(
+                    "gradients.exact_posterior_shift",
+                    shift,
+                    "needs model.name=linear_gaussian with model.kwargs.exact_family=true (its q contains the "
+                    f"exact posterior), got model '{model_name}'"
+                    + ("" if exact_family else " with exact_family=false"),
+                    "set those, or gradients.exact_posterior_shift=null to measure at a trained point",
+                )
+            )
 
 
 def _check_kernels(problems: list[Problem], kc: DictConfig) -> None:
@@ -514,7 +533,7 @@ def check_cell(cell: ResolvedCell) -> list[Problem]:
     if cell.task == "train_eval":
         _check_eval(problems, cfg.eval)
     elif cell.task == "gradients":
-        _check_gradients(problems, cfg.gradients)
+        _check_gradients(problems, cfg.gradients, cfg.model)
     elif cell.task == "exact":
         _check_exact(problems, cfg.exact)
     return problems
