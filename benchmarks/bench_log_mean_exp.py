@@ -10,9 +10,11 @@ compared with a copy into a preallocated tensor and with a clone (fresh allocati
 gradient the backward returns). Inputs and cases: `vaebench.benchmarking.op_benchmark`
 (`log_mean_exp_inputs`, `OP_BENCHMARKS["log_mean_exp"]`).
 Target (2-core CPU, 2 threads, K=5000, B=1024 fwd+bwd): >= 3x eager, >= 1.5x compiled, >= 50%
-of the copy's bandwidth. Bandwidth is bytes moved over time: fwd+bwd moves three times log_w's
-size (the forward reads it, the backward reads it again and writes w); records before
-2026-11-25 counted two (no "bytes_model" key), which understated it by a third.
+of the copy's bandwidth. Bandwidth is the bytes the op must move over time: fwd+bwd moves three
+times log_w's size (the forward reads it, the backward reads it again and writes w); records before
+2026-11-25 counted two (no "bytes_model" key), which understated it by a third. Since 2026-12-02
+the fused backward reads log_w twice (each slice's max and sum, then the weights from them; issue
+13), so it moves four times log_w's size while the model still counts the three the op needs.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-// CPU kernels of vaebench::gaussian_kl and gaussian_kl_backward (formulas in gaussian_kl.h).
+// CPU kernels of vaebench::gaussian_kl and gaussian_kl_backward: the formulas of gaussian_kl.h
+// (the ones the CUDA kernels call) on at::vec::Vectorized lanes.
 //
 // mu, logvar are walked as [N, D] rows, vectorized along D and parallel over rows. A prior
 // shared by all rows has its gradient reduced over rows in chunks of at most kChunkRows rows
@@ -18,6 +19,16 @@
 
 #include "cpu_capability.h"
 #include "gaussian_kl.h"
+
+// gaussian_kl.h's formulas on vector lanes: exp is ATen's (SLEEF's in the AVX2/AVX-512 copies).
+namespace vaebench::gkl {
+template <typename T>
+struct LaneMath<at::vec::Vectorized<T>> {
+  using V = at::vec::Vectorized<T>;
+  static V exp(const V& x) { return x.exp(); }
+  static V constant(double c) { return V(static_cast<T>(c)); }
+};
+}  // namespace vaebench::gkl
 
 VAEBENCH_DECLARE_CPU_KERNEL(void, gaussian_kl_forward_kernel, const at::Tensor& mu,
                             const at::Tensor& logvar, const vaebench::gkl::Prior& prior,
@@ -43,7 +54,6 @@ void forward_impl(const T* mu, const T* l, const T* pm, const T* pl, int64_t p_s
                   int64_t D, T* out) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
-  const Vec one(T(1));
   at::parallel_for(0, N, std::max<int64_t>(1, kGrain / D), [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
       const T* mr = mu + n * D;
@@ -53,14 +63,10 @@ void forward_impl(const T* mu, const T* l, const T* pm, const T* pl, int64_t p_s
       auto step = [&](int64_t j, int64_t c) {
         const Vec m = Vec::loadu(mr + j, c), lv = Vec::loadu(lr + j, c);
         if (pm == nullptr) {
-          // 2 KL = exp(l) + mu^2 - l - 1
-          acc = acc + (lv.exp() + m * m - lv - one);
+          acc = acc + gkl::two_kl_std(m, lv);
         } else {
-          // 2 KL = pl - l + exp(l - pl) + (mu - pm)^2 exp(-pl) - 1
-          const Vec pmv = Vec::loadu(pm + n * p_stride + j, c);
-          const Vec plv = Vec::loadu(pl + n * p_stride + j, c);
-          const Vec d = m - pmv;
-          acc = acc + (plv - lv + (lv - plv).exp() + d * d * plv.neg().exp() - one);
+          acc = acc + gkl::two_kl(m, lv, Vec::loadu(pm + n * p_stride + j, c),
+                                  Vec::loadu(pl + n * p_stride + j, c));
         }
       };
       int64_t j = 0;
@@ -78,7 +84,6 @@ void backward_impl(const T* g, const T* mu, const T* l, const T* pm, const T* pl
                    int64_t p_stride, int64_t N, int64_t D, T* gmu, T* gl, T* gpm, T* gpl) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
-  const Vec one(T(1)), half(T(0.5));
   const bool shared_sum = pm != nullptr && p_stride == 0 && gpm != nullptr;
   // Shared prior: rows in chunks, each chunk's partial sums [2, D] in `partial`.
   const int64_t rows_per_chunk =
@@ -92,24 +97,19 @@ void backward_impl(const T* g, const T* mu, const T* l, const T* pm, const T* pl
       const int64_t o = n * D;
       auto step = [&](int64_t j, int64_t c) {
         const Vec m = Vec::loadu(mu + o + j, c), lv = Vec::loadu(l + o + j, c);
+        Vec a, b2;
         if (pm == nullptr) {
-          // d/dmu = g mu, d/dl = g (exp(l) - 1) / 2
-          (gv * m).store(gmu + o + j, c);
-          (half * gv * (lv.exp() - one)).store(gl + o + j, c);
+          gkl::kl_grads_std(gv, m, lv, a, b2);
+          a.store(gmu + o + j, c);
+          b2.store(gl + o + j, c);
           return;
         }
         const int64_t po = n * p_stride + j;
-        const Vec d = m - Vec::loadu(pm + po, c);
-        const Vec plv = Vec::loadu(pl + po, c);
-        // d/dmu = g d exp(-pl), d/dl = g (exp(l - pl) - 1) / 2
-        const Vec a = gv * d * plv.neg().exp();
-        const Vec b2 = half * gv * ((lv - plv).exp() - one);
+        Vec gp_m, gp_l;
+        gkl::kl_grads(gv, m, lv, Vec::loadu(pm + po, c), Vec::loadu(pl + po, c), a, b2, gp_m, gp_l);
         a.store(gmu + o + j, c);
         b2.store(gl + o + j, c);
         if (gpm == nullptr) return;
-        // d/dpm = -d/dmu, d/dpl = -(d/dl + d d/dmu / 2)
-        const Vec gp_m = a.neg();
-        const Vec gp_l = (b2 + half * d * a).neg();
         if (shared_sum) {
           (Vec::loadu(ppm + j, c) + gp_m).store(ppm + j, c);
           (Vec::loadu(ppl + j, c) + gp_l).store(ppl + j, c);

@@ -9,8 +9,11 @@
 //
 // exp is csrc/vec_exp.h's exp_nonpositive (float32: at most 1.05 ulp measured, where ATen's
 // exp_u20 took 1.7x its time), since the arguments are always <= 0 differences; tests/ops hold
-// the float32 results to twice the error of torch's float32 logsumexp. The backward writes
-// large weight tensors with streaming stores (kStreamBytes).
+// the float32 results to twice the error of torch's float32 logsumexp. The weights (the backward
+// and importance_weights) are a second pass, w = exp(x - M) * g / S, from each column's max M and
+// sum S that a forward walk leaves (never from the rounded lse: lme::weight_scale says why); the
+// backward therefore reads log_w twice. Large weight tensors are written with streaming stores
+// (kStreamBytes).
 //
 // This file is compiled once per CPU capability (csrc/cpu_capability.h); the DEFAULT copy also
 // registers the ops.
@@ -33,12 +36,11 @@
 #include "vec_exp.h"
 
 VAEBENCH_DECLARE_CPU_KERNEL(void, log_mean_exp_forward_kernel, const at::Tensor& log_w,
-                            const vaebench::lme::ReductionShape& r, double shift, at::Tensor& out,
-                            at::Tensor* out_lo, at::Tensor* ess)
+                            const vaebench::lme::ReductionShape& r, double shift, at::Tensor* out,
+                            at::Tensor* col_max, at::Tensor* col_sum, at::Tensor* ess)
 VAEBENCH_DECLARE_CPU_KERNEL(void, log_mean_exp_weights_kernel, const at::Tensor& log_w,
-                            const vaebench::lme::ReductionShape& r, const at::Tensor& base,
-                            const at::Tensor* base_lo, double shift, const at::Tensor* grad,
-                            at::Tensor& w)
+                            const vaebench::lme::ReductionShape& r, const at::Tensor& col_max,
+                            const at::Tensor& col_sum, const at::Tensor* grad, at::Tensor& w)
 
 namespace vaebench::cpu::CPU_CAPABILITY {
 namespace {
@@ -180,13 +182,14 @@ void merge_lanes(const T* m, const double* s, const double* sq, int64_t n, T& M,
   SQ = std::accumulate(qa, qa + DV, 0.0);
 }
 
-// Where forward_impl writes: out = lse - shift rounded to T; out_lo (optional) = the rounding
-// residual, so that a later pass can rebuild lse in float64 (importance_weights); ess
-// (optional, with kSq).
+// Where forward_impl writes, each optional (null: not wanted): out = lse - shift rounded to T;
+// the column state that the weights are formed from (lme::weight_scale): col_max = M, exact in
+// T, and col_sum = S = sum_k exp(x_k - M) in float64; ess (with kSq).
 template <typename T>
 struct Outputs {
   T* out;
-  T* out_lo;
+  T* col_max;
+  double* col_sum;
   T* ess;
   double shift;
 };
@@ -210,12 +213,13 @@ void finish_columns(const T* m, const double* s, const double* sq, int64_t n, Co
         column_lse_scalar(col(c0 + i), K, k_stride, M[i], S[i], SQ[i]);
       }
     }
-    (DVec::loadu(M, c) + DVec::loadu(S, c).log() - DVec(o.shift)).store(lse, c);
+    if (o.out != nullptr) (DVec::loadu(M, c) + DVec::loadu(S, c).log() - DVec(o.shift)).store(lse, c);
     for (int64_t i = 0; i < c; ++i) {
       const int64_t at = i0 + c0 + i;
-      o.out[at] = static_cast<T>(lse[i]);
-      if (o.out_lo != nullptr) {
-        o.out_lo[at] = std::isfinite(lse[i]) ? static_cast<T>(lse[i] - o.out[at]) : T(0);
+      if (o.out != nullptr) o.out[at] = static_cast<T>(lse[i]);
+      if (o.col_max != nullptr) {
+        o.col_max[at] = lme::weight_base<T>(M[i], S[i]);
+        o.col_sum[at] = S[i];
       }
       if constexpr (kSq) o.ess[at] = static_cast<T>(lme::ess_from(M[i], S[i], SQ[i]));
     }
@@ -327,24 +331,23 @@ struct StoreFence {
   }
 };
 
-// w = g * exp(x - lse), lse = safe(base + base_lo + shift) per column; g = 1 when `grad` is
-// null, base_lo = 0 when null.
-// lse is held as hi + lo in T and subtracted as (x - hi) - lo, so that re-adding log K to the
-// rounded output costs no extra rounding of lse. x, w: [outer, K, inner]; base, grad: [outer, inner].
+// w = exp(x - M) * f per column, f = lme::weight_scale(M, S, g) (g / S for a live column; g = 1
+// and softmax's NaN rule when `grad` is null): the column's max M and sum S from forward_impl,
+// never a rounded lse (see lme::weight_scale for why). x - M <= 0 is exact near the max (both
+// in T), so each weight carries only the rounding of exp, of f and of one product.
+// x, w: [outer, K, inner]; col_max, col_sum, grad: [outer, inner].
 template <typename T>
-void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const T* base_lo,
-                  double shift, const T* grad, T* w) {
+void weights_impl(const T* x, const lme::ReductionShape& r, const T* col_max,
+                  const double* col_sum, const T* grad, T* w) {
   using Vec = Vectorized<T>;
   constexpr int64_t V = Vec::size();
   const int64_t K = r.K, inner = r.inner, outer = r.outer;
-  // importance_weights passes no grad: its weights follow softmax's NaN rule (safe_lse).
+  // importance_weights passes no grad: its weights follow softmax's NaN rule.
   const bool softmax = grad == nullptr;
-  std::vector<T> hi(outer * inner), lo(outer * inner);
+  std::vector<T> scale(outer * inner);
   for (int64_t i = 0; i < outer * inner; ++i) {
-    const double lo_in = base_lo != nullptr ? static_cast<double>(base_lo[i]) : 0.0;
-    const double lse = lme::safe_lse(static_cast<double>(base[i]) + lo_in + shift, softmax);
-    hi[i] = static_cast<T>(lse);
-    lo[i] = std::isfinite(lse) ? static_cast<T>(lse - static_cast<double>(hi[i])) : T(0);
+    const double g = grad != nullptr ? static_cast<double>(grad[i]) : 1.0;
+    scale[i] = static_cast<T>(lme::weight_scale(static_cast<double>(col_max[i]), col_sum[i], g, softmax));
   }
   // w is written with streaming stores once it is too large to stay in cache: they skip reading
   // each line before overwriting it (measured: 20 MB of w in 0.6x the time, 4 MB in 1.2x).
@@ -358,13 +361,12 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const
     at::parallel_for(0, outer, grain, [&](int64_t b, int64_t e) {
       StoreFence fence{streaming};
       for (int64_t o = b; o < e; ++o) {
-        const Vec hv(hi[o]), lv(lo[o]);
-        const Vec gv(grad != nullptr ? grad[o] : T(1));
+        const Vec mv(col_max[o]), fv(scale[o]);
         const T* xr = x + o * K;
         T* wr = w + o * K;
         int64_t k = 0;
-        for (; k + V <= K; k += V) store(wr + k, exp_nonpositive((Vec::loadu(xr + k) - hv) - lv) * gv, V);
-        if (k < K) store(wr + k, exp_nonpositive((Vec::loadu(xr + k, K - k) - hv) - lv) * gv, K - k);
+        for (; k + V <= K; k += V) store(wr + k, exp_nonpositive(Vec::loadu(xr + k) - mv) * fv, V);
+        if (k < K) store(wr + k, exp_nonpositive(Vec::loadu(xr + k, K - k) - mv) * fv, K - k);
       }
     });
     return;
@@ -375,14 +377,11 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const
     for (int64_t i = b; i < e; ++i) {
       const int64_t o = i / K;
       const T* xr = x + i * inner;
-      const T* hr = hi.data() + o * inner;
-      const T* lr = lo.data() + o * inner;
-      const T* gr = grad != nullptr ? grad + o * inner : nullptr;
+      const T* mr = col_max + o * inner;
+      const T* fr = scale.data() + o * inner;
       T* wr = w + i * inner;
       auto step = [&](int64_t j, int64_t n) {
-        Vec v = exp_nonpositive((Vec::loadu(xr + j, n) - Vec::loadu(hr + j, n)) - Vec::loadu(lr + j, n));
-        if (gr != nullptr) v = v * Vec::loadu(gr + j, n);
-        store(wr + j, v, n);
+        store(wr + j, exp_nonpositive(Vec::loadu(xr + j, n) - Vec::loadu(mr + j, n)) * Vec::loadu(fr + j, n), n);
       };
       int64_t j = 0;
       for (; j + V <= inner; j += V) step(j, V);
@@ -394,14 +393,16 @@ void weights_impl(const T* x, const lme::ReductionShape& r, const T* base, const
 }  // namespace
 
 void log_mean_exp_forward_kernel(const at::Tensor& log_w, const lme::ReductionShape& r,
-                                 double shift, at::Tensor& out, at::Tensor* out_lo,
-                                 at::Tensor* ess) {
+                                 double shift, at::Tensor* out, at::Tensor* col_max,
+                                 at::Tensor* col_sum, at::Tensor* ess) {
+  TORCH_INTERNAL_ASSERT((col_max == nullptr) == (col_sum == nullptr));
   AT_DISPATCH_FLOATING_TYPES(log_w.scalar_type(), "vaebench.log_mean_exp", [&] {
     const scalar_t* x = log_w.const_data_ptr<scalar_t>();
-    scalar_t* o = out.mutable_data_ptr<scalar_t>();
-    scalar_t* lo = out_lo != nullptr ? out_lo->mutable_data_ptr<scalar_t>() : nullptr;
-    const Outputs<scalar_t> outs{o, lo, ess != nullptr ? ess->mutable_data_ptr<scalar_t>() : nullptr,
-                                 shift};
+    const Outputs<scalar_t> outs{
+        out != nullptr ? out->mutable_data_ptr<scalar_t>() : nullptr,
+        col_max != nullptr ? col_max->mutable_data_ptr<scalar_t>() : nullptr,
+        col_sum != nullptr ? col_sum->mutable_data_ptr<double>() : nullptr,
+        ess != nullptr ? ess->mutable_data_ptr<scalar_t>() : nullptr, shift};
     if (ess != nullptr) {
       forward_impl<scalar_t, true>(x, r, outs);
     } else {
@@ -411,12 +412,12 @@ void log_mean_exp_forward_kernel(const at::Tensor& log_w, const lme::ReductionSh
 }
 
 void log_mean_exp_weights_kernel(const at::Tensor& log_w, const lme::ReductionShape& r,
-                                 const at::Tensor& base, const at::Tensor* base_lo, double shift,
+                                 const at::Tensor& col_max, const at::Tensor& col_sum,
                                  const at::Tensor* grad, at::Tensor& w) {
   AT_DISPATCH_FLOATING_TYPES(log_w.scalar_type(), "vaebench.log_mean_exp_backward", [&] {
     weights_impl<scalar_t>(
-        log_w.const_data_ptr<scalar_t>(), r, base.const_data_ptr<scalar_t>(),
-        base_lo != nullptr ? base_lo->const_data_ptr<scalar_t>() : nullptr, shift,
+        log_w.const_data_ptr<scalar_t>(), r, col_max.const_data_ptr<scalar_t>(),
+        col_sum.const_data_ptr<double>(),
         grad != nullptr ? grad->const_data_ptr<scalar_t>() : nullptr,
         w.mutable_data_ptr<scalar_t>());
   });
@@ -438,12 +439,16 @@ at::Tensor log_mean_exp_cpu(const at::Tensor& log_w, int64_t dim) {
   at::Tensor out = at::empty(lme::reduced_sizes(log_w, r.dim), log_w.options());
   if (out.numel() > 0) {
     VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, std::log(static_cast<double>(r.K)),
-                          out, nullptr, nullptr);
+                          &out, nullptr, nullptr, nullptr);
   }
   return out;
 }
 
-// d out / d log_w_k = w_k = exp(log_w_k - out - log K): the self-normalized weights.
+// d out / d log_w_k = w_k = exp(log_w_k - M) / S: the self-normalized weights, times grad.
+// `out` (the forward's output, checked for its shape) is not what they are formed from: rounded
+// to T it has lost log S for |out| >~ 1/eps (2 x -1e30 gave weights 1 and 1) and moves every
+// weight by up to |out| eps below that. The column's max M and sum S are read again from log_w
+// instead (one more read of log_w; lme::weight_scale).
 at::Tensor log_mean_exp_backward_cpu(const at::Tensor& grad, const at::Tensor& log_w,
                                      const at::Tensor& out, int64_t dim) {
   constexpr std::string_view op = "log_mean_exp_backward";
@@ -451,29 +456,34 @@ at::Tensor log_mean_exp_backward_cpu(const at::Tensor& grad, const at::Tensor& l
   checks::cpu_dtype(op, log_w, "log_w");
   const at::Tensor x = log_w.contiguous();
   const at::Tensor g = grad.contiguous();
-  const at::Tensor o = out.contiguous();
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() > 0) {
-    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, o, nullptr,
-                          std::log(static_cast<double>(r.K)), &g, w);
+    const auto sizes = lme::reduced_sizes(log_w, r.dim);
+    at::Tensor col_max = at::empty(sizes, log_w.options());
+    at::Tensor col_sum = at::empty(sizes, log_w.options().dtype(at::kDouble));
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, 0.0, nullptr, &col_max, &col_sum,
+                          nullptr);
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, col_max, col_sum, &g, w);
   }
   return w;
 }
 
-// w_k = exp(log_w_k - lse) and ESS = 1 / sum_k w_k^2 (0 and 0 on an all -inf slice).
+// w_k = exp(log_w_k - M) / S (M the column max, S = sum_k exp(log_w_k - M)) and
+// ESS = 1 / sum_k w_k^2 (0 and 0 on an all -inf slice).
 std::tuple<at::Tensor, at::Tensor> importance_weights_cpu(const at::Tensor& log_w, int64_t dim) {
   constexpr std::string_view op = "importance_weights";
   const auto r = lme::check_reduction(op, log_w, dim);
   checks::cpu_dtype(op, log_w, "log_w");
   const at::Tensor x = log_w.contiguous();
   const auto sizes = lme::reduced_sizes(log_w, r.dim);
-  at::Tensor lse = at::empty(sizes, log_w.options());
-  at::Tensor lse_lo = at::empty(sizes, log_w.options());
+  at::Tensor col_max = at::empty(sizes, log_w.options());
+  at::Tensor col_sum = at::empty(sizes, log_w.options().dtype(at::kDouble));
   at::Tensor ess = at::empty(sizes, log_w.options());
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() > 0) {
-    VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, 0.0, lse, &lse_lo, &ess);
-    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, lse, &lse_lo, 0.0, nullptr, w);
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_forward_kernel, x, r, 0.0, nullptr, &col_max, &col_sum,
+                          &ess);
+    VAEBENCH_CPU_DISPATCH(log_mean_exp_weights_kernel, x, r, col_max, col_sum, nullptr, w);
   }
   return {w, ess};
 }

@@ -4,7 +4,8 @@
 //
 // Who uses the scalar step: the CUDA kernels (cuda/log_mean_exp.cu) for every entry; the CPU
 // kernels (csrc/log_mean_exp.cpp) only where a vectorized walk ends non-finite and the column is
-// redone (online_add), and for the ESS and the NaN rule (ess_from, safe_lse). The CPU's vector
+// redone (online_add), and for the ESS and the weights' rules (ess_from, weight_scale,
+// weight_base, which both use as they are). The CPU's vector
 // walks spell the same online step on at::vec::Vectorized lanes, so the CPU tests check the
 // scalar step only through that redo path and the CUDA tests check the CUDA use of it.
 #pragma once
@@ -64,16 +65,33 @@ C10_HOST_DEVICE inline void online_merge(acc_t& m, acc_t& s, acc_t& sq, acc_t m2
   // A NaN max fails both comparisons and lands here: exp(NaN) makes s NaN, so NaN propagates.
 }
 
-// The lse the weights w = exp(x - lse) are taken against. -inf (an all -inf slice) becomes
-// +inf, so that its weights and gradient are 0 instead of exp(-inf - -inf) = NaN. +inf (a +inf
-// entry) stays for the backward, whose gradient is then NaN at the +inf entries and 0 elsewhere,
-// as autograd of logsumexp gives it; with `inf_to_nan` (importance_weights) it becomes NaN, so
-// that the whole slice's weights are NaN, as softmax gives them.
+// The weights of a column in state (m, s): w_k = g * exp(x_k - m) / s, formed as
+// exp(x_k - m) * weight_scale(m, s, g). m is the column max (one of the entries, so exact in the
+// input precision) and s = sum_k exp(x_k - m) in [1, K]: the weights are exact relative to each
+// other and sum to g within the rounding of s and of exp, for any finite entries. Never formed
+// against lse = m + log s rounded to one number: for |m| >~ 1/eps that rounding drops log s
+// (2 x -1e30 gave weights 1 and 1), and for smaller |m| it still moves every weight by |m| eps.
+// The scale also carries the rules for non-finite columns:
+//   - s = 0 (an all -inf column): 0, so that the weights and the gradient are 0, not NaN
+//     (exp(-inf - m) = 0 with m the lowest finite value);
+//   - s NaN (a NaN entry): NaN over the column;
+//   - m = +inf (a +inf entry): with `softmax` (importance_weights) NaN over the column, as
+//     softmax gives it; otherwise (the gradient) g, so that exp(x - inf) gives NaN at the +inf
+//     entries and 0 elsewhere, as autograd of logsumexp gives it.
 template <typename acc_t>
-C10_HOST_DEVICE inline acc_t safe_lse(acc_t lse, bool inf_to_nan) {
+C10_HOST_DEVICE inline acc_t weight_scale(acc_t m, acc_t s, acc_t g, bool softmax) {
   constexpr acc_t inf = std::numeric_limits<acc_t>::infinity();
-  if (lse == -inf) return inf;
-  return lse == inf && inf_to_nan ? std::numeric_limits<acc_t>::quiet_NaN() : lse;
+  if (s != s) return std::numeric_limits<acc_t>::quiet_NaN();
+  if (s == acc_t(0)) return g * acc_t(0);  // a NaN or infinite g still gives NaN
+  if (m == inf) return softmax ? std::numeric_limits<acc_t>::quiet_NaN() : g;
+  return g / s;
+}
+
+// The max that exp(x - m) subtracts, in the input precision T: the column max, or the lowest
+// finite T where the column has no live entry (s = 0; its m may be a wider type's lowest).
+template <typename T, typename acc_t>
+C10_HOST_DEVICE inline T weight_base(acc_t m, acc_t s) {
+  return s == acc_t(0) ? std::numeric_limits<T>::lowest() : static_cast<T>(m);
 }
 
 // ESS = 1 / sum_k w_k^2 with w_k = e_k / s:  ESS = s^2 / sq; 0 for an all -inf slice (sq = 0),

@@ -64,7 +64,8 @@ __global__ void kl_backward_kernel(const T* __restrict__ g, const T* __restrict_
       const acc_t m = static_cast<acc_t>(mu[i]), lv = static_cast<acc_t>(l[i]);
       acc_t a, b, c, d;
       if (pm == nullptr) {
-        gkl::kl_grads(gv, m, lv, acc_t(0), acc_t(0), a, b, c, d);
+        gkl::kl_grads_std(gv, m, lv, a, b);
+        c = d = acc_t(0);  // no prior, so no prior gradient (gpm and partial are null)
       } else {
         const int64_t p = n * p_stride + j;
         gkl::kl_grads(gv, m, lv, static_cast<acc_t>(pm[p]), static_cast<acc_t>(pl[p]), a, b, c, d);

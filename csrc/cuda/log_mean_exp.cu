@@ -7,7 +7,9 @@
 //    merged by warp shuffles then through shared memory;
 //  - inner > 1: threads along the columns (coalesced), blockDim.y and grid.z split K; each
 //    (z, column) writes a partial state to a workspace and a second kernel merges the splits.
-// The weights w = g * exp(x - lse) (backward and importance_weights) are one elementwise pass.
+// The weights (backward and importance_weights) are one elementwise pass, w = exp(x - M) * g / S,
+// from each column's max M and sum S that the reduction leaves (lme::weight_scale: never from the
+// rounded lse, which loses log S for |lse| >~ 1/eps); the backward therefore reads log_w twice.
 // Only stable headers (c10/cuda): builds against torch 2.11 and 2.14.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -40,21 +42,39 @@ __device__ inline void warp_merge(acc_t& m, acc_t& s, acc_t& sq) {
   }
 }
 
-// Writes out = lse - shift (rounded to T), the residual lo, and ESS = s^2 / sq.
+// Where a reduction writes, each optional (null: not wanted): out = lse - shift (rounded to T);
+// the column state the weights are formed from, col_max = M (exact in T: one of the entries)
+// and col_sum = S = sum_k exp(x_k - M) in acc_t; ess = s^2 / sq in acc_t.
 template <typename T, typename acc_t>
-__device__ inline void finish(acc_t m, acc_t s, acc_t sq, double shift, int64_t i, T* out, T* lo,
-                              acc_t* ess) {
-  const double v = static_cast<double>(m) + log(static_cast<double>(s)) - shift;
-  out[i] = static_cast<T>(v);
-  if (lo != nullptr) lo[i] = static_cast<T>(isfinite(v) ? v - static_cast<double>(out[i]) : 0.0);
-  if (ess != nullptr) ess[i] = lme::ess_from(m, s, sq);
+struct Outputs {
+  T* out;
+  T* col_max;
+  acc_t* col_sum;
+  acc_t* ess;
+
+  // The same outputs from column c0 on (a slice of the columns).
+  Outputs at(int64_t c0) const {
+    return {out != nullptr ? out + c0 : nullptr, col_max != nullptr ? col_max + c0 : nullptr,
+            col_sum != nullptr ? col_sum + c0 : nullptr, ess != nullptr ? ess + c0 : nullptr};
+  }
+};
+
+template <typename T, typename acc_t>
+__device__ inline void finish(acc_t m, acc_t s, acc_t sq, double shift, int64_t i,
+                              const Outputs<T, acc_t>& o) {
+  if (o.out != nullptr) o.out[i] = static_cast<T>(static_cast<double>(m) + log(static_cast<double>(s)) - shift);
+  if (o.col_max != nullptr) {
+    o.col_max[i] = lme::weight_base<T>(m, s);
+    o.col_sum[i] = s;
+  }
+  if (o.ess != nullptr) o.ess[i] = lme::ess_from(m, s, sq);
 }
 
-// x: [outer, K]; out, lo: [outer]; ess: [outer] in acc_t (a count up to K overflows float16).
+// x: [outer, K]; outputs: [outer] (ess in acc_t: a count up to K overflows float16).
 // One block per row.
 template <typename T, typename acc_t>
-__global__ void lse_rows_kernel(const T* __restrict__ x, int64_t K, double shift, T* out, T* lo,
-                                acc_t* ess) {
+__global__ void lse_rows_kernel(const T* __restrict__ x, int64_t K, double shift,
+                                Outputs<T, acc_t> outs) {
   const int64_t o = blockIdx.x;
   const T* row = x + o * K;
   acc_t m = lme::lowest<acc_t>(), s = 0, sq = 0;
@@ -72,7 +92,7 @@ __global__ void lse_rows_kernel(const T* __restrict__ x, int64_t K, double shift
   __syncthreads();
   if (threadIdx.x == 0) {
     for (int w = 1; w < blockDim.x / 32; ++w) lme::online_merge(m, s, sq, sm[w], ss[w], sqq[w]);
-    finish<T, acc_t>(m, s, sq, shift, o, out, lo, ess);
+    finish<T, acc_t>(m, s, sq, shift, o, outs);
   }
 }
 
@@ -110,7 +130,7 @@ __global__ void lse_cols_kernel(const T* __restrict__ x, int64_t K, int64_t inne
 
 template <typename T, typename acc_t>
 __global__ void lse_merge_kernel(const acc_t* partial, int64_t splits, int64_t n_cols,
-                                 double shift, T* out, T* lo, acc_t* ess) {
+                                 double shift, Outputs<T, acc_t> outs) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= n_cols) return;
   acc_t m = lme::lowest<acc_t>(), s = 0, sq = 0;
@@ -118,27 +138,22 @@ __global__ void lse_merge_kernel(const acc_t* partial, int64_t splits, int64_t n
     lme::online_merge(m, s, sq, partial[z * n_cols + c], partial[(splits + z) * n_cols + c],
                       partial[(2 * splits + z) * n_cols + c]);
   }
-  finish<T, acc_t>(m, s, sq, shift, c, out, lo, ess);
+  finish<T, acc_t>(m, s, sq, shift, c, outs);
 }
 
-// w = g * exp(x - lse), lse = safe(base + base_lo + shift) rebuilt in float64 per element and
-// subtracted as (x - hi) - lo. x, w: [outer, K, inner]; base, base_lo, grad: [outer, inner].
+// w = exp(x - M) * lme::weight_scale(M, S, g) per element (g / S for a live column; g = 1 and
+// softmax's NaN rule when `grad` is null). x, w: [outer, K, inner]; col_max, col_sum, grad:
+// [outer, inner].
 template <typename T, typename acc_t>
 __global__ void weights_kernel(const T* __restrict__ x, int64_t n, int64_t K, int64_t inner,
-                               const T* base, const T* base_lo, double shift, const T* grad,
-                               T* w) {
+                               const T* col_max, const acc_t* col_sum, const T* grad, T* w) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t c = (i / (K * inner)) * inner + i % inner;
-    // importance_weights passes no grad: its weights follow softmax's NaN rule (safe_lse).
-    const double lse = lme::safe_lse(static_cast<double>(base[c]) + shift +
-                                         (base_lo != nullptr ? static_cast<double>(base_lo[c]) : 0.0),
-                                     grad == nullptr);
-    const acc_t hi = static_cast<acc_t>(lse);
-    const acc_t lo = isfinite(lse) ? static_cast<acc_t>(lse - static_cast<double>(hi)) : acc_t(0);
-    acc_t v = exp((static_cast<acc_t>(x[i]) - hi) - lo);
-    if (grad != nullptr) v *= static_cast<acc_t>(grad[c]);
-    w[i] = static_cast<T>(v);
+    const acc_t m = static_cast<acc_t>(col_max[c]);
+    const acc_t g = grad != nullptr ? static_cast<acc_t>(grad[c]) : acc_t(1);
+    const acc_t f = lme::weight_scale(m, col_sum[c], g, grad == nullptr);
+    w[i] = static_cast<T>(exp(static_cast<acc_t>(x[i]) - m) * f);
   }
 }
 
@@ -148,19 +163,23 @@ int sm_count(const at::Tensor& t) {
   return n;
 }
 
-// out = lse - shift over dim; optional lo residual and ESS.
-void lse_forward(const at::Tensor& x, const lme::ReductionShape& r, double shift, at::Tensor& out,
-                 at::Tensor* lo, at::Tensor* ess) {
+// Over dim, each optional (null: not wanted): out = lse - shift; the column state col_max (in
+// x's dtype) and col_sum (in x's opmath dtype); ESS (opmath dtype).
+void lse_forward(const at::Tensor& x, const lme::ReductionShape& r, double shift, at::Tensor* out,
+                 at::Tensor* col_max, at::Tensor* col_sum, at::Tensor* ess) {
+  TORCH_INTERNAL_ASSERT((col_max == nullptr) == (col_sum == nullptr));
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "vaebench.log_mean_exp", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    scalar_t* op = out.mutable_data_ptr<scalar_t>();
-    scalar_t* lp = lo != nullptr ? lo->mutable_data_ptr<scalar_t>() : nullptr;
-    acc_t* ep = ess != nullptr ? ess->mutable_data_ptr<acc_t>() : nullptr;
+    const Outputs<scalar_t, acc_t> outs{
+        out != nullptr ? out->mutable_data_ptr<scalar_t>() : nullptr,
+        col_max != nullptr ? col_max->mutable_data_ptr<scalar_t>() : nullptr,
+        col_sum != nullptr ? col_sum->mutable_data_ptr<acc_t>() : nullptr,
+        ess != nullptr ? ess->mutable_data_ptr<acc_t>() : nullptr};
     if (r.inner == 1) {
       // grid.x is limited to 2^31 - 1 rows, far above any batch.
-      lse_rows_kernel<scalar_t, acc_t><<<r.outer, kRowThreads, 0, stream>>>(xp, r.K, shift, op, lp, ep);
+      lse_rows_kernel<scalar_t, acc_t><<<r.outer, kRowThreads, 0, stream>>>(xp, r.K, shift, outs);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       return;
     }
@@ -182,24 +201,23 @@ void lse_forward(const at::Tensor& x, const lme::ReductionShape& r, double shift
       C10_CUDA_KERNEL_LAUNCH_CHECK();
       const int64_t c0 = o0 * r.inner;  // the slice's first output
       lse_merge_kernel<scalar_t, acc_t><<<(n_cols + 255) / 256, 256, 0, stream>>>(
-          partial.const_data_ptr<acc_t>(), splits, n_cols, shift, op + c0,
-          lp != nullptr ? lp + c0 : nullptr, ep != nullptr ? ep + c0 : nullptr);
+          partial.const_data_ptr<acc_t>(), splits, n_cols, shift, outs.at(c0));
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
   });
 }
 
-void weights(const at::Tensor& x, const lme::ReductionShape& r, const at::Tensor& base,
-             const at::Tensor* base_lo, double shift, const at::Tensor* grad, at::Tensor& w) {
+void weights(const at::Tensor& x, const lme::ReductionShape& r, const at::Tensor& col_max,
+             const at::Tensor& col_sum, const at::Tensor* grad, at::Tensor& w) {
   const auto stream = c10::cuda::getCurrentCUDAStream();
   const int64_t n = x.numel();
   const int64_t blocks = std::min<int64_t>((n + 255) / 256, int64_t(sm_count(x)) * 32);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "vaebench.log_mean_exp_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     weights_kernel<scalar_t, acc_t><<<blocks, 256, 0, stream>>>(
-        x.const_data_ptr<scalar_t>(), n, r.K, r.inner, base.const_data_ptr<scalar_t>(),
-        base_lo != nullptr ? base_lo->const_data_ptr<scalar_t>() : nullptr, shift,
-        grad != nullptr ? grad->const_data_ptr<scalar_t>() : nullptr, w.mutable_data_ptr<scalar_t>());
+        x.const_data_ptr<scalar_t>(), n, r.K, r.inner, col_max.const_data_ptr<scalar_t>(),
+        col_sum.const_data_ptr<acc_t>(), grad != nullptr ? grad->const_data_ptr<scalar_t>() : nullptr,
+        w.mutable_data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }
@@ -209,27 +227,26 @@ at::Tensor log_mean_exp_cuda(const at::Tensor& log_w, int64_t dim) {
   const c10::cuda::CUDAGuard guard(log_w.device());
   const at::Tensor x = log_w.contiguous();
   at::Tensor out = at::empty(lme::reduced_sizes(log_w, r.dim), log_w.options());
-  if (out.numel() > 0) lse_forward(x, r, std::log(static_cast<double>(r.K)), out, nullptr, nullptr);
+  if (out.numel() > 0) lse_forward(x, r, std::log(static_cast<double>(r.K)), &out, nullptr, nullptr, nullptr);
   return out;
 }
 
+// The weights times grad, from the column max and sum read again from log_w: `out` rounded to T
+// has lost log S for |out| >~ 1/eps and moves every weight by up to |out| eps below that (for
+// float16, 1e-3 at |out| ~ 1), so it is only checked for its shape (csrc/log_mean_exp.cpp).
 at::Tensor log_mean_exp_backward_cuda(const at::Tensor& grad, const at::Tensor& log_w,
                                       const at::Tensor& out, int64_t dim) {
   constexpr std::string_view op = "log_mean_exp_backward";
   const auto r = lme::check_backward(op, grad, log_w, out, dim);
   const c10::cuda::CUDAGuard guard(log_w.device());
-  const at::Tensor x = log_w.contiguous(), g = grad.contiguous(), o = out.contiguous();
+  const at::Tensor x = log_w.contiguous(), g = grad.contiguous();
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() == 0) return w;
-  if (log_w.element_size() < 4) {
-    // float16/bfloat16: `out` rounded to 11 (8) bits would put ~1e-3 (1e-2) relative error
-    // on every weight; one more read of log_w rebuilds lse as hi + lo instead.
-    at::Tensor lse = at::empty(o.sizes(), o.options()), lse_lo = at::empty(o.sizes(), o.options());
-    lse_forward(x, r, 0.0, lse, &lse_lo, nullptr);
-    weights(x, r, lse, &lse_lo, 0.0, &g, w);
-  } else {
-    weights(x, r, o, nullptr, std::log(static_cast<double>(r.K)), &g, w);
-  }
+  const auto sizes = lme::reduced_sizes(log_w, r.dim);
+  at::Tensor col_max = at::empty(sizes, log_w.options());
+  at::Tensor col_sum = at::empty(sizes, log_w.options().dtype(at::toOpMathType(log_w.scalar_type())));
+  lse_forward(x, r, 0.0, nullptr, &col_max, &col_sum, nullptr);
+  weights(x, r, col_max, col_sum, &g, w);
   return w;
 }
 
@@ -238,14 +255,16 @@ std::tuple<at::Tensor, at::Tensor> importance_weights_cuda(const at::Tensor& log
   const c10::cuda::CUDAGuard guard(log_w.device());
   const at::Tensor x = log_w.contiguous();
   const auto sizes = lme::reduced_sizes(log_w, r.dim);
-  at::Tensor lse = at::empty(sizes, log_w.options());
-  at::Tensor lse_lo = at::empty(sizes, log_w.options());
-  // ESS in float32 for 16-bit inputs: a count up to K overflows float16 beyond 65504.
-  at::Tensor ess = at::empty(sizes, log_w.options().dtype(at::toOpMathType(log_w.scalar_type())));
+  // ESS and the column sums in float32 for 16-bit inputs: a count up to K overflows float16
+  // beyond 65504.
+  const auto wide = log_w.options().dtype(at::toOpMathType(log_w.scalar_type()));
+  at::Tensor col_max = at::empty(sizes, log_w.options());
+  at::Tensor col_sum = at::empty(sizes, wide);
+  at::Tensor ess = at::empty(sizes, wide);
   at::Tensor w = at::empty(log_w.sizes(), log_w.options());
   if (w.numel() > 0) {
-    lse_forward(x, r, 0.0, lse, &lse_lo, &ess);
-    weights(x, r, lse, &lse_lo, 0.0, nullptr, w);
+    lse_forward(x, r, 0.0, nullptr, &col_max, &col_sum, &ess);
+    weights(x, r, col_max, col_sum, nullptr, w);
   }
   return {w, ess};
 }

@@ -147,8 +147,9 @@ def _register() -> None:
 
     torch.library.register_autograd("vaebench::gaussian_kl", backward, setup_context=setup_context)
 
-    # Second derivatives: the first-order formulas rebuilt from differentiable torch ops and
-    # differentiated with create_graph (rare in VAE training, so clarity over speed here).
+    # Second derivatives: autograd of the reference's first-order gradient (create_graph), so
+    # that the KL's gradient is spelt once in C++ (csrc/gaussian_kl.h) and never in Python (rare
+    # in VAE training, so clarity over speed here).
     def setup_context_bwd(ctx, inputs, output) -> None:
         grad, mu, logvar, prior_mu, prior_logvar, _ = inputs
         ctx.save_for_backward(grad, mu, logvar, prior_mu, prior_logvar)
@@ -159,18 +160,19 @@ def _register() -> None:
             leaves = [None if t is None else t if t.requires_grad else t.detach().requires_grad_() for t in saved]
             g, mu, lv, pm, pl = leaves
             assert g is not None and mu is not None and lv is not None  # always saved; only the priors can be None
-            zero = torch.zeros((), dtype=mu.dtype, device=mu.device)
-            d = mu - (zero if pm is None else pm)
-            inv_var = torch.exp(-(zero if pl is None else pl))
-            g_mu = g.unsqueeze(-1) * d * inv_var
-            g_lv = 0.5 * g.unsqueeze(-1) * (torch.exp(lv - (zero if pl is None else pl)) - 1)
+            # The backward op's outputs as functions of its inputs: autograd of the reference
+            # KL, whose prior gradients come back in the priors' own (broadcast) shapes.
+            params = [t for t in (mu, lv, pm, pl) if t is not None]
+            firsts = iter(torch.autograd.grad(gaussian_kl_reference(mu, lv, pm, pl), params, g, create_graph=True))
+            g_mu, g_lv = next(firsts), next(firsts)
             outs, vs = [g_mu, g_lv], [v_mu, v_lv]
-            if pm is not None and v_pm.numel() > 0:
-                outs.append((-g_mu).sum_to_size(pm.shape))
-                vs.append(v_pm)
-            if pl is not None and v_pl.numel() > 0:
-                outs.append((-(g_lv + 0.5 * d * g_mu)).sum_to_size(pl.shape))
-                vs.append(v_pl)
+            for p, v in ((pm, v_pm), (pl, v_pl)):
+                if p is None:
+                    continue
+                g_p = next(firsts)
+                if v.numel() > 0:  # an empty v: the backward returned no prior gradient (prior_grad false)
+                    outs.append(g_p)
+                    vs.append(v)
             wrt = [t for t in leaves if t is not None]
             grads = iter(torch.autograd.grad(outs, wrt, vs, create_graph=True, allow_unused=True))
         return (*(None if t is None else next(grads) for t in leaves), None)

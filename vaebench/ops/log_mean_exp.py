@@ -3,8 +3,10 @@ normalized weights with their effective sample size: `vaebench::importance_weigh
 
 The fused kernels (csrc/log_mean_exp.cpp, csrc/cuda/log_mean_exp.cu) read log_w once: each
 slice keeps an online (max, rescaled sum) state, one exp per entry, so any spread of log-weights
-and any K are stable. The backward recomputes the self-normalized weights from log_w and the
-output (nothing else is stored). Without the compiled library both fall back to the references
+and any K are stable. The weights (importance_weights, and the backward, which recomputes them
+from log_w: nothing else is stored) are exp(log_w - max) / sum from that state, never formed
+against the rounded log-sum-exp: they are exact relative to each other and sum to 1 at any
+magnitude (the backward reads log_w twice for it). Without the compiled library both fall back to the references
 in `vaebench.ops.reference`.
 """
 
@@ -130,8 +132,12 @@ def _register() -> None:
 
     torch.library.register_autograd("vaebench::log_mean_exp", backward, setup_context=setup_context)
 
-    # Second derivatives: the backward computes grad_in = g * w with w = exp(log_w - out - log K).
-    # With v the incoming gradient: d/dg = sum_k v w, d/dlog_w = v g w, d/dout = -g sum_k v w.
+    # Second derivatives: the backward computes grad_in = g * w, w = exp(log_w - out - log K) as a
+    # function of its inputs (the kernels form the same w from log_w's max and sum, since `out` is
+    # rounded; at out = log_mean_exp(log_w), the only out autograd passes, the values agree).
+    # With v the incoming gradient: d/dg = sum_k v w, d/dlog_w = v g w, d/dout = -g sum_k v w;
+    # autograd adds out's own dependence on log_w (d out / d log_w = w), which makes the total
+    # the softmax Jacobian g (v w - w sum_k v w).
     # w comes from the backward op itself (g = 1), so every order stays differentiable.
     def setup_context_bwd(ctx, inputs, output) -> None:
         grad, log_w, out, dim = inputs

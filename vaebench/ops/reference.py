@@ -89,12 +89,24 @@ def bernoulli_head_reference(h: Tensor, weight: Tensor, bias: Tensor, x: Tensor)
 def log_mean_exp_reference(log_w: Tensor, dim: int = 0) -> Tensor:
     """log (1/K) sum_k exp(log_w_k) along `dim` (K = log_w.shape[dim]).
 
-    An all -inf slice gives -inf with a zero gradient: its entries are swapped for zeros before
-    torch.logsumexp, whose backward exp(log_w - lse) would be exp(-inf + inf) = NaN there.
+        LME = m + logsumexp(log_w - m) - log K,   m = max_k log_w_k (constant to autograd)
+
+    The gradient is the self-normalized weights w_k = exp(log_w_k - m) / sum_j exp(log_w_j - m),
+    exact relative to each other and summing to 1 at any magnitude. torch.logsumexp(log_w)'s own
+    backward, exp(log_w - lse) with lse rounded, is not: for |lse| >~ 1/eps the rounding drops
+    log sum_k exp(log_w_k - m) (two entries of -1e30 get weights 1 and 1), and below that it moves
+    every weight by up to |lse| eps. Subtracting m first leaves logsumexp a result in [0, log K],
+    whose rounding is harmless; m is detached because LME does not depend on it (d/dm = 0).
+    An all -inf slice gives -inf with a zero gradient: its entries are swapped for zeros, whose
+    backward would be exp(-inf + inf) = NaN there. A +inf or NaN max is not subtracted
+    (m = 0): +inf gives +inf (with NaN weights at the +inf entries), NaN propagates.
     Shapes: log_w: (..., K, ...) -> the same without `dim`.
     """
     dead = torch.isneginf(log_w).all(dim=dim, keepdim=True)
-    lse = torch.logsumexp(torch.where(dead, torch.zeros_like(log_w), log_w), dim=dim)
+    x = torch.where(dead, torch.zeros_like(log_w), log_w)
+    m = x.detach().amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
+    lse = torch.logsumexp(x - m, dim=dim) + m.squeeze(dim)
     lse = torch.where(dead.squeeze(dim), torch.full_like(lse, -math.inf), lse)
     return lse - math.log(log_w.shape[dim])
 
