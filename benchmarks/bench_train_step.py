@@ -9,7 +9,7 @@ A step is zero_grad, the estimator's surrogate and its backward (no optimizer st
 same Adam update for every provider, and no matmul). The matmuls: every Linear layer's forward
 X W^T and backward dX = dY W, dW = dY^T X (encoder rows B, decoder rows K x B). The script
 prints medians, best times and ratios, and appends them to results/benchmarks/train_step.jsonl.
-`--clock cpu --threads 1` times the thread's CPU time (end_to_end.cpu_time_rounds), steadier on
+`--clock cpu --threads 1` times the thread's CPU time (vaebench.benchmarking.time_rounds with clock="cpu"), steadier on
 a loaded shared machine than the wall clock.
 Targets (issue 11; 2-core CPU, 2 threads, float32): >= 1.5x eager, within 1.5x of the matmuls.
 """
@@ -27,7 +27,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from common import THREADS, append_record
-from end_to_end import EagerVAE, burda_model, cpu_time_rounds, digits, matmul_shapes, matmuls_call
+from end_to_end import EagerVAE, burda_model, digits, matmul_shapes, matmuls_call
 
 from vaebench.benchmarking import time_rounds
 from vaebench.estimators import ESTIMATORS
@@ -126,10 +126,7 @@ def measure(
     }
     for case in ESTIMATOR_CASES:
         calls, gflop = step_calls(case, batch)
-        if clock == "cpu":
-            samples = cpu_time_rounds(calls, repeats=repeats, rounds=rounds, warmup=2)
-        else:
-            samples = time_rounds(calls, "cpu", repeats=repeats, rounds=rounds, warmup=2)
+        samples = time_rounds(calls, "cpu", repeats=repeats, rounds=rounds, warmup=2, clock=clock)
         med = {k: statistics.median(v) for k, v in samples.items()}
         best = {k: min(v) for k, v in samples.items()}
         r: dict[str, object] = {"matmul_gflop": gflop, "seconds": med, "best_seconds": best}

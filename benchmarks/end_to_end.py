@@ -20,8 +20,7 @@ Providers:
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +29,7 @@ from torch import Tensor, nn
 from vaebench.datasets import load
 from vaebench.models import VAE, build_model
 
-__all__ = ["EagerVAE", "burda_model", "cpu_time_rounds", "digits", "matmul_shapes", "matmuls_call"]
+__all__ = ["EagerVAE", "burda_model", "digits", "matmul_shapes", "matmuls_call"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -120,25 +119,3 @@ def matmuls_call(
                     torch.mm(dy.t(), x, out=dw)
 
     return call, flop / 1e9
-
-
-def cpu_time_rounds(
-    calls: Mapping[str, Callable[[], object]], *, repeats: int, rounds: int, warmup: int = 0
-) -> dict[str, list[float]]:
-    """`vaebench.evaluation.time_rounds` on the calling thread's CPU clock (time.thread_time):
-    the same alternating rounds, without the time the process waits for a core.
-
-    Meaningful with one torch thread on a CPU (the other threads' work is not counted). On a
-    shared machine at load 8 on 2 cores, wall times of one ELBO step varied 3-5x between rounds
-    while their CPU times varied by about 20%."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            for _ in range(repeats):
-                t0 = time.thread_time()
-                call()
-                samples[name].append(time.thread_time() - t0)
-    return samples

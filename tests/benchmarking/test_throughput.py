@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import torch
 
@@ -31,3 +33,15 @@ def test_time_rounds_alternates_entries_after_warmup():
     assert {k: len(v) for k, v in samples.items()} == {"a": 4, "b": 4}
     with pytest.raises(ValueError, match="rounds"):
         time_rounds({"a": lambda: None}, "cpu", repeats=1, rounds=0)
+
+
+def test_time_rounds_cpu_clock_leaves_out_the_time_spent_waiting():
+    """clock="cpu" counts the thread's CPU time: a call that only sleeps costs ~0 on it, and at
+    least its sleep on the wall clock (the reason to use it on a loaded machine)."""
+    calls = {"sleep": lambda: time.sleep(0.02)}
+    wall = time_rounds(calls, "cpu", repeats=2, clock="wall")["sleep"]
+    cpu = time_rounds(calls, "cpu", repeats=2, clock="cpu")["sleep"]
+    assert min(wall) >= 0.02
+    assert max(cpu) < 0.01
+    with pytest.raises(ValueError, match="clock must be 'wall' or 'cpu'"):
+        time_rounds(calls, "cpu", repeats=1, clock="gpu")  # type: ignore[arg-type]

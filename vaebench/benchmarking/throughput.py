@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -50,13 +50,22 @@ def time_rounds(
     repeats: int,
     rounds: int = 1,
     warmup: int = 0,
+    clock: Literal["wall", "cpu"] = "wall",
 ) -> dict[str, list[float]]:
-    """Wall times (s) of every timed call of each entry, in call order: `warmup` untimed calls
+    """Times (s) of every timed call of each entry, in call order: `warmup` untimed calls
     of each entry, then `rounds` rounds in which each entry in turn is called `repeats` times,
     so that entries alternate and all see the same machine noise. CUDA is synchronized around
-    each timed call so that asynchronous kernels are counted."""
+    each timed call so that asynchronous kernels are counted.
+
+    clock: "wall" (time.perf_counter) or "cpu", the calling thread's CPU time (time.thread_time):
+    without the time the process waits for a core, so steadier on a shared machine (on 2 cores
+    at load 8, wall times of one ELBO step varied 3-5x between rounds, CPU times about 20%), and
+    meaningful only with one torch thread on a CPU (other threads' work is not counted)."""
     if repeats < 1 or rounds < 1 or warmup < 0:
         raise ValueError(f"repeats and rounds must be >= 1 and warmup >= 0, got {repeats}, {rounds} and {warmup}")
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    now = time.perf_counter if clock == "wall" else time.thread_time
     device = torch.device(device)
     for call in calls.values():
         for _ in range(warmup):
@@ -66,10 +75,10 @@ def time_rounds(
         for name, call in calls.items():
             for _ in range(repeats):
                 _sync(device)
-                t0 = time.perf_counter()
+                t0 = now()
                 call()
                 _sync(device)
-                samples[name].append(time.perf_counter() - t0)
+                samples[name].append(now() - t0)
     return samples
 
 
