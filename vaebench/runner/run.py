@@ -223,7 +223,7 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
             )
         if unknown == 0:
             console.print(f"estimated total: {_duration(total)}")
-        elif unknown == len(cells):
+        elif not known:
             console.print("estimated total: unknown (no new run has an earlier record of its cell to estimate from)")
         else:
             console.print(
