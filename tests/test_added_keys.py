@@ -46,8 +46,13 @@ def test_the_added_defaults_are_the_schemas() -> None:
 
 
 def test_there_are_committed_records_to_check() -> None:
-    assert len(COMMITTED) >= 20, "the committed results/records should be found from the checkout"
-    assert not any("betas" in r.config.get("train", {}) for r in COMMITTED)  # written before the keys existed
+    """Records from before the keys existed (the case the rule is for) and after (the keys stored
+    at their defaults) are both committed, and both are checked below."""
+    before = [r for r in COMMITTED if "betas" not in r.config.get("train", {})]
+    after = [r for r in COMMITTED if "betas" in r.config.get("train", {})]
+    assert len(before) >= 20, "the committed results/records should be found from the checkout"
+    assert after, "records written since the keys were added store them"
+    assert all(r.config["train"]["betas"] == added_key_default("train.betas") for r in after)
 
 
 @pytest.mark.parametrize("record", COMMITTED, ids=lambda r: f"{r.suite}/{r.cell}/{r.seed}/{r.config_hash[:8]}")
