@@ -150,6 +150,11 @@ def finished_record(results_dir: Path, cell: ResolvedCell, console: Console | No
     return None
 
 
+def _label(cell: ResolvedCell) -> str:
+    """How the progress bar and the log name a run."""
+    return f"{cell.cell} seed {cell.seed}"
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
@@ -262,25 +267,28 @@ def run_suite(cfg: DictConfig, overrides: Sequence[str] = (), *, console: Consol
     ) as bar:
         task = bar.add_task(f"{suite.name}", total=len(cells), completed=len(done))
         if plan.jobs > 1:
-            running: list[str] = []
+            running: list[ResolvedCell] = []
+
+            def show_running() -> None:
+                bar.update(task, description=f"{suite.name}: {', '.join(_label(c) for c in running)}")
 
             def started(cell: ResolvedCell) -> None:
-                running.append(f"{cell.cell} seed {cell.seed}")
-                bar.update(task, description=f"{suite.name}: {', '.join(running)}")
+                running.append(cell)
+                show_running()
 
-            order = {id(cells[i]): i for i in pending}
+            order = {id(cells[i]): i for i in pending}  # run_in_workers yields the cells it was given
             for cell, record in run_in_workers(
                 [cells[i] for i in pending], results_dir, plan, execute, fresh=bool(cfg.force), started=started
             ):
                 done[order[id(cell)]] = record
-                running.remove(f"{cell.cell} seed {cell.seed}")
-                console.print(f"finished {escape(cell.cell)} seed {cell.seed} ({record.wall_time_s:.0f} s)")
-                bar.update(task, description=f"{suite.name}: {', '.join(running)}")
+                running.remove(cell)
+                console.print(f"finished {escape(_label(cell))} ({record.wall_time_s:.0f} s)")
+                show_running()
                 bar.advance(task)
         else:
             for i in pending:
                 cell = cells[i]
-                bar.update(task, description=f"{suite.name}: {cell.cell} seed {cell.seed}")
+                bar.update(task, description=f"{suite.name}: {_label(cell)}")
                 record = execute(cell, results_dir, progress=cfg.progress, fresh=bool(cfg.force))
                 write_record(record, results_dir)
                 done[i] = record
