@@ -5,8 +5,11 @@ same shapes (benchmarks/end_to_end.py).
     pytest benchmarks/bench_train_step.py --benchmark-only
     python benchmarks/bench_train_step.py [--batch 100] [--threads 2] [--rounds 5] [--repeats 5] [--clock wall]
 
-A step is zero_grad, the estimator's surrogate and its backward (no optimizer step: it is the
-same Adam update for every provider, and no matmul). The matmuls: every Linear layer's forward
+A step is what a training loop runs per batch: zero_grad, the estimator's surrogate, its
+backward and the Adam update, each provider on its own copy of the weights. vaebench's update is
+the trainer's (`vaebench.trainer.build_optimizer`: Adam's fused kernel); the hand-written eager
+step uses `torch.optim.Adam` as a user writes it (torch's default on a CPU: a Python loop over
+the parameters), as does its compiled twin. The matmuls: every Linear layer's forward
 X W^T and backward dX = dY W, dW = dY^T X (encoder rows B, decoder rows K x B). The script
 prints medians, best times and ratios, and appends them to results/benchmarks/train_step.jsonl.
 `--clock cpu --threads 1` times the thread's CPU time (vaebench.benchmarking.time_rounds with clock="cpu"), steadier on
@@ -30,7 +33,9 @@ from common import THREADS, append_record
 from end_to_end import EagerVAE, burda_model, digits, matmul_shapes, matmuls_call
 
 from vaebench.benchmarking import time_rounds
+from vaebench.config import TrainSection
 from vaebench.estimators import ESTIMATORS
+from vaebench.trainer import build_optimizer
 
 PROVIDERS = ("vaebench", "vaebench-unfused", "eager", "compiled", "matmuls")
 ESTIMATOR_CASES = {"elbo-k1": ("elbo", 1), "iwae-k50": ("iwae", 50)}
@@ -68,22 +73,29 @@ def step_calls(case: str, batch: int = 100) -> tuple[dict[str, Callable[[], obje
     unfused.fused_head = False
     x = digits("train", batch)
     est = ESTIMATORS.get(estimator)(num_samples=k)
-    eager = EagerVAE(model)
-    loss = eager_loss(eager, estimator, k)
-    compiled = torch.compile(loss, dynamic=False)
     xf = x.flatten(1)
+    train_section = TrainSection(lr=1e-3, eps=1e-4)
 
     def vaebench_step(m: torch.nn.Module) -> Callable[[], None]:
+        opt = build_optimizer(m.parameters(), train_section)
+
         def step() -> None:
-            m.zero_grad(set_to_none=True)
+            opt.zero_grad(set_to_none=True)
             est(m, x).surrogate.backward()
+            opt.step()
 
         return step
 
-    def eager_step(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
+    def eager_step(compile_loss: bool) -> Callable[[], None]:
+        m = copy.deepcopy(model)
+        loss = eager_loss(EagerVAE(m), estimator, k)
+        fn = torch.compile(loss, dynamic=False) if compile_loss else loss
+        opt = torch.optim.Adam(m.parameters(), lr=1e-3, eps=1e-4)
+
         def step() -> None:
-            model.zero_grad(set_to_none=True)
+            opt.zero_grad(set_to_none=True)
             fn(xf).backward()
+            opt.step()
 
         return step
 
@@ -91,8 +103,8 @@ def step_calls(case: str, batch: int = 100) -> tuple[dict[str, Callable[[], obje
     calls = {
         "vaebench": vaebench_step(model),
         "vaebench-unfused": vaebench_step(unfused),
-        "eager": eager_step(loss),
-        "compiled": eager_step(compiled),
+        "eager": eager_step(compile_loss=False),
+        "compiled": eager_step(compile_loss=True),
         "matmuls": matmuls,
     }
     return calls, gflop

@@ -104,6 +104,58 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, stateful_
         assert res.curves[key] == ref.curves[key], key
 
 
+class _LastOnDisk(Callback):
+    """The epoch that last.pt holds at each epoch's end (None: none written yet)."""
+
+    def __init__(self, path):
+        self.path, self.seen = path, []
+
+    def on_epoch_end(self, trainer, record):
+        saved = load_checkpoint(self.path)
+        self.seen.append(None if saved is None else saved["epoch"])
+
+
+@pytest.mark.parametrize(("interval", "expected"), [(0.0, [1, 2, 3, 4]), (3600.0, [None, None, None, 4])])
+def test_checkpoints_reach_the_disk_at_most_every_interval_and_at_the_end(tmp_path, interval, expected):
+    probe = _LastOnDisk(tmp_path / "last.pt")
+    train(
+        _model(),
+        build_estimator("iwae", num_samples=2),
+        _data(),
+        _data(8, seed=9),
+        epochs=4,
+        batch_size=8,
+        early_stopping_patience=10,
+        checkpoint_dir=tmp_path,
+        callbacks=[probe],
+        checkpoint_interval_s=interval,
+        progress=False,
+    )
+    assert probe.seen == expected
+    last, best = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(tmp_path / "best.pt")
+    assert last["finished"] and best["epoch"] == last["best_epoch"]
+
+
+def test_an_interrupt_writes_the_last_epoch_boundary_and_its_best_model(tmp_path):
+    with pytest.raises(KeyboardInterrupt):  # mid-epoch 3; nothing was on disk before (interval 1 h)
+        train(
+            _model(),
+            build_estimator("iwae", num_samples=2),
+            _data(),
+            _data(8, seed=9),
+            epochs=4,
+            batch_size=8,
+            early_stopping_patience=10,
+            checkpoint_dir=tmp_path,
+            callbacks=[_Interrupt(12)],
+            checkpoint_interval_s=3600.0,
+            progress=False,
+        )
+    last, best = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(tmp_path / "best.pt")
+    assert last["epoch"] == 2 and not last["finished"]
+    assert best["epoch"] == last["best_epoch"] and best["epoch"] in (1, 2)
+
+
 def test_finished_run_is_loaded_not_recomputed(tmp_path):
     data = _data()
     model = _model()

@@ -17,10 +17,10 @@ from abc import ABC, abstractmethod
 from typing import ClassVar, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import Registry
+from .elementwise import softplus
 
 __all__ = [
     "LIKELIHOODS",
@@ -99,7 +99,7 @@ class BernoulliLikelihood(Likelihood):
         # squeeze, not params[:, :, 0]: the same view (P = 1), but a select's backward writes a
         # zero-filled copy of params where a squeeze's is a view.
         logits = params.squeeze(2)
-        return self._sum_event(x * logits - F.softplus(logits))
+        return self._sum_event(x * logits - softplus(logits))
 
     def mean(self, params: Tensor) -> Tensor:
         return torch.sigmoid(params[:, :, 0])
@@ -184,12 +184,12 @@ class DiscretizedLogisticLikelihood(Likelihood):
         inv_s = torch.exp(-log_scale)
         plus = inv_s * (centered + 1.0 / 255.0)
         minus = inv_s * (centered - 1.0 / 255.0)
-        log_cdf_plus = plus - F.softplus(plus)  # log sigma(plus), for the lowest bin
-        log_one_minus_cdf_minus = -F.softplus(minus)  # log(1 - sigma(minus)), for the highest bin
+        log_cdf_plus = plus - softplus(plus)  # log sigma(plus), for the lowest bin
+        log_one_minus_cdf_minus = -softplus(minus)  # log(1 - sigma(minus)), for the highest bin
         cdf_delta = torch.sigmoid(plus) - torch.sigmoid(minus)
         # When the bin mass underflows, use the density at the centre times the bin width.
         mid = inv_s * centered
-        log_pdf_mid = mid - log_scale - 2.0 * F.softplus(mid) - math.log(127.5)
+        log_pdf_mid = mid - log_scale - 2.0 * softplus(mid) - math.log(127.5)
         log_mid = torch.where(cdf_delta > 1e-5, torch.log(cdf_delta.clamp(min=1e-12)), log_pdf_mid)
         log_p = torch.where(y < -0.999, log_cdf_plus, torch.where(y > 0.999, log_one_minus_cdf_minus, log_mid))
         return self._sum_event(log_p)

@@ -16,7 +16,7 @@ from .checkpoint import (
 )
 from .convergence import Convergence, ConvergenceRule, EarlyStopping
 from .fit import train
-from .loop import Trainer
+from .loop import CHECKPOINT_INTERVAL_S, Trainer
 from .nonfinite import (
     NonFiniteTrainingError,
     first_nonfinite_gradient,
@@ -35,6 +35,7 @@ from .schedules import (
 )
 
 __all__ = [
+    "CHECKPOINT_INTERVAL_S",
     "OPTIMIZERS",
     "SCHEDULES",
     "Callback",

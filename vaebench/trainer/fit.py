@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from ..config import TrainSection
 from ..evaluation.batching import Data
 from .callback import Callback
-from .loop import Trainer
+from .loop import CHECKPOINT_INTERVAL_S, Trainer
 from .result import TrainResult
 
 __all__ = ["train"]
@@ -32,6 +32,7 @@ def train(
     device: torch.device | str | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
     **options: Any,
 ) -> TrainResult:
     """Train `model` with `estimator`: `Trainer(...).fit()` in one call.
@@ -39,7 +40,8 @@ def train(
     `config` is the train section (`vaebench.config.TrainSection`, the one set of defaults);
     `options` replace some of its fields, `train(model, est, x, epochs=3, batch_size=20)`. With
     `checkpoint_dir`, an interrupted run resumes from its last epoch and a finished one returns
-    at once.
+    at once; checkpoints reach the disk at most every `checkpoint_interval_s` seconds (and
+    always at the end, on Ctrl-C and on an error).
 
     References:
         Importance Weighted Autoencoders, Burda, Grosse, Salakhutdinov, 2015, arXiv:1509.00519
@@ -69,4 +71,5 @@ def train(
         device=device,
         progress=progress,
         callbacks=callbacks,
+        checkpoint_interval_s=checkpoint_interval_s,
     ).fit()
