@@ -9,7 +9,10 @@ A step is what a training loop runs per batch: zero_grad, the estimator's surrog
 backward and the Adam update, each provider on its own copy of the weights. vaebench's update is
 the trainer's (`vaebench.trainer.build_optimizer`: Adam's fused kernel); the hand-written eager
 step uses `torch.optim.Adam` as a user writes it (torch's default on a CPU: a Python loop over
-the parameters), as does its compiled twin. The matmuls: every Linear layer's forward
+the parameters), as does its compiled twin. Every update runs at lr = 0: the same arithmetic,
+but the weights stay where they start, so every round times the same computation (a training
+trajectory would change the cost as it goes: IWAE's normalized weights grow peaked and their
+tiny gradients turn into denormal floats, several times slower per element). The matmuls: every Linear layer's forward
 X W^T and backward dX = dY W, dW = dY^T X (encoder rows B, decoder rows K x B). The script
 prints medians, best times and ratios, and appends them to results/benchmarks/train_step.jsonl.
 `--clock cpu --threads 1` times the thread's CPU time (vaebench.benchmarking.time_rounds with clock="cpu"), steadier on
@@ -76,8 +79,13 @@ def step_calls(case: str, batch: int = 100) -> tuple[dict[str, Callable[[], obje
     xf = x.flatten(1)
     train_section = TrainSection(lr=1e-3, eps=1e-4)
 
+    def frozen(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        for group in opt.param_groups:
+            group["lr"] = 0.0  # the update's work without its effect (module docstring)
+        return opt
+
     def vaebench_step(m: torch.nn.Module) -> Callable[[], None]:
-        opt = build_optimizer(m.parameters(), train_section)
+        opt = frozen(build_optimizer(m.parameters(), train_section))
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)
@@ -90,7 +98,7 @@ def step_calls(case: str, batch: int = 100) -> tuple[dict[str, Callable[[], obje
         m = copy.deepcopy(model)
         loss = eager_loss(EagerVAE(m), estimator, k)
         fn = torch.compile(loss, dynamic=False) if compile_loss else loss
-        opt = torch.optim.Adam(m.parameters(), lr=1e-3, eps=1e-4)
+        opt = frozen(torch.optim.Adam(m.parameters(), lr=1e-3, eps=1e-4))
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)

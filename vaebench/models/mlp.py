@@ -13,7 +13,7 @@ from .elementwise import Tanh
 
 __all__ = ["MLP", "MLPDecoder", "MLPEncoder", "glorot_init"]
 
-# tanh: vaebench's (elementwise.py: torch's CPU tanh was 15% of a K=5000 NLL evaluation).
+# tanh: vaebench's (elementwise.py: 2 sigmoid(2x) - 1 on a CPU, 5-7% faster K=5000 NLL evaluations).
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": Tanh, "relu": nn.ReLU, "elu": nn.ELU, "softplus": nn.Softplus}
 
 
