@@ -12,11 +12,12 @@ step uses `torch.optim.Adam` as a user writes it (torch's default on a CPU: a Py
 the parameters), as does its compiled twin. Every update runs at lr = 0: the same arithmetic,
 but the weights stay where they start, so every round times the same computation (a training
 trajectory would change the cost as it goes: IWAE's normalized weights grow peaked and their
-tiny gradients turn into denormal floats, several times slower per element). The matmuls: every Linear layer's forward
-X W^T and backward dX = dY W, dW = dY^T X (encoder rows B, decoder rows K x B). The script
-prints medians, best times and ratios, and appends them to results/benchmarks/train_step.jsonl.
-`--clock cpu --threads 1` times the thread's CPU time (vaebench.benchmarking.time_rounds with clock="cpu"), steadier on
-a loaded shared machine than the wall clock.
+tiny gradients turn into denormal floats, several times slower per element). The matmuls:
+every Linear layer's forward X W^T and backward dX = dY W, dW = dY^T X (encoder rows B,
+decoder rows K x B). The script prints medians, best times and ratios, and appends them to
+results/benchmarks/train_step.jsonl. `--clock cpu --threads 1` times the thread's CPU time
+(vaebench.benchmarking.time_rounds with clock="cpu"), steadier on a loaded shared machine than
+the wall clock.
 Targets (issue 11; 2-core CPU, 2 threads, float32): >= 1.5x eager, within 1.5x of the matmuls.
 """
 
@@ -98,7 +99,7 @@ def step_calls(case: str, batch: int = 100) -> tuple[dict[str, Callable[[], obje
         m = copy.deepcopy(model)
         loss = eager_loss(EagerVAE(m), estimator, k)
         fn = torch.compile(loss, dynamic=False) if compile_loss else loss
-        opt = frozen(torch.optim.Adam(m.parameters(), lr=1e-3, eps=1e-4))
+        opt = frozen(torch.optim.Adam(m.parameters(), lr=train_section.lr, eps=train_section.eps))
 
         def step() -> None:
             opt.zero_grad(set_to_none=True)

@@ -115,10 +115,9 @@ class _LastOnDisk(Callback):
         self.seen.append(None if saved is None else saved["epoch"])
 
 
-@pytest.mark.parametrize(("interval", "expected"), [(0.0, [1, 2, 3, 4]), (3600.0, [None, None, None, 4])])
-def test_checkpoints_reach_the_disk_at_most_every_interval_and_at_the_end(tmp_path, interval, expected):
-    probe = _LastOnDisk(tmp_path / "last.pt")
-    train(
+def _train_with_checkpoints(folder, callback, interval):
+    """4 epochs of 5 steps with early stopping's best model, checkpoints every `interval` s."""
+    return train(
         _model(),
         build_estimator("iwae", num_samples=2),
         _data(),
@@ -126,11 +125,17 @@ def test_checkpoints_reach_the_disk_at_most_every_interval_and_at_the_end(tmp_pa
         epochs=4,
         batch_size=8,
         early_stopping_patience=10,
-        checkpoint_dir=tmp_path,
-        callbacks=[probe],
+        checkpoint_dir=folder,
+        callbacks=[callback],
         checkpoint_interval_s=interval,
         progress=False,
     )
+
+
+@pytest.mark.parametrize(("interval", "expected"), [(0.0, [1, 2, 3, 4]), (3600.0, [None, None, None, 4])])
+def test_checkpoints_reach_the_disk_at_most_every_interval_and_at_the_end(tmp_path, interval, expected):
+    probe = _LastOnDisk(tmp_path / "last.pt")
+    _train_with_checkpoints(tmp_path, probe, interval)
     assert probe.seen == expected
     last, best = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(tmp_path / "best.pt")
     assert last["finished"] and best["epoch"] == last["best_epoch"]
@@ -138,19 +143,7 @@ def test_checkpoints_reach_the_disk_at_most_every_interval_and_at_the_end(tmp_pa
 
 def test_an_interrupt_writes_the_last_epoch_boundary_and_its_best_model(tmp_path):
     with pytest.raises(KeyboardInterrupt):  # mid-epoch 3; nothing was on disk before (interval 1 h)
-        train(
-            _model(),
-            build_estimator("iwae", num_samples=2),
-            _data(),
-            _data(8, seed=9),
-            epochs=4,
-            batch_size=8,
-            early_stopping_patience=10,
-            checkpoint_dir=tmp_path,
-            callbacks=[_Interrupt(12)],
-            checkpoint_interval_s=3600.0,
-            progress=False,
-        )
+        _train_with_checkpoints(tmp_path, _Interrupt(12), 3600.0)
     last, best = load_checkpoint(tmp_path / "last.pt"), load_checkpoint(tmp_path / "best.pt")
     assert last["epoch"] == 2 and not last["finished"]
     assert best["epoch"] == last["best_epoch"] and best["epoch"] in (1, 2)

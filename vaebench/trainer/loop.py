@@ -95,8 +95,8 @@ class Trainer:
     Checkpoints go to `checkpoint_dir/last.pt` (and the best model so far to `best.pt`), written
     atomically, at most every `checkpoint_interval_s` seconds at an epoch's end, and always at
     the end of training, on Ctrl-C and on an error: the last epoch boundary is kept in memory
-    until then, so only a killed process can lose work (at most the interval). Constructing a Trainer on a folder with a
-    checkpoint resumes it: model, optimizer, RNG states (torch CPU/CUDA, numpy, random), the
+    until then, so only a killed process can lose work (at most the interval). Constructing a
+    Trainer on a folder with a checkpoint resumes it: model, optimizer, RNG states (torch CPU/CUDA, numpy, random), the
     data's own RNG state where it has `state_dict`, epoch, step, curves and early-stopping
     state, so the resumed run matches an uninterrupted one draw for draw. Data that draws its
     own random numbers (dynamic binarization) resumes exactly only when it (or the dataset a
